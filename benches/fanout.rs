@@ -1,0 +1,165 @@
+//! Hot paths of event delivery: rendering once per audience class versus once per viewer,
+//! and a viewer's chat message through parse → room state machine → rendered frames.
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use showfloor::room::core::{JoinRequest, NewRoom, Output, Room, Viewer};
+use showfloor::room::event::{render, ClassView, RoomEvent, SeqEvent};
+use showfloor::room::protocol::parse_client_message;
+use showfloor::room::types::{AudienceClass, Brand, Product};
+use std::hint::black_box;
+
+fn shelf() -> Vec<Product> {
+    (0..8)
+        .map(|i| Product {
+            id: format!("p{i}"),
+            brand_id: "b1".into(),
+            name: format!("Product {i}"),
+            description: "A fine product for the spring season".into(),
+            image_urls: vec![format!("https://img.example/p{i}.jpg")],
+            link: format!("https://shop.example/p{i}"),
+            min_order_quantity: 10,
+            prices: vec![
+                ("gold".into(), 1000 + i),
+                ("silver".into(), 1100 + i),
+                ("bronze".into(), 1200 + i),
+            ],
+        })
+        .collect()
+}
+
+fn switched() -> SeqEvent {
+    SeqEvent {
+        room: "r".into(),
+        seq: 42,
+        at_ms: 1_700_000_000_000,
+        event: RoomEvent::BrandSwitched {
+            brand: Brand {
+                id: "b1".into(),
+                name: "Alpha".into(),
+                logo_url: "https://img.example/a.png".into(),
+                position: 0,
+            },
+            shelf: shelf(),
+            pinned_product: None,
+        },
+    }
+}
+
+/// One brand switch delivered to 1,000 viewers (10 % dealers in three tiers).
+fn render_per_class_vs_per_viewer(c: &mut Criterion) {
+    let tiers = vec![
+        "gold".to_string(),
+        "silver".to_string(),
+        "bronze".to_string(),
+    ];
+    let ev = switched();
+    let viewers: Vec<AudienceClass> = (0..1000)
+        .map(|i| {
+            if i % 10 == 0 {
+                AudienceClass::Dealer((i / 10 % 3) as u8)
+            } else {
+                AudienceClass::Public
+            }
+        })
+        .collect();
+    let mut g = c.benchmark_group("brand_switched_to_1000_viewers");
+    g.throughput(Throughput::Elements(viewers.len() as u64));
+    g.bench_function("showfloor_once_per_class", |b| {
+        b.iter(|| {
+            let frames = render(&ev, &tiers, "CNY");
+            let mut total = 0;
+            for v in &viewers {
+                total += frames.for_class(*v).clone().len();
+            }
+            black_box(total)
+        })
+    });
+    g.bench_function("naive_once_per_viewer", |b| {
+        b.iter(|| {
+            let mut total = 0;
+            for v in &viewers {
+                let view = ClassView {
+                    tier: match v {
+                        AudienceClass::Dealer(i) => Some(tiers[*i as usize].as_str()),
+                        AudienceClass::Public => None,
+                    },
+                    currency: "CNY",
+                };
+                let RoomEvent::BrandSwitched { shelf, .. } = &ev.event else { unreachable!() };
+                let body = serde_json::json!({"type":"brand_switched","seq":ev.seq,"shelf": view.shelf(shelf)});
+                total += serde_json::to_vec(&body).unwrap().len();
+            }
+            black_box(total)
+        })
+    });
+    g.finish();
+}
+
+fn chat_through_the_room(c: &mut Criterion) {
+    let mut g = c.benchmark_group("chat_message");
+    for viewers in [1usize, 1000] {
+        let rec = Room::create(
+            NewRoom {
+                id: "r".into(),
+                title: "t".into(),
+                scheduled_start_ms: 0,
+                chat_rate_limit: Some(showfloor::room::types::ChatRateLimit {
+                    messages: 1000,
+                    per_seconds: 1,
+                }),
+                banned_words: vec!["darn".into()],
+                history_window: Some(1000),
+                tiers: vec![],
+                currency: None,
+                token_key: "k".into(),
+            },
+            0,
+        )
+        .unwrap();
+        let mut room = Room::new(rec, "e".into(), 60_000);
+        let mut out: Vec<Output> = Vec::new();
+        for i in 0..viewers as u64 {
+            room.join(
+                i,
+                JoinRequest {
+                    viewer: Viewer {
+                        viewer_id: format!("v{i}"),
+                        display_name: format!("Viewer {i}"),
+                        inviter_id: None,
+                        token_tier: None,
+                        jti: format!("j{i}"),
+                        expires_ms: i64::MAX,
+                    },
+                    resume: None,
+                },
+                0,
+                &mut out,
+            )
+            .unwrap();
+        }
+        let mut now = 0i64;
+        g.bench_with_input(
+            BenchmarkId::new("parse_apply_render", viewers),
+            &viewers,
+            |b, _| {
+                b.iter(|| {
+                    now += 1_000_000; // a new rate-limit window every message
+                    out.clear();
+                    let msg = parse_client_message(
+                        r#"{"type":"chat","text":"Is the jacket available in navy?"}"#,
+                    );
+                    room.client(0, msg, now, &mut out);
+                    black_box(out.len())
+                })
+            },
+        );
+    }
+    g.finish();
+}
+
+criterion_group!(
+    benches,
+    render_per_class_vs_per_viewer,
+    chat_through_the_room
+);
+criterion_main!(benches);

@@ -1,0 +1,151 @@
+//! Builds the server from a config: store, bus, hub, HTTP/WebSocket and gRPC listeners; drains
+//! them on shutdown.
+
+use crate::auth::{self, HostKeys};
+use crate::bus::LocalBus;
+use crate::config::Config;
+use crate::control::ControlService;
+use crate::edge::{self, EdgeState};
+use crate::hub::{Hub, HubConfig};
+use crate::metrics::Metrics;
+use crate::pb;
+use crate::store::sqlite::SqliteStore;
+use anyhow::Context;
+use axum::serve::ListenerExt;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{watch, Semaphore};
+use tokio::task::JoinHandle;
+use tokio_stream::StreamExt;
+
+/// A running server.
+pub struct App {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    /// The key generated in `--dev` mode when none was configured.
+    pub dev_key: Option<String>,
+    pub hub: Arc<Hub>,
+    draining: Arc<AtomicBool>,
+    stop: watch::Sender<bool>,
+    http_task: JoinHandle<()>,
+    grpc_task: JoinHandle<()>,
+    grace: Duration,
+}
+
+impl App {
+    pub async fn start(config: Config) -> anyhow::Result<App> {
+        let mut keys = config.api_keys.clone();
+        let dev_key = if keys.is_empty() && config.dev {
+            let k = format!("dev-{}", auth::random_id(24));
+            keys.push(k.clone());
+            Some(k)
+        } else {
+            None
+        };
+        let store = SqliteStore::open(&config.data_dir)
+            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let metrics = Arc::new(Metrics::new());
+        let hub = Hub::start(
+            Arc::new(store),
+            Arc::new(LocalBus::new()),
+            metrics,
+            HubConfig {
+                outbound_queue: config.outbound_queue,
+                heartbeat_ms: config.heartbeat_secs as i64 * 1000,
+            },
+        )
+        .await
+        .context("cannot load rooms from the store")?;
+
+        let http = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (http)", config.http_addr))?;
+        let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on {} (grpc)", config.grpc_addr))?;
+        let http_addr = http.local_addr()?;
+        let grpc_addr = grpc.local_addr()?;
+
+        let draining = Arc::new(AtomicBool::new(false));
+        let (stop, stop_rx) = watch::channel(false);
+        let edge_state = EdgeState {
+            hub: hub.clone(),
+            connections: Arc::new(Semaphore::new(config.max_connections)),
+            max_message_bytes: config.max_message_bytes,
+            outbound_queue: config.outbound_queue,
+            draining: draining.clone(),
+        };
+        let router = edge::router(edge_state);
+        let mut http_stop = stop_rx.clone();
+        let http_task = tokio::spawn(async move {
+            // Events are small and latency-bound: never let Nagle hold a frame back.
+            let http = http.tap_io(|tcp| {
+                if let Err(e) = tcp.set_nodelay(true) {
+                    tracing::debug!(error = %e, "TCP_NODELAY");
+                }
+            });
+            let r = axum::serve(http, router)
+                .with_graceful_shutdown(async move {
+                    let _ = http_stop.wait_for(|s| *s).await;
+                })
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "http server failed");
+            }
+        });
+
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .context("gRPC reflection")?;
+        let control = ControlService::new(hub.clone(), HostKeys::new(&keys));
+        let mut grpc_stop = stop_rx;
+        let grpc_task = tokio::spawn(async move {
+            let r = tonic::transport::Server::builder()
+                .add_service(pb::control_server::ControlServer::new(control))
+                .add_service(reflection)
+                .serve_with_incoming_shutdown(
+                    tokio_stream::wrappers::TcpListenerStream::new(grpc).map(|s| {
+                        s.inspect(|tcp| {
+                            let _ = tcp.set_nodelay(true);
+                        })
+                    }),
+                    async move {
+                        let _ = grpc_stop.wait_for(|s| *s).await;
+                    },
+                )
+                .await;
+            if let Err(e) = r {
+                tracing::error!(error = %e, "grpc server failed");
+            }
+        });
+        tracing::info!(%http_addr, %grpc_addr, data_dir = %config.data_dir.display(), "showfloor serving");
+        Ok(App {
+            http_addr,
+            grpc_addr,
+            dev_key,
+            hub,
+            draining,
+            stop,
+            http_task,
+            grpc_task,
+            grace: Duration::from_secs(config.shutdown_grace_secs),
+        })
+    }
+
+    /// Stop accepting, close viewers with "going away", flush the store, stop listeners.
+    pub async fn shutdown(self) {
+        self.draining.store(true, Ordering::Relaxed);
+        self.hub.shutdown().await;
+        let _ = self.stop.send(true);
+        let wait = async {
+            let _ = self.http_task.await;
+            let _ = self.grpc_task.await;
+        };
+        if tokio::time::timeout(self.grace, wait).await.is_err() {
+            tracing::warn!("some connections did not close within the grace period");
+        }
+    }
+}

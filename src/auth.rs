@@ -1,0 +1,256 @@
+//! Host API keys for the control plane and room-scoped viewer tokens (HS256 JWT).
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use rand::RngCore;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Allowed clock skew when checking `exp`, in seconds.
+const LEEWAY_SECS: u64 = 5;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Viewer,
+    Dealer,
+}
+
+/// Claims of a viewer token. A host's backend may mint these itself with the room key
+/// (docs/protocol.md, "Viewer tokens").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ViewerClaims {
+    /// Room id the token is valid for.
+    pub room: String,
+    /// The viewer's id in the host's own system.
+    pub sub: String,
+    /// Display name shown in chat.
+    #[serde(default)]
+    pub name: String,
+    pub role: Role,
+    /// Dealer tier, with `role: dealer`. A dealer record in the room overrides it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tier: Option<String>,
+    /// Inviter's viewer id, for referral reports.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inv: Option<String>,
+    pub iat: i64,
+    pub exp: i64,
+    /// Token id; kicking a viewer refuses it from then on.
+    pub jti: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("no token given")]
+    Missing,
+    #[error("token is malformed")]
+    Malformed,
+    #[error("token is for another room")]
+    WrongRoom,
+    #[error("token signature is invalid")]
+    BadSignature,
+    #[error("token has expired")]
+    Expired,
+    #[error("token is invalid: {0}")]
+    Invalid(String),
+}
+
+/// A fresh 256-bit signing key, base64url without padding.
+pub fn generate_key() -> String {
+    let mut k = [0u8; 32];
+    rand::rng().fill_bytes(&mut k);
+    URL_SAFE_NO_PAD.encode(k)
+}
+
+/// A random id of `n` bytes, base32-ish lowercase (for room ids and token ids).
+pub fn random_id(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijkmnpqrstuvwxyz23456789";
+    let mut bytes = vec![0u8; n];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+        .iter()
+        .map(|b| ALPHABET[(*b as usize) % ALPHABET.len()] as char)
+        .collect()
+}
+
+fn key_bytes(key: &str) -> Vec<u8> {
+    URL_SAFE_NO_PAD
+        .decode(key)
+        .unwrap_or_else(|_| key.as_bytes().to_vec())
+}
+
+/// Viewer ids are the host's own: 1 to 64 characters of `[A-Za-z0-9_.@:-]`.
+pub fn check_viewer_id(id: &str) -> Result<(), String> {
+    if id.is_empty() || id.len() > 64 {
+        return Err(format!(
+            "viewer_id must be 1 to 64 characters (got {})",
+            id.len()
+        ));
+    }
+    if !id
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"_.@:-".contains(&b))
+    {
+        return Err(format!(
+            "viewer_id {id:?} may only contain A-Z, a-z, 0-9 and _ . @ : -"
+        ));
+    }
+    Ok(())
+}
+
+pub fn issue_viewer_token(key: &str, claims: &ViewerClaims) -> Result<String, AuthError> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(&key_bytes(key)),
+    )
+    .map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+/// The room a token claims, read before its signature is checked (to tell "another room"
+/// from "bad signature").
+pub fn claimed_room(token: &str) -> Result<String, AuthError> {
+    #[derive(Deserialize)]
+    struct RoomOnly {
+        room: Option<String>,
+    }
+    let payload = token.split('.').nth(1).ok_or(AuthError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| AuthError::Malformed)?;
+    let r: RoomOnly = serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)?;
+    r.room.ok_or(AuthError::Invalid("no `room` claim".into()))
+}
+
+/// Checks a viewer token for `room` signed with the room's `key`.
+pub fn verify_viewer_token(token: &str, room: &str, key: &str) -> Result<ViewerClaims, AuthError> {
+    if token.is_empty() {
+        return Err(AuthError::Missing);
+    }
+    if token.len() > 4096 {
+        return Err(AuthError::Malformed);
+    }
+    if claimed_room(token)? != room {
+        return Err(AuthError::WrongRoom);
+    }
+    let mut v = Validation::new(Algorithm::HS256);
+    v.leeway = LEEWAY_SECS;
+    v.set_required_spec_claims(&["exp", "sub"]);
+    v.validate_aud = false;
+    let data =
+        jsonwebtoken::decode::<ViewerClaims>(token, &DecodingKey::from_secret(&key_bytes(key)), &v)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::InvalidSignature => AuthError::BadSignature,
+                    ErrorKind::ExpiredSignature => AuthError::Expired,
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => {
+                        AuthError::Malformed
+                    }
+                    other => AuthError::Invalid(format!("{other:?}")),
+                }
+            })?;
+    let c = data.claims;
+    check_viewer_id(&c.sub).map_err(AuthError::Invalid)?;
+    if c.role == Role::Dealer && c.tier.is_none() {
+        return Err(AuthError::Invalid(
+            "role dealer needs a `tier` claim".into(),
+        ));
+    }
+    Ok(c)
+}
+
+/// The host API keys, kept as SHA-256 digests and compared in constant time.
+#[derive(Clone)]
+pub struct HostKeys {
+    digests: Vec<[u8; 32]>,
+}
+
+impl HostKeys {
+    pub fn new(keys: &[String]) -> HostKeys {
+        HostKeys {
+            digests: keys
+                .iter()
+                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .collect(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.digests.is_empty()
+    }
+
+    pub fn check(&self, presented: &str) -> bool {
+        let d: [u8; 32] = Sha256::digest(presented.as_bytes()).into();
+        let mut ok = false;
+        for k in &self.digests {
+            let diff = k
+                .iter()
+                .zip(d.iter())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+            ok |= diff == 0;
+        }
+        ok
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(room: &str, exp: i64) -> ViewerClaims {
+        ViewerClaims {
+            room: room.into(),
+            sub: "v1".into(),
+            name: "Ann".into(),
+            role: Role::Viewer,
+            tier: None,
+            inv: None,
+            iat: 0,
+            exp,
+            jti: "j1".into(),
+        }
+    }
+
+    fn far() -> i64 {
+        4_000_000_000
+    }
+
+    #[test]
+    fn round_trip_and_refusals() {
+        let key = generate_key();
+        let t = issue_viewer_token(&key, &claims("r1", far())).unwrap();
+        assert_eq!(verify_viewer_token(&t, "r1", &key).unwrap().sub, "v1");
+        assert_eq!(
+            verify_viewer_token(&t, "r2", &key).unwrap_err(),
+            AuthError::WrongRoom
+        );
+        assert_eq!(
+            verify_viewer_token(&t, "r1", &generate_key()).unwrap_err(),
+            AuthError::BadSignature
+        );
+        let old = issue_viewer_token(&key, &claims("r1", 1000)).unwrap();
+        assert_eq!(
+            verify_viewer_token(&old, "r1", &key).unwrap_err(),
+            AuthError::Expired
+        );
+        assert_eq!(
+            verify_viewer_token("garbage", "r1", &key).unwrap_err(),
+            AuthError::Malformed
+        );
+        assert_eq!(
+            verify_viewer_token("", "r1", &key).unwrap_err(),
+            AuthError::Missing
+        );
+    }
+
+    #[test]
+    fn host_keys_match_exactly() {
+        let k = HostKeys::new(&["alpha".into(), "beta".into()]);
+        assert!(k.check("beta"));
+        assert!(!k.check("bet"));
+        assert!(!k.check(""));
+    }
+}

@@ -1,0 +1,258 @@
+//! The server's typed configuration: flags, then `SHOWFLOOR_*` environment, then a TOML
+//! file, then defaults — validated once at start-up.
+
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Exit status for a bad configuration (EX_USAGE).
+pub const EXIT_CONFIG: u8 = 64;
+
+#[derive(Debug, thiserror::Error)]
+#[error("configuration error: {0}")]
+pub struct ConfigError(pub String);
+
+/// `showfloor serve` flags. Every flag also reads `SHOWFLOOR_<NAME>` from the environment.
+#[derive(clap::Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    /// TOML configuration file (same keys as the flags, with underscores).
+    #[arg(long, env = "SHOWFLOOR_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HTTP + WebSocket listen address [default: 0.0.0.0:7880].
+    #[arg(long, env = "SHOWFLOOR_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// gRPC control-plane listen address [default: 0.0.0.0:7881].
+    #[arg(long, env = "SHOWFLOOR_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// Directory of the embedded store [default: ./data].
+    #[arg(long, env = "SHOWFLOOR_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Host API key for the control plane (repeatable; env: comma-separated). At least 16
+    /// characters.
+    #[arg(long = "api-key", env = "SHOWFLOOR_API_KEYS", value_delimiter = ',')]
+    pub api_keys: Vec<String>,
+    /// Development mode: without a configured key, generate one and print it.
+    #[arg(long, env = "SHOWFLOOR_DEV")]
+    pub dev: bool,
+    /// Most concurrent viewer connections [default: 20000].
+    #[arg(long, env = "SHOWFLOOR_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Largest viewer message in bytes; larger ones get an error event [default: 4096].
+    #[arg(long, env = "SHOWFLOOR_MAX_MESSAGE_BYTES")]
+    pub max_message_bytes: Option<usize>,
+    /// Frames queued per viewer before it is closed as a slow consumer [default: 1024].
+    #[arg(long, env = "SHOWFLOOR_OUTBOUND_QUEUE")]
+    pub outbound_queue: Option<usize>,
+    /// Audience-log heartbeat per viewer, seconds [default: 60].
+    #[arg(long, env = "SHOWFLOOR_HEARTBEAT_SECS")]
+    pub heartbeat_secs: Option<u64>,
+    /// Seconds to wait for sessions to close at shutdown [default: 10].
+    #[arg(long, env = "SHOWFLOOR_SHUTDOWN_GRACE_SECS")]
+    pub shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    http_addr: Option<SocketAddr>,
+    grpc_addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    api_keys: Option<Vec<String>>,
+    dev: Option<bool>,
+    max_connections: Option<usize>,
+    max_message_bytes: Option<usize>,
+    outbound_queue: Option<usize>,
+    heartbeat_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub http_addr: SocketAddr,
+    pub grpc_addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub api_keys: Vec<String>,
+    pub dev: bool,
+    pub max_connections: usize,
+    pub max_message_bytes: usize,
+    pub outbound_queue: usize,
+    pub heartbeat_secs: u64,
+    pub shutdown_grace_secs: u64,
+}
+
+impl Config {
+    /// Defaults for tests: ephemeral loopback ports, the given data dir, one key.
+    pub fn for_tests(data_dir: PathBuf, api_key: &str) -> Config {
+        Config {
+            http_addr: "127.0.0.1:0".parse().expect("literal"),
+            grpc_addr: "127.0.0.1:0".parse().expect("literal"),
+            data_dir,
+            api_keys: vec![api_key.to_string()],
+            dev: false,
+            max_connections: 20_000,
+            max_message_bytes: 4096,
+            outbound_queue: 1024,
+            heartbeat_secs: 60,
+            shutdown_grace_secs: 5,
+        }
+    }
+
+    pub fn from_args(args: ServeArgs) -> Result<Config, ConfigError> {
+        let file = match &args.config {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(format!("cannot read config file {}: {e}", path.display()))
+                })?;
+                toml::from_str::<FileConfig>(&text)
+                    .map_err(|e| ConfigError(format!("config file {}: {e}", path.display())))?
+            }
+            None => FileConfig::default(),
+        };
+        let api_keys = if !args.api_keys.is_empty() {
+            args.api_keys
+        } else {
+            file.api_keys.unwrap_or_default()
+        };
+        let c = Config {
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| "0.0.0.0:7880".parse().expect("literal")),
+            grpc_addr: args
+                .grpc_addr
+                .or(file.grpc_addr)
+                .unwrap_or_else(|| "0.0.0.0:7881".parse().expect("literal")),
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./data")),
+            api_keys: api_keys
+                .into_iter()
+                .map(|k| k.trim().to_string())
+                .filter(|k| !k.is_empty())
+                .collect(),
+            dev: args.dev || file.dev.unwrap_or(false),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(20_000),
+            max_message_bytes: args
+                .max_message_bytes
+                .or(file.max_message_bytes)
+                .unwrap_or(4096),
+            outbound_queue: args.outbound_queue.or(file.outbound_queue).unwrap_or(1024),
+            heartbeat_secs: args.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(60),
+            shutdown_grace_secs: args
+                .shutdown_grace_secs
+                .or(file.shutdown_grace_secs)
+                .unwrap_or(10),
+        };
+        c.validate()?;
+        Ok(c)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let range = |name: &str, v: u64, lo: u64, hi: u64| {
+            if v < lo || v > hi {
+                Err(ConfigError(format!(
+                    "{name} must be {lo} to {hi} (got {v})"
+                )))
+            } else {
+                Ok(())
+            }
+        };
+        range("max_connections", self.max_connections as u64, 1, 1_000_000)?;
+        range(
+            "max_message_bytes",
+            self.max_message_bytes as u64,
+            64,
+            65_536,
+        )?;
+        range("outbound_queue", self.outbound_queue as u64, 16, 65_536)?;
+        range("heartbeat_secs", self.heartbeat_secs, 1, 3600)?;
+        range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 300)?;
+        if let Some(k) = self.api_keys.iter().find(|k| k.len() < 16) {
+            return Err(ConfigError(format!(
+                "API keys must be at least 16 characters (one has {})",
+                k.len()
+            )));
+        }
+        if self.api_keys.is_empty() && !self.dev {
+            return Err(ConfigError(
+                "no host API key configured: pass --api-key (or SHOWFLOOR_API_KEYS, or \
+                 api_keys in the config file), or run with --dev to generate one"
+                    .into(),
+            ));
+        }
+        if self.http_addr == self.grpc_addr && self.http_addr.port() != 0 {
+            return Err(ConfigError(format!(
+                "http_addr and grpc_addr are both {}",
+                self.http_addr
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_key_without_dev_is_refused() {
+        let e = Config::from_args(ServeArgs::default()).unwrap_err();
+        assert!(e.0.contains("--dev"), "{e}");
+        let c = Config::from_args(ServeArgs {
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.http_addr.port(), 7880);
+        assert_eq!(c.grpc_addr.port(), 7881);
+    }
+
+    #[test]
+    fn file_values_apply_and_flags_win() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.toml");
+        std::fs::write(
+            &path,
+            "api_keys = [\"0123456789abcdef\"]\nmax_connections = 10\noutbound_queue = 64\n",
+        )
+        .unwrap();
+        let c = Config::from_args(ServeArgs {
+            config: Some(path.clone()),
+            max_connections: Some(20),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(c.max_connections, 20);
+        assert_eq!(c.outbound_queue, 64);
+        assert_eq!(c.api_keys, vec!["0123456789abcdef".to_string()]);
+        std::fs::write(&path, "max_conections = 3\n").unwrap();
+        let e = Config::from_args(ServeArgs {
+            config: Some(path),
+            dev: true,
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn out_of_range_values_are_refused() {
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            outbound_queue: Some(1),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("outbound_queue"), "{e}");
+        let e = Config::from_args(ServeArgs {
+            api_keys: vec!["short".into()],
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("16"), "{e}");
+    }
+}

@@ -1,0 +1,802 @@
+//! The gRPC control plane: a thin tonic service over the hub; domain errors become `Status`
+//! in one place (`status_of`).
+
+use crate::auth::{self, HostKeys, Role, ViewerClaims};
+use crate::hub::{now_ms, Hub, HubError};
+use crate::metrics::Metrics;
+use crate::pb;
+use crate::pb::control_server::Control;
+use crate::room::core::{
+    HostCommand, HostReply, NewRoom, ProductInput, RoomError, RoomStats, RoomSummary, WatchEvent,
+};
+use crate::room::types::{
+    ApplicationStatus, ChatRateLimit, DealerApplication, DealerRecord, Product, RoomState,
+};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use tokio_stream::Stream;
+use tonic::{Code, Request, Response, Status};
+
+pub struct ControlService {
+    hub: Arc<Hub>,
+    keys: HostKeys,
+    metrics: Arc<Metrics>,
+}
+
+impl ControlService {
+    pub fn new(hub: Arc<Hub>, keys: HostKeys) -> ControlService {
+        let metrics = hub.metrics().clone();
+        ControlService { hub, keys, metrics }
+    }
+
+    fn authorize(&self, md: &tonic::metadata::MetadataMap) -> Result<(), Status> {
+        let value = md
+            .get("authorization")
+            .ok_or_else(|| {
+                Status::unauthenticated("missing `authorization: Bearer <host API key>` metadata")
+            })?
+            .to_str()
+            .map_err(|_| Status::unauthenticated("authorization metadata is not ASCII"))?;
+        let key = value.strip_prefix("Bearer ").ok_or_else(|| {
+            Status::unauthenticated("authorization must be `Bearer <host API key>`")
+        })?;
+        if self.keys.check(key.trim()) {
+            Ok(())
+        } else {
+            Err(Status::unauthenticated("unknown host API key"))
+        }
+    }
+
+    /// Authenticates, runs the call, counts it by method and code.
+    async fn call<T, R, Fut>(
+        &self,
+        method: &'static str,
+        req: Request<T>,
+        f: impl FnOnce(Arc<Hub>, T) -> Fut,
+    ) -> Result<Response<R>, Status>
+    where
+        Fut: Future<Output = Result<R, Status>>,
+    {
+        let res = match self.authorize(req.metadata()) {
+            Err(s) => Err(s),
+            Ok(()) => f(self.hub.clone(), req.into_inner()).await,
+        };
+        self.metrics.grpc(
+            method,
+            res.as_ref().err().map(|s| s.code()).unwrap_or(Code::Ok),
+        );
+        res.map(Response::new)
+    }
+}
+
+/// The one place where domain errors become gRPC statuses.
+pub fn status_of(e: HubError) -> Status {
+    match e {
+        HubError::Room(RoomError::InvalidArgument(m)) => Status::invalid_argument(m),
+        HubError::Room(RoomError::NotFound(m)) => Status::not_found(m),
+        HubError::Room(RoomError::FailedPrecondition(m)) => Status::failed_precondition(m),
+        HubError::RoomNotFound(id) => Status::not_found(format!("room {id} not found")),
+        HubError::Unavailable(id) => Status::unavailable(format!("room {id} is shutting down")),
+        HubError::Store(m) => {
+            tracing::error!(error = %m, "store failure in a control call");
+            Status::internal("the store failed to persist the change; it was not applied durably")
+        }
+    }
+}
+
+fn need(field: &str, v: &str) -> Result<(), Status> {
+    if v.is_empty() {
+        Err(Status::invalid_argument(format!("{field} is required")))
+    } else {
+        Ok(())
+    }
+}
+
+async fn host(hub: &Hub, room: &str, cmd: HostCommand) -> Result<HostReply, Status> {
+    need("room_id", room)?;
+    hub.host(room, cmd).await.map_err(status_of)
+}
+
+fn unexpected() -> Status {
+    Status::internal("unexpected reply from the room")
+}
+
+fn state_pb(s: RoomState) -> i32 {
+    match s {
+        RoomState::Scheduled => pb::RoomState::Scheduled as i32,
+        RoomState::Live => pb::RoomState::Live as i32,
+        RoomState::Ended => pb::RoomState::Ended as i32,
+    }
+}
+
+fn room_pb(s: &RoomSummary) -> pb::Room {
+    let r = &s.record;
+    pb::Room {
+        id: r.id.clone(),
+        title: r.title.clone(),
+        state: state_pb(r.state),
+        scheduled_start_ms: r.scheduled_start_ms,
+        chat_rate_limit: Some(pb::ChatRateLimit {
+            messages: r.chat_rate_limit.messages,
+            per_seconds: r.chat_rate_limit.per_seconds,
+        }),
+        banned_words: r.banned_words.clone(),
+        history_window: r.history_window,
+        tiers: r.tiers.clone(),
+        currency: r.currency.clone(),
+        brand_on_air: r.brand_on_air.clone().unwrap_or_default(),
+        brands: s.brands.iter().map(|b| brand_pb(&r.id, b)).collect(),
+        pinned_product: r.pinned_product.clone().unwrap_or_default(),
+        created_ms: r.created_ms,
+        opened_ms: r.opened_ms.unwrap_or(0),
+        ended_ms: r.ended_ms.unwrap_or(0),
+        online: s.online,
+        peak_online: s.peak_online,
+    }
+}
+
+fn brand_pb(room: &str, b: &crate::room::types::Brand) -> pb::Brand {
+    pb::Brand {
+        id: b.id.clone(),
+        room_id: room.to_string(),
+        name: b.name.clone(),
+        logo_url: b.logo_url.clone(),
+        position: b.position,
+    }
+}
+
+fn product_pb(room: &str, p: &Product) -> pb::Product {
+    pb::Product {
+        id: p.id.clone(),
+        room_id: room.to_string(),
+        brand_id: p.brand_id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        image_urls: p.image_urls.clone(),
+        link: p.link.clone(),
+        min_order_quantity: p.min_order_quantity,
+        prices: p
+            .prices
+            .iter()
+            .map(|(t, c)| pb::TierPrice {
+                tier: t.clone(),
+                price_cents: *c,
+            })
+            .collect(),
+    }
+}
+
+fn dealer_pb(room: &str, d: &DealerRecord) -> pb::Dealer {
+    pb::Dealer {
+        room_id: room.to_string(),
+        viewer_id: d.viewer_id.clone(),
+        tier: d.tier.clone().unwrap_or_default(),
+        verified: d.tier.is_some(),
+        company: d.company.clone(),
+        updated_ms: d.updated_ms,
+    }
+}
+
+fn app_status_pb(s: ApplicationStatus) -> i32 {
+    match s {
+        ApplicationStatus::Pending => pb::ApplicationStatus::Pending as i32,
+        ApplicationStatus::Approved => pb::ApplicationStatus::Approved as i32,
+        ApplicationStatus::Rejected => pb::ApplicationStatus::Rejected as i32,
+    }
+}
+
+fn application_pb(room: &str, a: &DealerApplication) -> pb::DealerApplication {
+    pb::DealerApplication {
+        id: a.id.clone(),
+        room_id: room.to_string(),
+        viewer_id: a.viewer_id.clone(),
+        display_name: a.display_name.clone(),
+        company: a.company.clone(),
+        licence_number: a.licence_number.clone(),
+        contact: a.contact.clone(),
+        status: app_status_pb(a.status),
+        tier: a.tier.clone().unwrap_or_default(),
+        reason: a.reason.clone().unwrap_or_default(),
+        created_ms: a.created_ms,
+        decided_ms: a.decided_ms.unwrap_or(0),
+    }
+}
+
+fn stats_pb(s: &RoomStats) -> pb::RoomStats {
+    pb::RoomStats {
+        online: s.online,
+        peak_online: s.peak_online,
+        dealers_online: s.dealers_online,
+        chat_per_minute: s.chat_per_minute,
+        likes: s.likes,
+        seq: s.seq,
+        at_ms: s.at_ms,
+    }
+}
+
+fn watch_pb(room: &str, e: WatchEvent) -> Option<pb::WatchRoomEvent> {
+    use pb::watch_room_event::Event;
+    let event = match e {
+        WatchEvent::Chat(c) => Event::Chat(pb::ChatMessage {
+            id: c.id,
+            viewer_id: c.viewer_id,
+            display_name: c.display_name,
+            text: c.text,
+            at_ms: c.at_ms,
+            seq: c.seq,
+            is_dealer: c.is_dealer,
+        }),
+        WatchEvent::Application(a) => Event::Application(application_pb(room, &a)),
+        WatchEvent::Stats(s) => Event::Stats(stats_pb(&s)),
+        WatchEvent::Action {
+            action,
+            viewer_id,
+            detail,
+            at_ms,
+        } => Event::Action(pb::ModerationAction {
+            action: action.to_string(),
+            viewer_id,
+            detail,
+            at_ms,
+        }),
+        WatchEvent::Ended => return None,
+    };
+    Some(pb::WatchRoomEvent { event: Some(event) })
+}
+
+async fn summary(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
+    match host(hub, room, HostCommand::GetRoom).await? {
+        HostReply::Room(s) => Ok(*s),
+        _ => Err(unexpected()),
+    }
+}
+
+fn room_reply(r: HostReply) -> Result<pb::Room, Status> {
+    match r {
+        HostReply::Room(s) => Ok(room_pb(&s)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn done(r: HostReply) -> Result<pb::Empty, Status> {
+    match r {
+        HostReply::Done => Ok(pb::Empty {}),
+        _ => Err(unexpected()),
+    }
+}
+
+type WatchStream = Pin<Box<dyn Stream<Item = Result<pb::WatchRoomEvent, Status>> + Send>>;
+
+#[tonic::async_trait]
+impl Control for ControlService {
+    async fn create_room(
+        &self,
+        req: Request<pb::CreateRoomRequest>,
+    ) -> Result<Response<pb::CreateRoomResponse>, Status> {
+        self.call("CreateRoom", req, |hub, r| async move {
+            let token_key = auth::generate_key();
+            let s = hub
+                .create_room(NewRoom {
+                    id: format!("r{}", auth::random_id(10)),
+                    title: r.title,
+                    scheduled_start_ms: r.scheduled_start_ms,
+                    chat_rate_limit: r.chat_rate_limit.map(|c| ChatRateLimit {
+                        messages: c.messages,
+                        per_seconds: c.per_seconds,
+                    }),
+                    banned_words: r.banned_words,
+                    history_window: (r.history_window != 0).then_some(r.history_window),
+                    tiers: r.tiers,
+                    currency: (!r.currency.is_empty()).then_some(r.currency),
+                    token_key: token_key.clone(),
+                })
+                .await
+                .map_err(status_of)?;
+            Ok(pb::CreateRoomResponse {
+                room: Some(room_pb(&s)),
+                token_key,
+            })
+        })
+        .await
+    }
+
+    async fn get_room(
+        &self,
+        req: Request<pb::GetRoomRequest>,
+    ) -> Result<Response<pb::Room>, Status> {
+        self.call("GetRoom", req, |hub, r| async move {
+            Ok(room_pb(&summary(&hub, &r.room_id).await?))
+        })
+        .await
+    }
+
+    async fn list_rooms(
+        &self,
+        req: Request<pb::ListRoomsRequest>,
+    ) -> Result<Response<pb::ListRoomsResponse>, Status> {
+        self.call("ListRooms", req, |hub, r| async move {
+            let mut rooms = Vec::new();
+            for id in hub.room_ids() {
+                // A room that shut down in between is skipped.
+                if let Ok(s) = summary(&hub, &id).await {
+                    let p = room_pb(&s);
+                    if r.state == 0 || r.state == p.state {
+                        rooms.push(p);
+                    }
+                }
+            }
+            rooms.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
+            Ok(pb::ListRoomsResponse { rooms })
+        })
+        .await
+    }
+
+    async fn open_room(&self, req: Request<pb::RoomRef>) -> Result<Response<pb::Room>, Status> {
+        self.call("OpenRoom", req, |hub, r| async move {
+            room_reply(host(&hub, &r.room_id, HostCommand::Open).await?)
+        })
+        .await
+    }
+
+    async fn close_room(&self, req: Request<pb::RoomRef>) -> Result<Response<pb::Room>, Status> {
+        self.call("CloseRoom", req, |hub, r| async move {
+            room_reply(host(&hub, &r.room_id, HostCommand::Close).await?)
+        })
+        .await
+    }
+
+    async fn get_room_token_key(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::RoomTokenKey>, Status> {
+        self.call("GetRoomTokenKey", req, |hub, r| async move {
+            need("room_id", &r.room_id)?;
+            let h = hub
+                .room(&r.room_id)
+                .ok_or_else(|| Status::not_found(format!("room {} not found", r.room_id)))?;
+            Ok(pb::RoomTokenKey {
+                room_id: r.room_id,
+                key: h.token_key.to_string(),
+            })
+        })
+        .await
+    }
+
+    async fn add_brand(
+        &self,
+        req: Request<pb::AddBrandRequest>,
+    ) -> Result<Response<pb::Brand>, Status> {
+        self.call("AddBrand", req, |hub, r| async move {
+            let cmd = HostCommand::AddBrand {
+                name: r.name,
+                logo_url: r.logo_url,
+                position: r.position,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Brand(b) => Ok(brand_pb(&r.room_id, &b)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn update_brand(
+        &self,
+        req: Request<pb::UpdateBrandRequest>,
+    ) -> Result<Response<pb::Brand>, Status> {
+        self.call("UpdateBrand", req, |hub, r| async move {
+            need("brand_id", &r.brand_id)?;
+            let cmd = HostCommand::UpdateBrand {
+                brand_id: r.brand_id,
+                name: r.name,
+                logo_url: r.logo_url,
+                position: r.position,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Brand(b) => Ok(brand_pb(&r.room_id, &b)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn remove_brand(
+        &self,
+        req: Request<pb::BrandRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("RemoveBrand", req, |hub, r| async move {
+            need("brand_id", &r.brand_id)?;
+            done(
+                host(
+                    &hub,
+                    &r.room_id,
+                    HostCommand::RemoveBrand {
+                        brand_id: r.brand_id,
+                    },
+                )
+                .await?,
+            )
+        })
+        .await
+    }
+
+    async fn switch_brand(&self, req: Request<pb::BrandRef>) -> Result<Response<pb::Room>, Status> {
+        self.call("SwitchBrand", req, |hub, r| async move {
+            need("brand_id", &r.brand_id)?;
+            room_reply(
+                host(
+                    &hub,
+                    &r.room_id,
+                    HostCommand::SwitchBrand {
+                        brand_id: r.brand_id,
+                    },
+                )
+                .await?,
+            )
+        })
+        .await
+    }
+
+    async fn upsert_product(
+        &self,
+        req: Request<pb::UpsertProductRequest>,
+    ) -> Result<Response<pb::Product>, Status> {
+        self.call("UpsertProduct", req, |hub, r| async move {
+            need("brand_id", &r.brand_id)?;
+            let cmd = HostCommand::UpsertProduct(ProductInput {
+                product_id: (!r.product_id.is_empty()).then_some(r.product_id),
+                brand_id: r.brand_id,
+                name: r.name,
+                description: r.description,
+                image_urls: r.image_urls,
+                link: r.link,
+                min_order_quantity: r.min_order_quantity,
+                prices: r
+                    .prices
+                    .into_iter()
+                    .map(|p| (p.tier, p.price_cents))
+                    .collect(),
+            });
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Product(p) => Ok(product_pb(&r.room_id, &p)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn remove_product(
+        &self,
+        req: Request<pb::ProductRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("RemoveProduct", req, |hub, r| async move {
+            need("product_id", &r.product_id)?;
+            done(
+                host(
+                    &hub,
+                    &r.room_id,
+                    HostCommand::RemoveProduct {
+                        product_id: r.product_id,
+                    },
+                )
+                .await?,
+            )
+        })
+        .await
+    }
+
+    async fn list_products(
+        &self,
+        req: Request<pb::ListProductsRequest>,
+    ) -> Result<Response<pb::ListProductsResponse>, Status> {
+        self.call("ListProducts", req, |hub, r| async move {
+            let cmd = HostCommand::ListProducts {
+                brand_id: (!r.brand_id.is_empty()).then_some(r.brand_id),
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Products(ps) => Ok(pb::ListProductsResponse {
+                    products: ps.iter().map(|p| product_pb(&r.room_id, p)).collect(),
+                }),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn pin_product(
+        &self,
+        req: Request<pb::ProductRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("PinProduct", req, |hub, r| async move {
+            need("product_id", &r.product_id)?;
+            done(
+                host(
+                    &hub,
+                    &r.room_id,
+                    HostCommand::PinProduct {
+                        product_id: r.product_id,
+                    },
+                )
+                .await?,
+            )
+        })
+        .await
+    }
+
+    async fn unpin_product(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("UnpinProduct", req, |hub, r| async move {
+            done(host(&hub, &r.room_id, HostCommand::UnpinProduct).await?)
+        })
+        .await
+    }
+
+    async fn issue_viewer_token(
+        &self,
+        req: Request<pb::IssueViewerTokenRequest>,
+    ) -> Result<Response<pb::ViewerToken>, Status> {
+        self.call("IssueViewerToken", req, |hub, r| async move {
+            auth::check_viewer_id(&r.viewer_id).map_err(Status::invalid_argument)?;
+            if !r.inviter_id.is_empty() {
+                auth::check_viewer_id(&r.inviter_id)
+                    .map_err(|m| Status::invalid_argument(format!("inviter_id: {m}")))?;
+            }
+            let name = r.display_name.trim();
+            if name.chars().count() > 64 || name.chars().any(char::is_control) {
+                return Err(Status::invalid_argument(
+                    "display_name must be at most 64 characters, without control characters",
+                ));
+            }
+            let ttl = if r.ttl_seconds == 0 {
+                86_400
+            } else {
+                r.ttl_seconds
+            };
+            if ttl > 30 * 86_400 {
+                return Err(Status::invalid_argument(
+                    "ttl_seconds must be at most 30 days (2592000)",
+                ));
+            }
+            let s = summary(&hub, &r.room_id).await?;
+            if s.record.state == RoomState::Ended {
+                return Err(Status::failed_precondition(format!(
+                    "room {} has ended",
+                    r.room_id
+                )));
+            }
+            let now = now_ms() / 1000;
+            let claims = ViewerClaims {
+                room: r.room_id.clone(),
+                sub: r.viewer_id,
+                name: name.to_string(),
+                role: Role::Viewer,
+                tier: None,
+                inv: (!r.inviter_id.is_empty()).then_some(r.inviter_id),
+                iat: now,
+                exp: now + ttl as i64,
+                jti: auth::random_id(16),
+            };
+            let token = auth::issue_viewer_token(&s.record.token_key, &claims)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok(pb::ViewerToken {
+                token,
+                jti: claims.jti,
+                expires_ms: claims.exp * 1000,
+            })
+        })
+        .await
+    }
+
+    async fn verify_dealer(
+        &self,
+        req: Request<pb::VerifyDealerRequest>,
+    ) -> Result<Response<pb::Dealer>, Status> {
+        self.call("VerifyDealer", req, |hub, r| async move {
+            need("tier", &r.tier)?;
+            let cmd = HostCommand::VerifyDealer {
+                viewer_id: r.viewer_id,
+                tier: r.tier,
+                company: r.company,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Dealer(d) => Ok(dealer_pb(&r.room_id, &d)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn revoke_dealer(
+        &self,
+        req: Request<pb::ViewerRef>,
+    ) -> Result<Response<pb::Dealer>, Status> {
+        self.call("RevokeDealer", req, |hub, r| async move {
+            need("viewer_id", &r.viewer_id)?;
+            let cmd = HostCommand::RevokeDealer {
+                viewer_id: r.viewer_id,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Dealer(d) => Ok(dealer_pb(&r.room_id, &d)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn list_dealers(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::ListDealersResponse>, Status> {
+        self.call("ListDealers", req, |hub, r| async move {
+            match host(&hub, &r.room_id, HostCommand::ListDealers).await? {
+                HostReply::Dealers(ds) => Ok(pb::ListDealersResponse {
+                    dealers: ds.iter().map(|d| dealer_pb(&r.room_id, d)).collect(),
+                }),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn list_dealer_applications(
+        &self,
+        req: Request<pb::ListDealerApplicationsRequest>,
+    ) -> Result<Response<pb::ListDealerApplicationsResponse>, Status> {
+        self.call("ListDealerApplications", req, |hub, r| async move {
+            let status = match pb::ApplicationStatus::try_from(r.status) {
+                Ok(pb::ApplicationStatus::Unspecified) => None,
+                Ok(pb::ApplicationStatus::Pending) => Some(ApplicationStatus::Pending),
+                Ok(pb::ApplicationStatus::Approved) => Some(ApplicationStatus::Approved),
+                Ok(pb::ApplicationStatus::Rejected) => Some(ApplicationStatus::Rejected),
+                Err(_) => {
+                    return Err(Status::invalid_argument(format!(
+                        "unknown application status {}",
+                        r.status
+                    )))
+                }
+            };
+            match host(&hub, &r.room_id, HostCommand::ListApplications { status }).await? {
+                HostReply::Applications(a) => Ok(pb::ListDealerApplicationsResponse {
+                    applications: a.iter().map(|a| application_pb(&r.room_id, a)).collect(),
+                }),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn approve_dealer_application(
+        &self,
+        req: Request<pb::ApproveDealerApplicationRequest>,
+    ) -> Result<Response<pb::DealerApplication>, Status> {
+        self.call("ApproveDealerApplication", req, |hub, r| async move {
+            need("application_id", &r.application_id)?;
+            need("tier", &r.tier)?;
+            let cmd = HostCommand::ApproveApplication {
+                application_id: r.application_id,
+                tier: r.tier,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Application(a) => Ok(application_pb(&r.room_id, &a)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn reject_dealer_application(
+        &self,
+        req: Request<pb::RejectDealerApplicationRequest>,
+    ) -> Result<Response<pb::DealerApplication>, Status> {
+        self.call("RejectDealerApplication", req, |hub, r| async move {
+            need("application_id", &r.application_id)?;
+            let cmd = HostCommand::RejectApplication {
+                application_id: r.application_id,
+                reason: r.reason,
+            };
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Application(a) => Ok(application_pb(&r.room_id, &a)),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn mute_viewer(
+        &self,
+        req: Request<pb::MuteViewerRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("MuteViewer", req, |hub, r| async move {
+            let cmd = HostCommand::Mute {
+                viewer_id: r.viewer_id,
+                duration_seconds: r.duration_seconds,
+            };
+            done(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn kick_viewer(
+        &self,
+        req: Request<pb::KickViewerRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("KickViewer", req, |hub, r| async move {
+            need("viewer_id", &r.viewer_id)?;
+            let cmd = HostCommand::Kick {
+                viewer_id: r.viewer_id,
+                reason: r.reason,
+            };
+            done(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn delete_message(
+        &self,
+        req: Request<pb::DeleteMessageRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("DeleteMessage", req, |hub, r| async move {
+            need("message_id", &r.message_id)?;
+            let cmd = HostCommand::DeleteMessage {
+                message_id: r.message_id,
+            };
+            done(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn announce(
+        &self,
+        req: Request<pb::AnnounceRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("Announce", req, |hub, r| async move {
+            done(host(&hub, &r.room_id, HostCommand::Announce { text: r.text }).await?)
+        })
+        .await
+    }
+
+    type WatchRoomStream = WatchStream;
+
+    async fn watch_room(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<Self::WatchRoomStream>, Status> {
+        self.call("WatchRoom", req, |hub, r| async move {
+            need("room_id", &r.room_id)?;
+            let h = hub
+                .room(&r.room_id)
+                .ok_or_else(|| Status::not_found(format!("room {} not found", r.room_id)))?;
+            let mut rx = h.watch().await.map_err(status_of)?;
+            let room = r.room_id;
+            let stream = async_stream_from(move |tx| async move {
+                while let Some(ev) = rx.recv().await {
+                    match watch_pb(&room, ev) {
+                        Some(e) => {
+                            if tx.send(Ok(e)).await.is_err() {
+                                break;
+                            }
+                        }
+                        None => break,
+                    }
+                }
+            });
+            Ok(stream)
+        })
+        .await
+    }
+}
+
+/// A stream fed by a task through a small channel (ends when the task ends or the client
+/// goes away).
+fn async_stream_from<F, Fut>(f: F) -> WatchStream
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::WatchRoomEvent, Status>>) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(f(tx));
+    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}

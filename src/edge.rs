@@ -1,0 +1,355 @@
+//! HTTP surface: viewer WebSockets (`/ws/{room}`), health, readiness and metrics.
+
+use crate::auth::{self, AuthError, Role};
+use crate::hub::{CloseRequest, CloseSignal, Hub, RoomHandle, SessionLink};
+use crate::room::core::{close, JoinRequest, Viewer};
+use crate::room::protocol::{parse_client_message, ProtocolError};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use serde::Deserialize;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument;
+
+/// Most frames written per flush (one syscall for many frames).
+const MAX_BATCH: usize = 256;
+/// A write that cannot complete in this time means the viewer is gone or not reading.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The server pings an otherwise quiet connection this often...
+const PING_EVERY: Duration = Duration::from_secs(30);
+/// ...and closes it when nothing at all arrived for this long.
+const IDLE_LIMIT: Duration = Duration::from_secs(90);
+/// Hard cap on one WebSocket message; larger ones end the connection (1009).
+const HARD_MESSAGE_LIMIT: usize = 64 * 1024;
+
+#[derive(Clone)]
+pub struct EdgeState {
+    pub hub: Arc<Hub>,
+    pub connections: Arc<Semaphore>,
+    pub max_message_bytes: usize,
+    pub outbound_queue: usize,
+    pub draining: Arc<AtomicBool>,
+}
+
+pub fn router(state: EdgeState) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/ws/{room}", get(ws_upgrade))
+        .with_state(state)
+}
+
+async fn readyz(State(s): State<EdgeState>) -> Response {
+    if s.draining.load(Ordering::Relaxed) {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
+    } else {
+        "ready\n".into_response()
+    }
+}
+
+async fn metrics(State(s): State<EdgeState>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        s.hub.metrics().render(),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize)]
+pub struct WsParams {
+    token: Option<String>,
+    last_seq: Option<u64>,
+    epoch: Option<String>,
+}
+
+async fn ws_upgrade(
+    State(s): State<EdgeState>,
+    Path(room): Path<String>,
+    Query(params): Query<WsParams>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    let token = params.token.clone().or_else(|| {
+        headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(str::to_string)
+    });
+    let permit = s.connections.clone().try_acquire_owned().ok();
+    ws.read_buffer_size(4096)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(1024 * 1024)
+        .max_message_size(HARD_MESSAGE_LIMIT)
+        .max_frame_size(HARD_MESSAGE_LIMIT)
+        .on_upgrade(move |socket| async move {
+            let Some(permit) = permit else {
+                s.hub.metrics().closed(close::TRY_AGAIN_LATER);
+                close_now(socket, close::TRY_AGAIN_LATER, "server full").await;
+                return;
+            };
+            if s.draining.load(Ordering::Relaxed) {
+                close_now(socket, close::GOING_AWAY, "server shutting down").await;
+                return;
+            }
+            run_session(s, socket, room, token, params, permit).await;
+        })
+}
+
+async fn close_now(mut socket: WebSocket, code: u16, reason: &str) {
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: Utf8Bytes::from(reason),
+        })))
+        .await;
+    // Wait briefly for the client's close reply so the reason is delivered.
+    let _ = tokio::time::timeout(Duration::from_secs(2), async {
+        while let Some(Ok(m)) = socket.next().await {
+            if matches!(m, Message::Close(_)) {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
+fn refusal_for(e: &AuthError) -> (u16, String) {
+    match e {
+        AuthError::WrongRoom => (close::FORBIDDEN, e.to_string()),
+        _ => (close::UNAUTHORIZED, e.to_string()),
+    }
+}
+
+async fn authenticate(
+    s: &EdgeState,
+    room: &str,
+    token: Option<String>,
+) -> Result<(RoomHandle, Viewer), (u16, String)> {
+    let handle = s
+        .hub
+        .room(room)
+        .ok_or_else(|| (close::NOT_FOUND, format!("room {room} not found")))?;
+    let token = token.unwrap_or_default();
+    let claims =
+        auth::verify_viewer_token(&token, room, &handle.token_key).map_err(|e| refusal_for(&e))?;
+    let viewer = Viewer {
+        display_name: if claims.name.trim().is_empty() {
+            claims.sub.clone()
+        } else {
+            claims.name.chars().take(64).collect()
+        },
+        viewer_id: claims.sub,
+        inviter_id: claims.inv,
+        token_tier: match claims.role {
+            Role::Dealer => claims.tier,
+            Role::Viewer => None,
+        },
+        jti: claims.jti,
+        expires_ms: claims.exp.saturating_mul(1000),
+    };
+    Ok((handle, viewer))
+}
+
+async fn run_session(
+    s: EdgeState,
+    socket: WebSocket,
+    room: String,
+    token: Option<String>,
+    params: WsParams,
+    _permit: OwnedSemaphorePermit,
+) {
+    let metrics = s.hub.metrics().clone();
+    let (handle, viewer) = match authenticate(&s, &room, token).await {
+        Ok(v) => v,
+        Err((code, reason)) => {
+            metrics.closed(code);
+            close_now(socket, code, &reason).await;
+            return;
+        }
+    };
+    let session = s.hub.next_session_id();
+    let span = tracing::debug_span!("session", room = %room, session, viewer = %viewer.viewer_id);
+    async move {
+        let (tx, rx) = mpsc::channel(s.outbound_queue);
+        let close_signal = Arc::new(CloseSignal::default());
+        let link = SessionLink {
+            frames: tx,
+            close: close_signal.clone(),
+        };
+        let req = JoinRequest {
+            viewer,
+            resume: params.last_seq.map(|l| (l, params.epoch.clone())),
+        };
+        if let Err(refusal) = handle.join(session, req, link).await {
+            metrics.closed(refusal.code);
+            close_now(socket, refusal.code, &refusal.reason).await;
+            return;
+        }
+        metrics.connections.inc();
+        tracing::debug!("joined");
+        let (sink, mut stream) = socket.split();
+        let writer = tokio::spawn(write_loop(sink, rx, close_signal.clone(), metrics.clone()));
+        read_loop(
+            &mut stream,
+            &handle,
+            session,
+            &close_signal,
+            s.max_message_bytes,
+        )
+        .await;
+        handle.leave(session).await;
+        // The writer ends once the room drops our queue (after leave) or on a close request.
+        let code = writer.await.ok().flatten();
+        if let Some(code) = code {
+            metrics.closed(code);
+            // Our close frame is out: wait briefly for the client's reply, so that closing the
+            // socket with unread input does not reset the connection before it read the reason.
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(m)) = stream.next().await {
+                    if matches!(m, Message::Close(_)) {
+                        break;
+                    }
+                }
+            })
+            .await;
+        }
+        metrics.connections.dec();
+        tracing::debug!(close = ?code, "left");
+    }
+    .instrument(span)
+    .await
+}
+
+async fn read_loop(
+    stream: &mut futures_util::stream::SplitStream<WebSocket>,
+    handle: &RoomHandle,
+    session: u64,
+    close_signal: &CloseSignal,
+    max_message_bytes: usize,
+) {
+    loop {
+        let next = tokio::select! {
+            _ = close_signal.wait() => return,
+            n = tokio::time::timeout(IDLE_LIMIT, stream.next()) => n,
+        };
+        let msg = match next {
+            Err(_) => {
+                close_signal.request(CloseRequest {
+                    code: close::GOING_AWAY,
+                    reason: "idle timeout".into(),
+                    drain: false,
+                });
+                return;
+            }
+            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(Some(Ok(m))) => m,
+        };
+        let parsed = match msg {
+            Message::Text(t) if t.len() > max_message_bytes => Err(ProtocolError::new(
+                "too_large",
+                format!(
+                    "message is {} bytes; the limit is {max_message_bytes}",
+                    t.len()
+                ),
+            )),
+            Message::Text(t) => parse_client_message(t.as_str()),
+            Message::Binary(_) => Err(ProtocolError::new(
+                "bad_frame",
+                "binary frames are not part of the protocol; send JSON text",
+            )),
+            Message::Close(_) => return,
+            Message::Ping(_) | Message::Pong(_) => continue,
+        };
+        handle.client(session, parsed).await;
+    }
+}
+
+/// Writes queued frames: everything available is fed, then flushed once.
+/// Returns the close code the server sent, if any.
+async fn write_loop(
+    mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
+    mut rx: mpsc::Receiver<bytes::Bytes>,
+    close_signal: Arc<CloseSignal>,
+    metrics: Arc<crate::metrics::Metrics>,
+) -> Option<u16> {
+    let mut ping = tokio::time::interval(PING_EVERY);
+    ping.reset();
+    loop {
+        tokio::select! {
+            biased;
+            req = close_signal.wait() => {
+                if req.drain {
+                    let mut n = 0;
+                    while let Ok(b) = rx.try_recv() {
+                        if let Ok(t) = Utf8Bytes::try_from(b) {
+                            if sink.feed(Message::Text(t)).await.is_err() {
+                                return None;
+                            }
+                            n += 1;
+                        }
+                    }
+                    metrics.frames_sent.inc_by(n);
+                }
+                let frame = Message::Close(Some(CloseFrame {
+                    code: req.code,
+                    reason: Utf8Bytes::from(req.reason.as_str()),
+                }));
+                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
+                return Some(req.code);
+            }
+            first = rx.recv() => {
+                let Some(first) = first else {
+                    // The room let go of us (we left); nothing more to say.
+                    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
+                    return None;
+                };
+                let mut n = 0u64;
+                let mut next = Some(first);
+                let write = async {
+                    while let Some(b) = next.take() {
+                        // Frames are JSON rendered by the room; always UTF-8.
+                        if let Ok(t) = Utf8Bytes::try_from(b) {
+                            sink.feed(Message::Text(t)).await?;
+                            n += 1;
+                        }
+                        if n < MAX_BATCH as u64 {
+                            next = rx.try_recv().ok();
+                        }
+                    }
+                    sink.flush().await
+                };
+                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
+                    Ok(Ok(())) => {
+                        metrics.frames_sent.inc_by(n);
+                    }
+                    _ => {
+                        close_signal.request(CloseRequest {
+                            code: close::SLOW_CONSUMER,
+                            reason: "slow consumer".into(),
+                            drain: false,
+                        });
+                        metrics.slow_consumer_closes.inc();
+                        return None;
+                    }
+                }
+            }
+            _ = ping.tick() => {
+                if tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(bytes::Bytes::new()))).await.is_err() {
+                    return None;
+                }
+            }
+        }
+    }
+}

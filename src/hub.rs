@@ -1,0 +1,545 @@
+//! The rooms of this node: a registry, and one owner task per room fed by a bounded mailbox.
+
+use crate::bus::Bus;
+use crate::metrics::Metrics;
+use crate::room::core::{
+    close, HostCommand, HostReply, JoinRequest, NewRoom, Output, Refusal, Room, RoomError,
+    RoomSummary, WatchEvent,
+};
+use crate::room::protocol::{ClientMessage, ProtocolError};
+use crate::room::types::{AudienceClass, RoomRecord, SessionId};
+use crate::store::{Store, StoreOp};
+use bytes::Bytes;
+use dashmap::DashMap;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::task::JoinHandle;
+
+/// Room mailbox capacity. Senders wait when it is full (back-pressure on that viewer's
+/// reads or that host call), the room never does.
+const MAILBOX: usize = 8192;
+/// Host console stream buffer; a console that does not read loses events, counted.
+const WATCH_BUFFER: usize = 1024;
+/// How often a room runs its periodic work.
+const TICK: Duration = Duration::from_millis(250);
+
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Room(#[from] RoomError),
+    #[error("room {0} not found")]
+    RoomNotFound(String),
+    #[error("room {0} is shutting down")]
+    Unavailable(String),
+    #[error("the store failed: {0}")]
+    Store(String),
+}
+
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// How the room asks a session to close. Set once; the session task reads it.
+#[derive(Default)]
+pub struct CloseSignal {
+    notify: Notify,
+    reason: Mutex<Option<CloseRequest>>,
+}
+
+#[derive(Debug, Clone)]
+pub struct CloseRequest {
+    pub code: u16,
+    pub reason: String,
+    /// Send what is already queued first (a kick's explanation); not for slow consumers.
+    pub drain: bool,
+}
+
+impl CloseSignal {
+    pub fn request(&self, req: CloseRequest) {
+        let mut r = self.reason.lock();
+        if r.is_none() {
+            *r = Some(req);
+            // Both the reader and the writer of the session wait on this.
+            self.notify.notify_waiters();
+        }
+    }
+
+    pub async fn wait(&self) -> CloseRequest {
+        loop {
+            // Registered before checking, so a request in between is not missed.
+            let notified = self.notify.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(r) = self.reason.lock().clone() {
+                return r;
+            }
+            notified.await;
+        }
+    }
+
+    pub fn get(&self) -> Option<CloseRequest> {
+        self.reason.lock().clone()
+    }
+}
+
+/// The room's side of a session: its bounded queue and close signal.
+#[derive(Clone)]
+pub struct SessionLink {
+    pub frames: mpsc::Sender<Bytes>,
+    pub close: Arc<CloseSignal>,
+}
+
+enum RoomMsg {
+    Join {
+        session: SessionId,
+        req: JoinRequest,
+        link: SessionLink,
+        reply: oneshot::Sender<Result<AudienceClass, Refusal>>,
+    },
+    Leave {
+        session: SessionId,
+    },
+    Client {
+        session: SessionId,
+        msg: Result<ClientMessage, ProtocolError>,
+    },
+    Host {
+        cmd: HostCommand,
+        reply: oneshot::Sender<Result<HostReply, HubError>>,
+    },
+    Watch {
+        tx: mpsc::Sender<WatchEvent>,
+    },
+    Drain {
+        done: oneshot::Sender<()>,
+    },
+}
+
+/// A handle on a room's owner task.
+#[derive(Clone)]
+pub struct RoomHandle {
+    pub id: String,
+    /// The viewer-token key; immutable for the room's life, so checked without a round trip.
+    pub token_key: Arc<str>,
+    tx: mpsc::Sender<RoomMsg>,
+}
+
+impl RoomHandle {
+    async fn send(&self, msg: RoomMsg) -> Result<(), HubError> {
+        self.tx
+            .send(msg)
+            .await
+            .map_err(|_| HubError::Unavailable(self.id.clone()))
+    }
+
+    pub async fn join(
+        &self,
+        session: SessionId,
+        req: JoinRequest,
+        link: SessionLink,
+    ) -> Result<AudienceClass, Refusal> {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || Refusal {
+            code: close::GOING_AWAY,
+            reason: "room is shutting down".into(),
+        };
+        self.send(RoomMsg::Join {
+            session,
+            req,
+            link,
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    pub async fn leave(&self, session: SessionId) {
+        let _ = self.send(RoomMsg::Leave { session }).await;
+    }
+
+    pub async fn client(&self, session: SessionId, msg: Result<ClientMessage, ProtocolError>) {
+        let _ = self.send(RoomMsg::Client { session, msg }).await;
+    }
+
+    /// Runs a host command; writes are durable before this returns.
+    pub async fn host(&self, cmd: HostCommand) -> Result<HostReply, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(RoomMsg::Host { cmd, reply }).await?;
+        rx.await
+            .map_err(|_| HubError::Unavailable(self.id.clone()))?
+    }
+
+    pub async fn watch(&self) -> Result<mpsc::Receiver<WatchEvent>, HubError> {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        self.send(RoomMsg::Watch { tx }).await?;
+        Ok(rx)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct HubConfig {
+    /// Frames queued per viewer before it is closed as a slow consumer.
+    pub outbound_queue: usize,
+    /// Audience-log heartbeat interval per viewer.
+    pub heartbeat_ms: i64,
+}
+
+/// All rooms of the node.
+pub struct Hub {
+    rooms: DashMap<String, RoomHandle>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    config: HubConfig,
+    next_session: AtomicU64,
+    epoch: String,
+}
+
+impl Hub {
+    /// Loads every room from the store and starts its owner task.
+    pub async fn start(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        config: HubConfig,
+    ) -> Result<Arc<Hub>, HubError> {
+        // Distinguishes this process's sequence numbers from a previous one's.
+        let epoch = format!("{:x}", now_ms());
+        let hub = Arc::new(Hub {
+            rooms: DashMap::new(),
+            tasks: Mutex::new(Vec::new()),
+            store: store.clone(),
+            bus,
+            metrics,
+            config,
+            next_session: AtomicU64::new(1),
+            epoch,
+        });
+        let loaded = store
+            .load_rooms()
+            .await
+            .map_err(|e| HubError::Store(e.to_string()))?;
+        let now = now_ms();
+        for l in loaded {
+            if let Some(room) = Room::restore(l, hub.epoch.clone(), hub.config.heartbeat_ms, now) {
+                hub.spawn(room);
+            }
+        }
+        Ok(hub)
+    }
+
+    pub fn next_session_id(&self) -> SessionId {
+        self.next_session.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn room(&self, id: &str) -> Option<RoomHandle> {
+        self.rooms.get(id).map(|r| r.clone())
+    }
+
+    pub fn room_ids(&self) -> Vec<String> {
+        self.rooms.iter().map(|r| r.key().clone()).collect()
+    }
+
+    pub fn config(&self) -> &HubConfig {
+        &self.config
+    }
+
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    pub fn bus(&self) -> &Arc<dyn Bus> {
+        &self.bus
+    }
+
+    /// Validates, persists durably, then starts a new room.
+    pub async fn create_room(&self, new: NewRoom) -> Result<RoomSummary, HubError> {
+        let record: RoomRecord = Room::create(new, now_ms())?;
+        self.store
+            .submit(vec![StoreOp::PutRoom(record.clone())])
+            .wait()
+            .await
+            .map_err(|e| HubError::Store(e.to_string()))?;
+        let room = Room::new(record, self.epoch.clone(), self.config.heartbeat_ms);
+        let summary = room.summary();
+        self.spawn(room);
+        Ok(summary)
+    }
+
+    pub async fn host(&self, room: &str, cmd: HostCommand) -> Result<HostReply, HubError> {
+        let h = self
+            .room(room)
+            .ok_or_else(|| HubError::RoomNotFound(room.to_string()))?;
+        h.host(cmd).await
+    }
+
+    fn spawn(&self, room: Room) {
+        let (tx, rx) = mpsc::channel(MAILBOX);
+        let handle = RoomHandle {
+            id: room.id().to_string(),
+            token_key: Arc::from(room.record().token_key.as_str()),
+            tx,
+        };
+        self.rooms.insert(handle.id.clone(), handle);
+        self.metrics.rooms.set(self.rooms.len() as i64);
+        let owner = RoomOwner {
+            room,
+            sessions: HashMap::new(),
+            watchers: Vec::new(),
+            store: self.store.clone(),
+            bus: self.bus.clone(),
+            metrics: self.metrics.clone(),
+        };
+        let task = tokio::spawn(owner.run(rx));
+        self.tasks.lock().push(task);
+    }
+
+    /// Drain: every room closes its viewers with "going away" and stops; then the store
+    /// is flushed.
+    pub async fn shutdown(&self) {
+        let handles: Vec<RoomHandle> = self.rooms.iter().map(|r| r.clone()).collect();
+        for h in handles {
+            let (done, rx) = oneshot::channel();
+            if h.send(RoomMsg::Drain { done }).await.is_ok() {
+                let _ = rx.await;
+            }
+        }
+        self.rooms.clear();
+        let tasks: Vec<JoinHandle<()>> = std::mem::take(&mut *self.tasks.lock());
+        for t in tasks {
+            let _ = t.await;
+        }
+        if let Err(e) = self.store.flush().await {
+            tracing::error!(error = %e, "store flush at shutdown failed");
+        }
+    }
+}
+
+struct SessionEntry {
+    link: SessionLink,
+    class: AudienceClass,
+}
+
+/// The task that owns one room: applies inputs to the state machine and carries out its
+/// outputs. It never awaits a viewer.
+struct RoomOwner {
+    room: Room,
+    sessions: HashMap<SessionId, SessionEntry>,
+    watchers: Vec<mpsc::Sender<WatchEvent>>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+}
+
+impl RoomOwner {
+    async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>) {
+        let span = tracing::info_span!("room", room = %self.room.id());
+        let _enter = span.enter();
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut out = Vec::with_capacity(64);
+        loop {
+            let msg = tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.room.tick(now_ms(), &mut out);
+                    self.carry_out(&mut out);
+                    continue;
+                }
+            };
+            match msg {
+                RoomMsg::Drain { done } => {
+                    for (_, s) in self.sessions.drain() {
+                        s.link.close.request(CloseRequest {
+                            code: close::GOING_AWAY,
+                            reason: "server shutting down".into(),
+                            drain: true,
+                        });
+                    }
+                    let _ = done.send(());
+                    break;
+                }
+                other => self.handle(other, &mut out),
+            }
+        }
+    }
+
+    fn handle(&mut self, msg: RoomMsg, out: &mut Vec<Output>) {
+        let now = now_ms();
+        match msg {
+            RoomMsg::Join {
+                session,
+                req,
+                link,
+                reply,
+            } => {
+                // Registered first so the welcome produced below reaches it.
+                self.sessions.insert(
+                    session,
+                    SessionEntry {
+                        link,
+                        class: AudienceClass::Public,
+                    },
+                );
+                match self.room.join(session, req, now, out) {
+                    Ok(class) => {
+                        if let Some(s) = self.sessions.get_mut(&session) {
+                            s.class = class;
+                        }
+                        let _ = reply.send(Ok(class));
+                    }
+                    Err(refusal) => {
+                        self.sessions.remove(&session);
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+                self.carry_out(out);
+            }
+            RoomMsg::Leave { session } => {
+                self.sessions.remove(&session);
+                self.room.leave(session, now, out);
+                self.carry_out(out);
+            }
+            RoomMsg::Client { session, msg } => {
+                self.room.client(session, msg, now, out);
+                self.carry_out(out);
+            }
+            RoomMsg::Host { cmd, reply } => {
+                let result = self.room.host(cmd, now, out);
+                let ops = self.carry_out(out);
+                match result {
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                    Ok(r) => match ops {
+                        // The reply waits for durability, the room does not.
+                        Some(durable) => {
+                            tokio::spawn(async move {
+                                let res = durable
+                                    .wait()
+                                    .await
+                                    .map(|_| r)
+                                    .map_err(|e| HubError::Store(e.to_string()));
+                                let _ = reply.send(res);
+                            });
+                        }
+                        None => {
+                            let _ = reply.send(Ok(r));
+                        }
+                    },
+                }
+            }
+            RoomMsg::Watch { tx } => {
+                if self.room.record().state == crate::room::types::RoomState::Ended {
+                    let _ = tx.try_send(WatchEvent::Ended);
+                } else {
+                    self.watchers.push(tx);
+                }
+            }
+            RoomMsg::Drain { .. } => unreachable!("handled by run"),
+        }
+    }
+
+    fn slow_consumer(&mut self, session: SessionId, out: &mut Vec<Output>) {
+        if let Some(s) = self.sessions.remove(&session) {
+            self.metrics.queue_drops.inc();
+            self.metrics.slow_consumer_closes.inc();
+            s.link.close.request(CloseRequest {
+                code: close::SLOW_CONSUMER,
+                reason: "slow consumer".into(),
+                drain: false,
+            });
+            self.room.leave(session, now_ms(), out);
+        }
+    }
+
+    /// Carries out the outputs (and any they cause). Returns the durability handle of the
+    /// store writes, if there were any.
+    fn carry_out(&mut self, out: &mut Vec<Output>) -> Option<crate::store::Durable> {
+        let mut ops = Vec::new();
+        let mut more = Vec::new();
+        while !out.is_empty() {
+            for o in out.drain(..) {
+                match o {
+                    Output::Broadcast(frames) => {
+                        let mut slow = Vec::new();
+                        for (id, s) in &self.sessions {
+                            let b = frames.for_class(s.class).clone();
+                            if let Err(mpsc::error::TrySendError::Full(_)) =
+                                s.link.frames.try_send(b)
+                            {
+                                slow.push(*id);
+                            }
+                        }
+                        for id in slow {
+                            self.slow_consumer(id, &mut more);
+                        }
+                    }
+                    Output::Published(ev) => self.bus.publish(ev),
+                    Output::Send { session, frame } => {
+                        if let Some(s) = self.sessions.get(&session) {
+                            if let Err(mpsc::error::TrySendError::Full(_)) =
+                                s.link.frames.try_send(frame)
+                            {
+                                self.slow_consumer(session, &mut more);
+                            }
+                        }
+                    }
+                    Output::ClassChanged { session, class } => {
+                        if let Some(s) = self.sessions.get_mut(&session) {
+                            s.class = class;
+                        }
+                    }
+                    Output::Close {
+                        session,
+                        code,
+                        reason,
+                    } => {
+                        if let Some(s) = self.sessions.remove(&session) {
+                            s.link.close.request(CloseRequest {
+                                code,
+                                reason,
+                                drain: true,
+                            });
+                            self.room.leave(session, now_ms(), &mut more);
+                        }
+                    }
+                    Output::Persist(op) => ops.push(op),
+                    Output::Watch(ev) => {
+                        let metrics = &self.metrics;
+                        self.watchers.retain(|w| match w.try_send(ev.clone()) {
+                            Ok(()) => true,
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                metrics.queue_drops.inc();
+                                true
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        });
+                    }
+                }
+            }
+            std::mem::swap(out, &mut more);
+        }
+        if ops.is_empty() {
+            None
+        } else {
+            Some(self.store.submit(ops))
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! The `showfloor` binary: parse the command line, start tracing, run the server or the CLI.
+
+use clap::{Parser, Subcommand};
+use showfloor::app::App;
+use showfloor::config::{Config, ServeArgs, EXIT_CONFIG};
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(
+    name = "showfloor",
+    version,
+    about = "Real-time server for B2B live order meetings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the server (HTTP + WebSocket on 7880, gRPC on 7881, store in ./data).
+    Serve(ServeArgs),
+    /// Control-plane client: every RPC as a subcommand.
+    Ctl(showfloor::ctl::CtlArgs),
+    /// A terminal viewer: prints every event as a JSON line; typed lines are sent as chat.
+    Viewer(showfloor::viewer_cli::ViewerArgs),
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOWFLOOR_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("installing a SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::from_args(args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("showfloor: {e}");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    init_tracing();
+    let app = match App::start(config).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("showfloor: {e:#}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some(k) = &app.dev_key {
+        eprintln!("showfloor: --dev: generated host API key (valid until exit): {k}");
+        eprintln!("showfloor: export SHOWFLOOR_API_KEY={k}");
+    }
+    eprintln!(
+        "showfloor: http+ws on {}, grpc on {}",
+        app.http_addr, app.grpc_addr
+    );
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    app.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.cmd {
+        Command::Serve(args) => serve(args).await,
+        Command::Ctl(args) => showfloor::ctl::run(args).await,
+        Command::Viewer(args) => showfloor::viewer_cli::run(args).await,
+    }
+}

@@ -1,0 +1,113 @@
+//! Prometheus metrics of the node, served as text on `/metrics`.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct GrpcLabels {
+    pub method: String,
+    pub code: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CloseLabels {
+    pub code: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub connections: Gauge,
+    pub rooms: Gauge,
+    pub frames_sent: Counter,
+    pub queue_drops: Counter,
+    pub slow_consumer_closes: Counter,
+    pub ws_closes: Family<CloseLabels, Counter>,
+    pub grpc_calls: Family<GrpcLabels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::with_prefix("showfloor");
+        let connections = Gauge::default();
+        let rooms = Gauge::default();
+        let frames_sent = Counter::default();
+        let queue_drops = Counter::default();
+        let slow_consumer_closes = Counter::default();
+        let ws_closes = Family::<CloseLabels, Counter>::default();
+        let grpc_calls = Family::<GrpcLabels, Counter>::default();
+        registry.register(
+            "connections",
+            "Open viewer WebSocket connections",
+            connections.clone(),
+        );
+        registry.register("rooms", "Rooms loaded on this node", rooms.clone());
+        registry.register(
+            "frames_sent",
+            "WebSocket frames written to viewers",
+            frames_sent.clone(),
+        );
+        registry.register(
+            "queue_drops",
+            "Frames dropped because a bounded queue was full",
+            queue_drops.clone(),
+        );
+        registry.register(
+            "slow_consumer_closes",
+            "Viewers closed with 4008 because they stopped reading",
+            slow_consumer_closes.clone(),
+        );
+        registry.register(
+            "ws_closes",
+            "Viewer connections closed by the server, by close code",
+            ws_closes.clone(),
+        );
+        registry.register(
+            "grpc_calls",
+            "Control-plane calls by method and status code",
+            grpc_calls.clone(),
+        );
+        Metrics {
+            registry,
+            connections,
+            rooms,
+            frames_sent,
+            queue_drops,
+            slow_consumer_closes,
+            ws_closes,
+            grpc_calls,
+        }
+    }
+
+    pub fn grpc(&self, method: &str, code: tonic::Code) {
+        self.grpc_calls
+            .get_or_create(&GrpcLabels {
+                method: method.to_string(),
+                code: format!("{code:?}"),
+            })
+            .inc();
+    }
+
+    pub fn closed(&self, code: u16) {
+        self.ws_closes
+            .get_or_create(&CloseLabels {
+                code: code.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        // Encoding into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        out
+    }
+}

@@ -1,0 +1,354 @@
+//! Room events as plain values, and their rendering to JSON frames — once per audience class.
+
+use super::types::{AudienceClass, Brand, ChatRecord, Product, RoomState};
+use bytes::Bytes;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+
+/// A sequenced room event. Plain, serialisable data (it may carry prices: it is the internal
+/// form that crosses the bus, never sent to a viewer as is).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SeqEvent {
+    pub room: String,
+    pub seq: u64,
+    pub at_ms: i64,
+    pub event: RoomEvent,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum RoomEvent {
+    Chat {
+        message: ChatRecord,
+    },
+    ChatDeleted {
+        id: String,
+    },
+    Announce {
+        text: String,
+    },
+    OnlineCount {
+        online: u32,
+    },
+    LikeCount {
+        likes: u64,
+    },
+    BrandSwitched {
+        brand: Brand,
+        shelf: Vec<Product>,
+        pinned_product: Option<String>,
+    },
+    RunningOrder {
+        brands: Vec<Brand>,
+    },
+    ProductPinned {
+        product: Product,
+    },
+    ProductUnpinned {
+        product_id: String,
+    },
+    ProductUpdated {
+        product: Product,
+    },
+    ProductRemoved {
+        product_id: String,
+    },
+    RoomState {
+        state: RoomState,
+    },
+}
+
+impl RoomEvent {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RoomEvent::Chat { .. } => "chat",
+            RoomEvent::ChatDeleted { .. } => "chat_deleted",
+            RoomEvent::Announce { .. } => "announce",
+            RoomEvent::OnlineCount { .. } => "online_count",
+            RoomEvent::LikeCount { .. } => "like_count",
+            RoomEvent::BrandSwitched { .. } => "brand_switched",
+            RoomEvent::RunningOrder { .. } => "running_order",
+            RoomEvent::ProductPinned { .. } => "product_pinned",
+            RoomEvent::ProductUnpinned { .. } => "product_unpinned",
+            RoomEvent::ProductUpdated { .. } => "product_updated",
+            RoomEvent::ProductRemoved { .. } => "product_removed",
+            RoomEvent::RoomState { .. } => "room_state",
+        }
+    }
+
+    /// Whether the rendering differs between audience classes.
+    fn carries_products(&self) -> bool {
+        matches!(
+            self,
+            RoomEvent::BrandSwitched { .. }
+                | RoomEvent::ProductPinned { .. }
+                | RoomEvent::ProductUpdated { .. }
+        )
+    }
+}
+
+/// The rendered frames of one event: the public bytes, and one per dealer tier when the
+/// event shows products. Cloning a `Bytes` is a reference count, so one rendering is shared
+/// by every viewer of the class.
+#[derive(Debug, Clone)]
+pub struct Frames {
+    pub seq: u64,
+    pub public: Bytes,
+    pub dealer: Option<Box<[Bytes]>>,
+}
+
+impl Frames {
+    pub fn for_class(&self, class: AudienceClass) -> &Bytes {
+        match (class, &self.dealer) {
+            (AudienceClass::Dealer(i), Some(d)) => d.get(i as usize).unwrap_or(&self.public),
+            _ => &self.public,
+        }
+    }
+}
+
+/// A product as one audience class may see it. Public: no price, no link — the fields are
+/// absent, not null.
+#[derive(Serialize)]
+pub struct ProductView<'a> {
+    pub id: &'a str,
+    pub brand_id: &'a str,
+    pub name: &'a str,
+    pub description: &'a str,
+    pub image_urls: &'a [String],
+    pub min_order_quantity: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<&'a str>,
+}
+
+/// What a class sees of products: the tier name (dealers) and the currency.
+#[derive(Clone, Copy)]
+pub struct ClassView<'a> {
+    pub tier: Option<&'a str>,
+    pub currency: &'a str,
+}
+
+impl<'a> ClassView<'a> {
+    pub fn public(currency: &'a str) -> Self {
+        ClassView {
+            tier: None,
+            currency,
+        }
+    }
+
+    pub fn product<'p>(&self, p: &'p Product) -> ProductView<'p>
+    where
+        'a: 'p,
+    {
+        let price = self.tier.and_then(|t| p.price_for(t));
+        ProductView {
+            id: &p.id,
+            brand_id: &p.brand_id,
+            name: &p.name,
+            description: &p.description,
+            image_urls: &p.image_urls,
+            min_order_quantity: p.min_order_quantity,
+            price_cents: price,
+            currency: price.map(|_| self.currency),
+            link: self.tier.map(|_| p.link.as_str()),
+        }
+    }
+
+    pub fn shelf<'p>(&self, products: &'p [Product]) -> Vec<ProductView<'p>>
+    where
+        'a: 'p,
+    {
+        products.iter().map(|p| self.product(p)).collect()
+    }
+}
+
+/// Writes `{"type":KIND,"seq":SEQ,"at":AT, ...body fields}`. `body` must serialise to a JSON
+/// object.
+pub fn envelope(kind: &str, seq: u64, at_ms: i64, body: &impl Serialize) -> Bytes {
+    let mut out = Vec::with_capacity(160);
+    // Writing into a Vec cannot fail.
+    let _ = write!(out, "{{\"type\":\"{kind}\",\"seq\":{seq},\"at\":{at_ms}");
+    let inner = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
+    if inner.len() > 2 {
+        out.push(b',');
+        out.extend_from_slice(&inner[1..]);
+    } else {
+        out.push(b'}');
+    }
+    Bytes::from(out)
+}
+
+/// Renders an event once for the public class, and once per tier if it shows products.
+pub fn render(ev: &SeqEvent, tiers: &[String], currency: &str) -> Frames {
+    let public = render_for(ev, ClassView::public(currency));
+    let dealer = if ev.event.carries_products() {
+        Some(
+            tiers
+                .iter()
+                .map(|t| {
+                    render_for(
+                        ev,
+                        ClassView {
+                            tier: Some(t),
+                            currency,
+                        },
+                    )
+                })
+                .collect::<Vec<_>>()
+                .into_boxed_slice(),
+        )
+    } else {
+        None
+    };
+    Frames {
+        seq: ev.seq,
+        public,
+        dealer,
+    }
+}
+
+fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
+    #[derive(Serialize)]
+    struct Chat<'a> {
+        id: &'a str,
+        viewer_id: &'a str,
+        display_name: &'a str,
+        text: &'a str,
+        is_dealer: bool,
+    }
+    let kind = ev.event.kind();
+    let (seq, at) = (ev.seq, ev.at_ms);
+    match &ev.event {
+        RoomEvent::Chat { message: m } => envelope(
+            kind,
+            seq,
+            at,
+            &Chat {
+                id: &m.id,
+                viewer_id: &m.viewer_id,
+                display_name: &m.display_name,
+                text: &m.text,
+                is_dealer: m.is_dealer,
+            },
+        ),
+        RoomEvent::ChatDeleted { id } => envelope(kind, seq, at, &serde_json::json!({ "id": id })),
+        RoomEvent::Announce { text } => {
+            envelope(kind, seq, at, &serde_json::json!({ "text": text }))
+        }
+        RoomEvent::OnlineCount { online } => {
+            envelope(kind, seq, at, &serde_json::json!({ "online": online }))
+        }
+        RoomEvent::LikeCount { likes } => {
+            envelope(kind, seq, at, &serde_json::json!({ "likes": likes }))
+        }
+        RoomEvent::BrandSwitched {
+            brand,
+            shelf,
+            pinned_product,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "brand": brand,
+                "shelf": view.shelf(shelf),
+                "pinned_product": pinned_product,
+            }),
+        ),
+        RoomEvent::RunningOrder { brands } => {
+            envelope(kind, seq, at, &serde_json::json!({ "brands": brands }))
+        }
+        RoomEvent::ProductPinned { product } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "product": view.product(product) }),
+        ),
+        RoomEvent::ProductUnpinned { product_id } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "product_id": product_id }),
+        ),
+        RoomEvent::ProductUpdated { product } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "product": view.product(product) }),
+        ),
+        RoomEvent::ProductRemoved { product_id } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "product_id": product_id }),
+        ),
+        RoomEvent::RoomState { state } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "state": state.as_str() }),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn product() -> Product {
+        Product {
+            id: "p1".into(),
+            brand_id: "b1".into(),
+            name: "Jacket".into(),
+            description: "Warm".into(),
+            image_urls: vec!["https://img.example/j.png".into()],
+            link: "https://shop.example/secret-link".into(),
+            min_order_quantity: 10,
+            prices: vec![("gold".into(), 8800), ("silver".into(), 9900)],
+        }
+    }
+
+    #[test]
+    fn public_frame_has_no_price_or_link_and_tiers_see_their_own_price() {
+        let ev = SeqEvent {
+            room: "r".into(),
+            seq: 7,
+            at_ms: 1,
+            event: RoomEvent::ProductUpdated { product: product() },
+        };
+        let tiers = vec!["gold".to_string(), "silver".to_string()];
+        let f = render(&ev, &tiers, "CNY");
+        let public = std::str::from_utf8(&f.public).unwrap();
+        assert!(!public.contains("price"), "{public}");
+        assert!(!public.contains("secret-link"), "{public}");
+        assert!(!public.contains("8800") && !public.contains("9900"));
+        let gold = std::str::from_utf8(f.for_class(AudienceClass::Dealer(0))).unwrap();
+        assert!(gold.contains("\"price_cents\":8800") && gold.contains("secret-link"));
+        assert!(!gold.contains("9900"));
+        let silver = std::str::from_utf8(f.for_class(AudienceClass::Dealer(1))).unwrap();
+        assert!(silver.contains("\"price_cents\":9900") && !silver.contains("8800"));
+        let v: serde_json::Value = serde_json::from_slice(&f.public).unwrap();
+        assert_eq!(v["type"], "product_updated");
+        assert_eq!(v["seq"], 7);
+    }
+
+    #[test]
+    fn chat_is_rendered_once_for_all_classes() {
+        let ev = SeqEvent {
+            room: "r".into(),
+            seq: 1,
+            at_ms: 2,
+            event: RoomEvent::Announce {
+                text: "hi \"all\"".into(),
+            },
+        };
+        let f = render(&ev, &["gold".into()], "CNY");
+        assert!(f.dealer.is_none());
+        let v: serde_json::Value = serde_json::from_slice(&f.public).unwrap();
+        assert_eq!(v["text"], "hi \"all\"");
+        assert_eq!(v["at"], 2);
+    }
+}

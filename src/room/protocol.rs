@@ -1,0 +1,202 @@
+//! Parsing of viewer → server WebSocket messages: pure functions, apart from any socket.
+
+use serde::Deserialize;
+
+/// Longest chat message, in characters.
+pub const MAX_CHAT_CHARS: usize = 500;
+/// Most likes one `like` message may carry (clients batch taps).
+pub const MAX_LIKES_PER_MESSAGE: u32 = 100;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClientMessage {
+    Chat {
+        text: String,
+    },
+    Like {
+        count: u32,
+    },
+    DealerApplication {
+        company: String,
+        licence_number: String,
+        contact: String,
+    },
+    Resume {
+        last_seq: u64,
+        epoch: Option<String>,
+    },
+    Ping {
+        t: Option<i64>,
+    },
+}
+
+/// Why a client message was refused. `code` is stable and machine-readable.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProtocolError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ProtocolError {
+    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
+        ProtocolError {
+            code,
+            message: message.into(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+struct Raw {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    text: Option<String>,
+    count: Option<u32>,
+    company: Option<String>,
+    licence_number: Option<String>,
+    contact: Option<String>,
+    last_seq: Option<u64>,
+    epoch: Option<String>,
+    t: Option<i64>,
+}
+
+fn required(v: Option<String>, field: &str, kind: &str) -> Result<String, ProtocolError> {
+    v.ok_or_else(|| {
+        ProtocolError::new(
+            "missing_field",
+            format!("`{kind}` needs the field `{field}`"),
+        )
+    })
+}
+
+fn bounded(v: String, field: &str, max: usize) -> Result<String, ProtocolError> {
+    let v = v.trim().to_string();
+    let n = v.chars().count();
+    if n == 0 {
+        return Err(ProtocolError::new(
+            "invalid_field",
+            format!("`{field}` must not be empty"),
+        ));
+    }
+    if n > max {
+        return Err(ProtocolError::new(
+            "invalid_field",
+            format!("`{field}` is {n} characters; the limit is {max}"),
+        ));
+    }
+    if v.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ProtocolError::new(
+            "invalid_field",
+            format!("`{field}` contains control characters"),
+        ));
+    }
+    Ok(v)
+}
+
+/// Parses one text frame from a viewer.
+pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
+    let raw: Raw = serde_json::from_str(text).map_err(|e| {
+        ProtocolError::new(
+            "bad_json",
+            format!("message is not a JSON object of the protocol: {e}"),
+        )
+    })?;
+    let kind = raw
+        .kind
+        .ok_or_else(|| ProtocolError::new("missing_field", "every message needs a `type`"))?;
+    match kind.as_str() {
+        "chat" => Ok(ClientMessage::Chat {
+            text: bounded(required(raw.text, "text", "chat")?, "text", MAX_CHAT_CHARS)?,
+        }),
+        "like" => {
+            let count = raw.count.unwrap_or(1);
+            if count == 0 || count > MAX_LIKES_PER_MESSAGE {
+                return Err(ProtocolError::new(
+                    "invalid_field",
+                    format!("`count` must be 1..={MAX_LIKES_PER_MESSAGE}"),
+                ));
+            }
+            Ok(ClientMessage::Like { count })
+        }
+        "dealer_application" => Ok(ClientMessage::DealerApplication {
+            company: bounded(required(raw.company, "company", &kind)?, "company", 200)?,
+            licence_number: bounded(
+                required(raw.licence_number, "licence_number", &kind)?,
+                "licence_number",
+                100,
+            )?,
+            contact: bounded(required(raw.contact, "contact", &kind)?, "contact", 200)?,
+        }),
+        "resume" => Ok(ClientMessage::Resume {
+            last_seq: raw.last_seq.ok_or_else(|| {
+                ProtocolError::new("missing_field", "`resume` needs the field `last_seq`")
+            })?,
+            epoch: raw.epoch,
+        }),
+        "ping" => Ok(ClientMessage::Ping { t: raw.t }),
+        other => Err(ProtocolError::new(
+            "unknown_type",
+            format!(
+                "unknown message type `{}`",
+                other.chars().take(40).collect::<String>()
+            ),
+        )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_each_message() {
+        assert_eq!(
+            parse_client_message(r#"{"type":"chat","text":"  hello "}"#).unwrap(),
+            ClientMessage::Chat {
+                text: "hello".into()
+            }
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"like"}"#).unwrap(),
+            ClientMessage::Like { count: 1 }
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"resume","last_seq":41}"#).unwrap(),
+            ClientMessage::Resume {
+                last_seq: 41,
+                epoch: None
+            }
+        );
+        assert!(matches!(
+            parse_client_message(
+                r#"{"type":"dealer_application","company":"A","licence_number":"L","contact":"c"}"#
+            ),
+            Ok(ClientMessage::DealerApplication { .. })
+        ));
+        assert_eq!(
+            parse_client_message(r#"{"type":"ping","t":5}"#).unwrap(),
+            ClientMessage::Ping { t: Some(5) }
+        );
+    }
+
+    #[test]
+    fn refuses_bad_input_with_a_reason() {
+        let e = |s: &str| parse_client_message(s).unwrap_err().code;
+        assert_eq!(e("not json"), "bad_json");
+        assert_eq!(e("[1,2]"), "bad_json");
+        assert_eq!(e(r#"{"text":"x"}"#), "missing_field");
+        assert_eq!(e(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(e(r#"{"type":"chat"}"#), "missing_field");
+        assert_eq!(e(r#"{"type":"chat","text":"   "}"#), "invalid_field");
+        assert_eq!(
+            e(&format!(
+                r#"{{"type":"chat","text":"{}"}}"#,
+                "x".repeat(501)
+            )),
+            "invalid_field"
+        );
+        assert_eq!(e(r#"{"type":"like","count":0}"#), "invalid_field");
+        assert_eq!(e(r#"{"type":"like","count":-1}"#), "bad_json");
+        assert_eq!(e(r#"{"type":"chat","text":"a\u0007b"}"#), "invalid_field");
+        assert_eq!(e(r#"{"type":"resume"}"#), "missing_field");
+    }
+}

@@ -1,0 +1,256 @@
+//! Across a scripted show, a public viewer never receives a price or a product link; dealers
+//! see their own tier's prices; verification and revocation apply on the open connection.
+
+mod common;
+use common::*;
+use serde_json::json;
+use showfloor::pb;
+
+/// Every number anywhere in a JSON value.
+fn numbers(v: &serde_json::Value, out: &mut Vec<i64>) {
+    match v {
+        serde_json::Value::Number(n) => out.extend(n.as_i64()),
+        serde_json::Value::Array(a) => a.iter().for_each(|x| numbers(x, out)),
+        serde_json::Value::Object(o) => o.values().for_each(|x| numbers(x, out)),
+        _ => {}
+    }
+}
+
+/// A public frame must not carry a price field, a link, or any price value.
+fn assert_public_clean(show: &Show, extra_prices: &[i64], frame: &str) {
+    assert!(
+        !frame.contains("price"),
+        "public frame has a price field: {frame}"
+    );
+    assert!(
+        !frame.contains("shop.example"),
+        "public frame has a link: {frame}"
+    );
+    let mut prices: Vec<i64> = show
+        .products
+        .iter()
+        .flat_map(|p| p.prices.iter().map(|t| t.price_cents))
+        .collect();
+    prices.extend_from_slice(extra_prices);
+    let mut nums = Vec::new();
+    numbers(&serde_json::from_str(frame).unwrap(), &mut nums);
+    for n in nums {
+        assert!(
+            !prices.contains(&n),
+            "public frame carries a price value {n}: {frame}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn public_viewer_never_sees_prices_and_dealers_see_their_tier() {
+    let server = Server::start().await;
+    let mut c = server.control().await;
+    let show = setup_show(&mut c).await;
+    let room = show.room.clone();
+
+    let t_pub = c.token(&room, "public-1").await;
+    let t_gold = c.token(&room, "gold-1").await;
+    let t_silver = c.token(&room, "silver-1").await;
+    let t_other = c.token(&room, "other-1").await;
+    c.verify(&room, "gold-1", "gold").await;
+    c.verify(&room, "silver-1", "silver").await;
+
+    let mut public = server.viewer(&room, &t_pub).await;
+    let mut gold = server.viewer(&room, &t_gold).await;
+    let mut silver = server.viewer(&room, &t_silver).await;
+    let mut other = server.viewer(&room, &t_other).await;
+
+    let w = public.expect("welcome").await;
+    assert_eq!(w["you"]["role"], "viewer");
+    assert_eq!(w["shelf"].as_array().unwrap().len(), 2);
+    assert!(w["shelf"][0].get("price_cents").is_none());
+    assert!(w["shelf"][0].get("link").is_none());
+
+    let w = gold.expect("welcome").await;
+    assert_eq!(w["you"]["tier"], "gold");
+    assert_eq!(w["shelf"][0]["price_cents"], 11_100);
+    assert_eq!(
+        w["shelf"][0]["link"],
+        "https://shop.example/secret/alpha-jacket"
+    );
+    let w = silver.expect("welcome").await;
+    assert_eq!(w["shelf"][0]["price_cents"], 12_200);
+    other.expect("welcome").await;
+
+    // The script: switch, pin, update a product on the shelf, another viewer's role changes.
+    c.switch(&room, &show.brand_b).await;
+    let tent = &show.products[2];
+    c.client
+        .pin_product(authed(pb::ProductRef {
+            room_id: room.clone(),
+            product_id: tent.id.clone(),
+        }))
+        .await
+        .unwrap();
+    let mut upd = pb::UpsertProductRequest {
+        room_id: room.clone(),
+        product_id: tent.id.clone(),
+        brand_id: show.brand_b.clone(),
+        name: "bravo-tent-xl".into(),
+        description: "bigger".into(),
+        image_urls: vec![],
+        link: "https://shop.example/secret/tent-xl".into(),
+        min_order_quantity: 5,
+        prices: vec![
+            pb::TierPrice {
+                tier: "gold".into(),
+                price_cents: 19_900,
+            },
+            pb::TierPrice {
+                tier: "silver".into(),
+                price_cents: 20_900,
+            },
+        ],
+    };
+    c.client.upsert_product(authed(upd.clone())).await.unwrap();
+    c.verify(&room, "other-1", "gold").await;
+    c.client
+        .revoke_dealer(authed(pb::ViewerRef {
+            room_id: room.clone(),
+            viewer_id: "other-1".into(),
+        }))
+        .await
+        .unwrap();
+    c.switch(&room, &show.brand_a).await;
+    upd.name = "bravo-tent-off-shelf".into();
+    c.client.upsert_product(authed(upd)).await.unwrap();
+    c.announce(&room, "end of script").await;
+
+    // Everyone reads up to the final announcement.
+    for v in [&mut public, &mut gold, &mut silver] {
+        let mut switches = 0;
+        loop {
+            let f = v.frame().await;
+            if f["type"] == "brand_switched" {
+                switches += 1;
+            }
+            if f["type"] == "announce" {
+                break;
+            }
+        }
+        assert_eq!(switches, 2);
+    }
+    assert_eq!(public.frames.len(), 6, "{:?}", public.frames);
+    for f in &public.frames {
+        assert_public_clean(&show, &[19_900, 20_900], f);
+    }
+    assert!(gold.saw_text("\"price_cents\":19900"));
+    assert!(!gold.saw_text("20900"));
+    assert!(silver.saw_text("\"price_cents\":20900"));
+    assert!(!silver.saw_text("19900"));
+    assert!(silver.saw_text("https://shop.example/secret/tent-xl"));
+
+    // The dealer-to-be saw prices only between verify and revoke.
+    let mut phase = 0;
+    loop {
+        let f = other.frame().await;
+        let raw = other.frames.last().unwrap().clone();
+        if f["type"] == "role_changed" {
+            phase += 1;
+            if phase == 1 {
+                assert_eq!(f["you"]["tier"], "gold");
+                assert_eq!(f["shelf"][0]["price_cents"], 19_900);
+            } else {
+                assert_eq!(f["you"]["role"], "viewer");
+                assert!(!raw.contains("price"), "{raw}");
+            }
+            continue;
+        }
+        if phase != 1 {
+            assert!(
+                !raw.contains("price") && !raw.contains("shop.example"),
+                "{raw}"
+            );
+        }
+        if f["type"] == "announce" {
+            break;
+        }
+    }
+    assert_eq!(phase, 2);
+}
+
+#[tokio::test]
+async fn verify_and_revoke_apply_live_on_the_same_connection() {
+    let server = Server::start().await;
+    let mut c = server.control().await;
+    let show = setup_show(&mut c).await;
+    let t = c.token(&show.room, "dealer-to-be").await;
+    let mut v = server.viewer(&show.room, &t).await;
+    let w = v.expect("welcome").await;
+    assert_eq!(w["you"]["role"], "viewer");
+
+    c.verify(&show.room, "dealer-to-be", "silver").await;
+    let rc = v.expect("role_changed").await;
+    assert_eq!(rc["you"]["role"], "dealer");
+    assert_eq!(rc["you"]["tier"], "silver");
+    assert_eq!(rc["shelf"][1]["price_cents"], 14_400);
+    assert!(rc["seq"].as_u64().is_some());
+
+    // The next product event carries silver prices on this connection.
+    c.product(&show.room, &show.brand_a, "alpha-hat", 500, 600)
+        .await;
+    let pu = v.expect("product_updated").await;
+    assert_eq!(pu["product"]["price_cents"], 600);
+
+    c.client
+        .revoke_dealer(authed(pb::ViewerRef {
+            room_id: show.room.clone(),
+            viewer_id: "dealer-to-be".into(),
+        }))
+        .await
+        .unwrap();
+    let rc = v.expect("role_changed").await;
+    assert_eq!(rc["you"]["role"], "viewer");
+    assert!(rc["shelf"][0].get("price_cents").is_none());
+    c.product(&show.room, &show.brand_a, "alpha-scarf", 700, 800)
+        .await;
+    let pu = v.expect("product_updated").await;
+    assert!(pu["product"].get("price_cents").is_none());
+    assert!(pu["product"].get("link").is_none());
+
+    // A dealer application over the socket, approved by the host, upgrades the viewer.
+    v.send(json!({"type":"dealer_application","company":"Acme","licence_number":"LIC-1","contact":"a@acme.example"}))
+        .await;
+    let ack = v.expect("dealer_application_received").await;
+    let app_id = ack["application_id"].as_str().unwrap().to_string();
+    let pending = c
+        .client
+        .list_dealer_applications(authed(pb::ListDealerApplicationsRequest {
+            room_id: show.room.clone(),
+            status: pb::ApplicationStatus::Pending as i32,
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(pending.applications.len(), 1);
+    assert_eq!(pending.applications[0].company, "Acme");
+    c.client
+        .approve_dealer_application(authed(pb::ApproveDealerApplicationRequest {
+            room_id: show.room.clone(),
+            application_id: app_id.clone(),
+            tier: "gold".into(),
+        }))
+        .await
+        .unwrap();
+    let rc = v.expect("role_changed").await;
+    assert_eq!(rc["you"]["tier"], "gold");
+    let res = v.expect("application_result").await;
+    assert_eq!(res["status"], "approved");
+    // Deciding twice is refused.
+    let e = c
+        .client
+        .reject_dealer_application(authed(pb::RejectDealerApplicationRequest {
+            room_id: show.room.clone(),
+            application_id: app_id,
+            reason: "changed my mind".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+}
