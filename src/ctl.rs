@@ -105,7 +105,8 @@ enum CtlCommand {
         room: String,
         #[arg(long)]
         name: String,
-        #[arg(long)]
+        /// Logo image (http or https URL); optional.
+        #[arg(long, default_value = "")]
         logo_url: String,
         /// Place in the running order, 0 first (default: last).
         #[arg(long)]

@@ -24,6 +24,8 @@ use tokio::task::JoinHandle;
 const MAILBOX: usize = 8192;
 /// Host console stream buffer; a console that does not read loses events, counted.
 const WATCH_BUFFER: usize = 1024;
+/// Chat messages reloaded per room at start-up (welcome snapshot, deletable by the host).
+const RECENT_CHAT_ON_LOAD: u32 = 200;
 /// How often a room runs its periodic work.
 const TICK: Duration = Duration::from_millis(250);
 
@@ -230,7 +232,14 @@ impl Hub {
             .map_err(|e| HubError::Store(e.to_string()))?;
         let now = now_ms();
         for l in loaded {
-            if let Some(room) = Room::restore(l, hub.epoch.clone(), hub.config.heartbeat_ms, now) {
+            if let Some(mut room) =
+                Room::restore(l, hub.epoch.clone(), hub.config.heartbeat_ms, now)
+            {
+                let chat = store
+                    .recent_chat(room.id(), RECENT_CHAT_ON_LOAD)
+                    .await
+                    .map_err(|e| HubError::Store(e.to_string()))?;
+                room.restore_chat(chat);
                 hub.spawn(room);
             }
         }

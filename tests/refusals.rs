@@ -178,3 +178,30 @@ async fn kicked_tokens_stay_refused_and_mute_blocks_chat() {
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
 }
+
+#[tokio::test]
+async fn beyond_max_connections_viewers_are_told_to_try_again_later() {
+    let server = Server::start_with(|c| c.max_connections = 2).await;
+    let mut c = server.control().await;
+    let show = setup_show(&mut c).await;
+    let t = c.token(&show.room, "crowd").await;
+    let mut a = server.viewer(&show.room, &t).await;
+    a.expect("welcome").await;
+    let mut b = server.viewer(&show.room, &t).await;
+    b.expect("welcome").await;
+    let mut third = server.viewer(&show.room, &t).await;
+    assert_eq!(third.closed().await, (1013, "server full".into()));
+    // A place frees up when someone leaves.
+    drop(a);
+    let mut ok = false;
+    for _ in 0..100 {
+        let mut v = server.viewer(&show.room, &t).await;
+        if let Next::Frame(f) = v.next().await {
+            assert_eq!(f["type"], "welcome");
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert!(ok, "the freed slot was never reused");
+}

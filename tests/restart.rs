@@ -19,6 +19,12 @@ async fn rooms_catalogue_and_dealers_survive_a_restart() {
         .await
         .unwrap();
     let before = c.get_room(&show.room).await;
+    let t_chat = c.token(&show.room, "chatter").await;
+    let mut ch = server.viewer(&show.room, &t_chat).await;
+    ch.expect("welcome").await;
+    ch.send(serde_json::json!({"type":"chat","text":"before the restart"}))
+        .await;
+    let chat_id = ch.expect("chat").await["id"].as_str().unwrap().to_string();
     let t_kicked = c.token(&show.room, "kickme").await;
     let mut k = server.viewer(&show.room, &t_kicked).await;
     k.expect("welcome").await;
@@ -72,6 +78,16 @@ async fn rooms_catalogue_and_dealers_survive_a_restart() {
     let w = v.expect("welcome").await;
     assert_eq!(w["shelf"][0]["price_cents"], 11_100);
     assert_eq!(w["pinned_product"], show.products[0].id);
+    // Recent chat is back in the snapshot, and the host can still delete it.
+    assert_eq!(w["recent_chat"][0]["text"], "before the restart");
+    c.client
+        .delete_message(authed(pb::DeleteMessageRequest {
+            room_id: show.room.clone(),
+            message_id: chat_id.clone(),
+        }))
+        .await
+        .unwrap();
+    assert_eq!(v.expect("chat_deleted").await["id"], chat_id.as_str());
     // The kicked token is still refused.
     let mut k = server.viewer(&show.room, &t_kicked).await;
     assert_eq!(k.closed().await.0, 4003);

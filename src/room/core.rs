@@ -499,6 +499,27 @@ impl Room {
         })
     }
 
+    /// Puts chat from the store (oldest first) back into the snapshot and the deletable set.
+    pub fn restore_chat(&mut self, chat: Vec<ChatRecord>) {
+        for m in chat {
+            self.remember_chat(m);
+        }
+    }
+
+    fn remember_chat(&mut self, message: ChatRecord) {
+        if self.deletable_chat.len() >= DELETABLE_CHAT {
+            if let Some(old) = self.deletable_chat.pop_front() {
+                self.deletable_set.remove(&old);
+            }
+        }
+        self.deletable_chat.push_back(message.id.clone());
+        self.deletable_set.insert(message.id.clone());
+        if self.recent_chat.len() >= RECENT_CHAT {
+            self.recent_chat.pop_front();
+        }
+        self.recent_chat.push_back(message);
+    }
+
     pub fn new(record: RoomRecord, epoch: String, heartbeat_ms: i64) -> Room {
         Room::restore(
             LoadedRoom {
@@ -1003,17 +1024,7 @@ impl Room {
             out,
         );
         self.chat_minute.push_back(now);
-        if self.recent_chat.len() >= RECENT_CHAT {
-            self.recent_chat.pop_front();
-        }
-        self.recent_chat.push_back(message.clone());
-        if self.deletable_chat.len() >= DELETABLE_CHAT {
-            if let Some(old) = self.deletable_chat.pop_front() {
-                self.deletable_set.remove(&old);
-            }
-        }
-        self.deletable_chat.push_back(message.id.clone());
-        self.deletable_set.insert(message.id.clone());
+        self.remember_chat(message.clone());
         out.push(Output::Persist(StoreOp::AppendChat {
             room: self.record.id.clone(),
             chat: message.clone(),
