@@ -6,11 +6,13 @@ use crate::hub::{now_ms, Hub, HubError};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::pb::control_server::Control;
+use crate::room::core::{CommerceCommand, OrderFilter};
 use crate::room::core::{
     HostCommand, HostReply, NewRoom, ProductInput, RoomError, RoomStats, RoomSummary, WatchEvent,
 };
 use crate::room::types::{
-    ApplicationStatus, ChatRateLimit, DealerApplication, DealerRecord, Product, RoomState,
+    ApplicationStatus, ChatRateLimit, DealerApplication, DealerRecord, DrawEligibility, FlashSale,
+    Order, OrderStatus, Product, RedPacket, RoomState, SalePhase,
 };
 use std::future::Future;
 use std::pin::Pin;
@@ -240,6 +242,7 @@ fn watch_pb(room: &str, e: WatchEvent) -> Option<pb::WatchRoomEvent> {
             detail,
             at_ms,
         }),
+        WatchEvent::Order(o) => Event::Order(order_pb(room, &o)),
         WatchEvent::Ended => return None,
     };
     Some(pb::WatchRoomEvent { event: Some(event) })
@@ -787,6 +790,227 @@ impl Control for ControlService {
         })
         .await
     }
+
+    async fn list_orders(
+        &self,
+        req: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersResponse>, Status> {
+        self.call("ListOrders", req, |hub, r| async move {
+            let status = match r.status {
+                0 => None,
+                s => Some(order_status_of(s)?),
+            };
+            let opt = |s: String| (!s.is_empty()).then_some(s);
+            let f = OrderFilter {
+                brand_id: opt(r.brand_id),
+                product_id: opt(r.product_id),
+                viewer_id: opt(r.viewer_id),
+                sale_id: opt(r.sale_id),
+                status,
+                since_ms: (r.since_ms != 0).then_some(r.since_ms),
+                until_ms: (r.until_ms != 0).then_some(r.until_ms),
+                limit: (r.limit != 0).then_some(r.limit),
+                before_order_id: opt(r.before_order_id),
+            };
+            let cmd = HostCommand::Commerce(CommerceCommand::ListOrders(f));
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Orders(p) => Ok(pb::ListOrdersResponse {
+                    orders: p.orders.iter().map(|o| order_pb(&r.room_id, o)).collect(),
+                    total_count: p.total_count,
+                    total_cents: p.total_cents,
+                }),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn get_order(&self, req: Request<pb::OrderRef>) -> Result<Response<pb::Order>, Status> {
+        self.call("GetOrder", req, |hub, r| async move {
+            need("order_id", &r.order_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::GetOrder {
+                order_id: r.order_id,
+            });
+            order_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn update_order_status(
+        &self,
+        req: Request<pb::UpdateOrderStatusRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        self.call("UpdateOrderStatus", req, |hub, r| async move {
+            need("order_id", &r.order_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::UpdateOrderStatus {
+                order_id: r.order_id,
+                status: order_status_of(r.status)?,
+                reason: r.reason,
+            });
+            order_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn create_flash_sale(
+        &self,
+        req: Request<pb::CreateFlashSaleRequest>,
+    ) -> Result<Response<pb::FlashSale>, Status> {
+        self.call("CreateFlashSale", req, |hub, r| async move {
+            need("product_id", &r.product_id)?;
+            if r.start_ms < 0 {
+                return Err(Status::invalid_argument("start_ms must not be negative"));
+            }
+            let cmd = HostCommand::Commerce(CommerceCommand::CreateFlashSale {
+                product_id: r.product_id,
+                stock: r.stock,
+                per_dealer_limit: r.per_dealer_limit,
+                prices: r
+                    .prices
+                    .into_iter()
+                    .map(|p| (p.tier, p.price_cents))
+                    .collect(),
+                start_ms: (r.start_ms != 0).then_some(r.start_ms),
+                duration_seconds: r.duration_seconds,
+                tiers: r.tiers,
+            });
+            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn get_flash_sale(
+        &self,
+        req: Request<pb::FlashSaleRef>,
+    ) -> Result<Response<pb::FlashSale>, Status> {
+        self.call("GetFlashSale", req, |hub, r| async move {
+            need("sale_id", &r.sale_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::GetFlashSale { sale_id: r.sale_id });
+            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn list_flash_sales(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::ListFlashSalesResponse>, Status> {
+        self.call("ListFlashSales", req, |hub, r| async move {
+            let cmd = HostCommand::Commerce(CommerceCommand::ListFlashSales);
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Sales(v) => {
+                    let now = now_ms();
+                    Ok(pb::ListFlashSalesResponse {
+                        sales: v.iter().map(|s| sale_pb(&r.room_id, s, now)).collect(),
+                    })
+                }
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn end_flash_sale(
+        &self,
+        req: Request<pb::FlashSaleRef>,
+    ) -> Result<Response<pb::FlashSale>, Status> {
+        self.call("EndFlashSale", req, |hub, r| async move {
+            need("sale_id", &r.sale_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::EndFlashSale { sale_id: r.sale_id });
+            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn create_draw(
+        &self,
+        req: Request<pb::CreateDrawRequest>,
+    ) -> Result<Response<pb::DrawRecord>, Status> {
+        self.call("CreateDraw", req, |hub, r| async move {
+            let cmd = HostCommand::Commerce(CommerceCommand::CreateDraw {
+                prize: r.prize,
+                winners: r.winners,
+                eligibility: eligibility_of(r.eligibility)?,
+                entry_seconds: r.entry_seconds,
+            });
+            draw_reply(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn close_draw(
+        &self,
+        req: Request<pb::CloseDrawRequest>,
+    ) -> Result<Response<pb::DrawRecord>, Status> {
+        self.call("CloseDraw", req, |hub, r| async move {
+            need("draw_id", &r.draw_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::CloseDraw {
+                draw_id: r.draw_id,
+                beacon: r.beacon,
+            });
+            draw_reply(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn get_draw_record(
+        &self,
+        req: Request<pb::DrawRef>,
+    ) -> Result<Response<pb::DrawRecord>, Status> {
+        self.call("GetDrawRecord", req, |hub, r| async move {
+            need("draw_id", &r.draw_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::GetDrawRecord { draw_id: r.draw_id });
+            draw_reply(host(&hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn list_draws(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::ListDrawsResponse>, Status> {
+        self.call("ListDraws", req, |hub, r| async move {
+            let cmd = HostCommand::Commerce(CommerceCommand::ListDraws);
+            match host(&hub, &r.room_id, cmd).await? {
+                HostReply::Draws(v) => Ok(pb::ListDrawsResponse {
+                    draws: v.iter().map(draw_pb).collect(),
+                }),
+                _ => Err(unexpected()),
+            }
+        })
+        .await
+    }
+
+    async fn drop_red_packet(
+        &self,
+        req: Request<pb::DropRedPacketRequest>,
+    ) -> Result<Response<pb::RedPacket>, Status> {
+        self.call("DropRedPacket", req, |hub, r| async move {
+            let cmd = HostCommand::Commerce(CommerceCommand::DropRedPacket {
+                total_cents: r.total_cents,
+                count: r.count,
+                tiers: r.tiers,
+                message: r.message,
+                duration_seconds: (r.duration_seconds != 0).then_some(r.duration_seconds),
+            });
+            packet_reply(&hub, &r.room_id, host(&hub, &r.room_id, cmd).await?).await
+        })
+        .await
+    }
+
+    async fn get_red_packet(
+        &self,
+        req: Request<pb::RedPacketRef>,
+    ) -> Result<Response<pb::RedPacket>, Status> {
+        self.call("GetRedPacket", req, |hub, r| async move {
+            need("packet_id", &r.packet_id)?;
+            let cmd = HostCommand::Commerce(CommerceCommand::GetRedPacket {
+                packet_id: r.packet_id,
+            });
+            packet_reply(&hub, &r.room_id, host(&hub, &r.room_id, cmd).await?).await
+        })
+        .await
+    }
 }
 
 /// A stream fed by a task through a small channel (ends when the task ends or the client
@@ -799,4 +1023,178 @@ where
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(f(tx));
     Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
+}
+
+// ------------------------------------------------------------------------------ commerce
+
+fn order_status_pb(s: OrderStatus) -> i32 {
+    match s {
+        OrderStatus::Placed => pb::OrderStatus::Placed as i32,
+        OrderStatus::Confirmed => pb::OrderStatus::Confirmed as i32,
+        OrderStatus::Shipped => pb::OrderStatus::Shipped as i32,
+        OrderStatus::Cancelled => pb::OrderStatus::Cancelled as i32,
+    }
+}
+
+fn order_status_of(v: i32) -> Result<OrderStatus, Status> {
+    match pb::OrderStatus::try_from(v) {
+        Ok(pb::OrderStatus::Placed) => Ok(OrderStatus::Placed),
+        Ok(pb::OrderStatus::Confirmed) => Ok(OrderStatus::Confirmed),
+        Ok(pb::OrderStatus::Shipped) => Ok(OrderStatus::Shipped),
+        Ok(pb::OrderStatus::Cancelled) => Ok(OrderStatus::Cancelled),
+        _ => Err(Status::invalid_argument(format!(
+            "status {v} is not an order status (PLACED, CONFIRMED, SHIPPED or CANCELLED)"
+        ))),
+    }
+}
+
+fn order_pb(room: &str, o: &Order) -> pb::Order {
+    pb::Order {
+        id: o.id.clone(),
+        room_id: room.to_string(),
+        viewer_id: o.viewer_id.clone(),
+        display_name: o.display_name.clone(),
+        tier: o.tier.clone(),
+        brand_id: o.brand_id.clone(),
+        product_id: o.product_id.clone(),
+        product_name: o.product_name.clone(),
+        quantity: o.quantity,
+        unit_price_cents: o.unit_price_cents,
+        total_cents: o.total_cents,
+        currency: o.currency.clone(),
+        status: order_status_pb(o.status),
+        status_reason: o.status_reason.clone().unwrap_or_default(),
+        sale_id: o.sale_id.clone().unwrap_or_default(),
+        inviter_id: o.inviter_id.clone().unwrap_or_default(),
+        idempotency_key: o.idempotency_key.clone(),
+        created_ms: o.created_ms,
+        updated_ms: o.updated_ms,
+    }
+}
+
+fn order_reply(room: &str, r: HostReply) -> Result<pb::Order, Status> {
+    match r {
+        HostReply::Order(o) => Ok(order_pb(room, &o)),
+        _ => Err(unexpected()),
+    }
+}
+
+fn sale_pb(room: &str, s: &FlashSale, now: i64) -> pb::FlashSale {
+    pb::FlashSale {
+        id: s.id.clone(),
+        room_id: room.to_string(),
+        product_id: s.product_id.clone(),
+        brand_id: s.brand_id.clone(),
+        stock: s.stock,
+        remaining: s.remaining,
+        per_dealer_limit: s.per_dealer_limit,
+        prices: s
+            .prices
+            .iter()
+            .map(|(t, c)| pb::TierPrice {
+                tier: t.clone(),
+                price_cents: *c,
+            })
+            .collect(),
+        start_ms: s.start_ms,
+        end_ms: s.end_ms,
+        phase: match s.phase(now) {
+            SalePhase::Scheduled => pb::SalePhase::Scheduled as i32,
+            SalePhase::Live => pb::SalePhase::Live as i32,
+            SalePhase::SoldOut => pb::SalePhase::SoldOut as i32,
+            SalePhase::Ended => pb::SalePhase::Ended as i32,
+        },
+        granted: s.stock - s.remaining,
+        created_ms: s.created_ms,
+        ended_ms: s.ended_ms.unwrap_or(0),
+    }
+}
+
+fn sale_reply(room: &str, r: HostReply) -> Result<pb::FlashSale, Status> {
+    match r {
+        HostReply::Sale(s) => Ok(sale_pb(room, &s, now_ms())),
+        _ => Err(unexpected()),
+    }
+}
+
+fn eligibility_of(e: Option<pb::DrawEligibility>) -> Result<DrawEligibility, Status> {
+    use pb::draw_eligibility::Rule;
+    Ok(match e.and_then(|e| e.rule) {
+        None | Some(Rule::Everyone(_)) => DrawEligibility::Everyone,
+        Some(Rule::Dealers(_)) => DrawEligibility::Dealers,
+        Some(Rule::Tiers(t)) => DrawEligibility::Tiers { tiers: t.tiers },
+        Some(Rule::Keyword(keyword)) => DrawEligibility::Keyword { keyword },
+        Some(Rule::WatchedMinutes(minutes)) => DrawEligibility::WatchedMinutes { minutes },
+    })
+}
+
+fn eligibility_pb(e: &serde_json::Value) -> Option<pb::DrawEligibility> {
+    use pb::draw_eligibility::Rule;
+    let e: DrawEligibility = serde_json::from_value(e.clone()).ok()?;
+    let rule = match e {
+        DrawEligibility::Everyone => Rule::Everyone(pb::Empty {}),
+        DrawEligibility::Dealers => Rule::Dealers(pb::Empty {}),
+        DrawEligibility::Tiers { tiers } => Rule::Tiers(pb::TierList { tiers }),
+        DrawEligibility::Keyword { keyword } => Rule::Keyword(keyword),
+        DrawEligibility::WatchedMinutes { minutes } => Rule::WatchedMinutes(minutes),
+    };
+    Some(pb::DrawEligibility { rule: Some(rule) })
+}
+
+fn draw_pb(d: &crate::draw::DrawRecord) -> pb::DrawRecord {
+    pb::DrawRecord {
+        room_id: d.room_id.clone(),
+        draw_id: d.draw_id.clone(),
+        prize: d.prize.clone(),
+        winners_count: d.winners_count,
+        eligibility: eligibility_pb(&d.eligibility),
+        opened_ms: d.opened_ms,
+        closes_ms: d.closes_ms,
+        closed_ms: d.closed_ms.unwrap_or(0),
+        commitment: d.commitment.clone(),
+        seed: d.seed.clone().unwrap_or_default(),
+        entrants: d.entrants.clone(),
+        entrant_count: d.entrants.len() as u32,
+        entrants_hash: d.entrants_hash.clone().unwrap_or_default(),
+        beacon: d.beacon.clone(),
+        winners: d.winners.clone(),
+        algorithm: d.algorithm.clone(),
+        record_json: serde_json::to_string_pretty(d).unwrap_or_default(),
+    }
+}
+
+fn draw_reply(r: HostReply) -> Result<pb::DrawRecord, Status> {
+    match r {
+        HostReply::Draw(d) => Ok(draw_pb(&d)),
+        _ => Err(unexpected()),
+    }
+}
+
+async fn packet_reply(hub: &Hub, room: &str, r: HostReply) -> Result<pb::RedPacket, Status> {
+    let p: Box<RedPacket> = match r {
+        HostReply::RedPacket(p) => p,
+        _ => return Err(unexpected()),
+    };
+    let currency = summary(hub, room).await?.record.currency;
+    let grabbed: i64 = p.grabs.iter().map(|(_, a)| a).sum();
+    Ok(pb::RedPacket {
+        id: p.id.clone(),
+        room_id: room.to_string(),
+        total_cents: p.total_cents,
+        count: p.count,
+        tiers: p.tiers.clone(),
+        message: p.message.clone(),
+        created_ms: p.created_ms,
+        expires_ms: p.expires_ms,
+        grabs: p
+            .grabs
+            .iter()
+            .map(|(v, a)| pb::RedPacketGrab {
+                viewer_id: v.clone(),
+                amount_cents: *a,
+            })
+            .collect(),
+        remaining_cents: p.total_cents - grabbed,
+        currency,
+    })
 }

@@ -27,7 +27,9 @@ Exit status:
 
 Human output goes to stdout; `issue-token` prints only the token on stdout (details on stderr),
 so `TOKEN=$(showfloor ctl issue-token ROOM VIEWER)` works. With --json every reply is printed
-as one JSON object (`watch`: one object per line).";
+as one JSON object (`watch`: one object per line). `get-draw-record` prints the draw's record
+JSON as is in both modes, so `showfloor ctl get-draw-record ROOM DRAW > record.json` feeds
+`showfloor verify-draw record.json`.";
 
 /// Talk to a running Showfloor server's control plane.
 #[derive(clap::Args, Debug)]
@@ -231,7 +233,142 @@ enum CtlCommand {
     DeleteMessage { room: String, message: String },
     /// Send an announcement to the room.
     Announce { room: String, text: String },
-    /// Follow chat, applications, moderation and stats, one line per event (Ctrl-C stops).
+    /// List orders, newest first, with the total count and value of all that match.
+    ListOrders {
+        room: String,
+        /// Only this brand (id).
+        #[arg(long)]
+        brand: Option<String>,
+        /// Only this product (id).
+        #[arg(long)]
+        product: Option<String>,
+        /// Only this viewer (id).
+        #[arg(long)]
+        viewer: Option<String>,
+        /// Only wins of this flash sale (id).
+        #[arg(long)]
+        sale: Option<String>,
+        #[arg(long, value_enum)]
+        status: Option<OrderStatusArg>,
+        /// Created at or after, Unix milliseconds.
+        #[arg(long)]
+        since_ms: Option<i64>,
+        /// Created before, Unix milliseconds.
+        #[arg(long)]
+        until_ms: Option<i64>,
+        /// Page size (server default 100, at most 1000).
+        #[arg(long)]
+        limit: Option<u32>,
+        /// Only orders older than this one (the last id of the previous page).
+        #[arg(long, value_name = "ORDER")]
+        before: Option<String>,
+    },
+    /// Show one order.
+    GetOrder { room: String, order: String },
+    /// Advance an order: placed -> confirmed -> shipped, or cancel it (with --reason).
+    OrderStatus {
+        room: String,
+        order: String,
+        #[arg(value_enum)]
+        status: OrderStatusArg,
+        /// Why it is cancelled (required when cancelling; shown to the dealer).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Schedule a flash sale of a product (starts now unless --start-ms or --in-seconds).
+    CreateFlashSale {
+        room: String,
+        product: String,
+        /// Units for sale (1 to 1000000).
+        #[arg(long)]
+        stock: u32,
+        /// Units one dealer may win.
+        #[arg(long)]
+        limit: u32,
+        /// Sale price of a tier in cents, e.g. gold=4900 (repeatable; one per tier taking part).
+        #[arg(long = "price", value_name = "TIER=CENTS", required = true, value_parser = parse_price)]
+        prices: Vec<TierPrice>,
+        /// Start time, Unix milliseconds (default: now).
+        #[arg(long)]
+        start_ms: Option<i64>,
+        /// Start this many seconds from now (by this machine's clock).
+        #[arg(long, value_name = "SECONDS", conflicts_with = "start_ms")]
+        in_seconds: Option<u32>,
+        /// How long the sale runs, in seconds (1 to 86400).
+        #[arg(long, value_name = "SECONDS")]
+        duration: u32,
+        /// A tier that may take part (repeatable; default every tier of the room).
+        #[arg(long = "tier", value_name = "TIER")]
+        tiers: Vec<String>,
+    },
+    /// Show one flash sale.
+    GetFlashSale { room: String, sale: String },
+    /// List a room's flash sales.
+    ListFlashSales { room: String },
+    /// End a flash sale now (remaining stock is no longer sold).
+    EndFlashSale { room: String, sale: String },
+    /// Open a provably fair lucky draw; without a rule everyone connected may enter.
+    #[command(group(
+        clap::ArgGroup::new("rule").args(["dealers", "tiers", "keyword", "watched_minutes"])
+    ))]
+    CreateDraw {
+        room: String,
+        /// What the winners get (1 to 200 characters).
+        #[arg(long)]
+        prize: String,
+        /// How many winners (1 to 10000).
+        #[arg(long)]
+        winners: u32,
+        /// Entry window in seconds (5 to 86400).
+        #[arg(long)]
+        seconds: u32,
+        /// Verified dealers of any tier only.
+        #[arg(long)]
+        dealers: bool,
+        /// Verified dealers of this tier only (repeatable).
+        #[arg(long = "tier", value_name = "TIER")]
+        tiers: Vec<String>,
+        /// Viewers who chat a message containing this keyword (the chat is the entry).
+        #[arg(long)]
+        keyword: Option<String>,
+        /// Viewers who have watched at least this many minutes (1 to 1440).
+        #[arg(long, value_name = "MINUTES")]
+        watched_minutes: Option<u32>,
+    },
+    /// Close a draw now and pick the winners.
+    CloseDraw {
+        room: String,
+        draw: String,
+        /// A public value nobody could know at open (e.g. a lottery result), mixed in.
+        #[arg(long)]
+        beacon: Option<String>,
+    },
+    /// Print a draw's record JSON (also with --json), the input of `showfloor verify-draw`.
+    GetDrawRecord { room: String, draw: String },
+    /// List a room's lucky draws.
+    ListDraws { room: String },
+    /// Drop a red packet split into --count shares for the first viewers who grab.
+    DropRedPacket {
+        room: String,
+        /// The whole amount in cents (at least --count).
+        #[arg(long)]
+        total_cents: i64,
+        /// How many shares (1 to 10000).
+        #[arg(long)]
+        count: u32,
+        /// Dealers of this tier only (repeatable; default everyone connected).
+        #[arg(long = "tier", value_name = "TIER")]
+        tiers: Vec<String>,
+        /// Shown to viewers (at most 200 characters).
+        #[arg(long)]
+        message: Option<String>,
+        /// Unclaimed shares lapse after this many seconds (10 to 86400; server default 300).
+        #[arg(long)]
+        seconds: Option<u32>,
+    },
+    /// Show one red packet and who grabbed what.
+    GetRedPacket { room: String, packet: String },
+    /// Follow chat, applications, orders, moderation and stats, one line per event (Ctrl-C stops).
     Watch { room: String },
 }
 
@@ -247,6 +384,57 @@ enum StatusArg {
     Pending,
     Approved,
     Rejected,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+enum OrderStatusArg {
+    Placed,
+    Confirmed,
+    Shipped,
+    Cancelled,
+}
+
+impl From<OrderStatusArg> for OrderStatus {
+    fn from(s: OrderStatusArg) -> Self {
+        match s {
+            OrderStatusArg::Placed => OrderStatus::Placed,
+            OrderStatusArg::Confirmed => OrderStatus::Confirmed,
+            OrderStatusArg::Shipped => OrderStatus::Shipped,
+            OrderStatusArg::Cancelled => OrderStatus::Cancelled,
+        }
+    }
+}
+
+/// The sale's `start_ms`: `--start-ms` as given, `--in-seconds` from `now_ms`, else 0 (now).
+fn sale_start_ms(start_ms: Option<i64>, in_seconds: Option<u32>, now_ms: i64) -> i64 {
+    match (start_ms, in_seconds) {
+        (Some(ms), _) => ms,
+        // 0 seconds is "now" on the server's clock, not on ours.
+        (None, Some(0)) | (None, None) => 0,
+        (None, Some(secs)) => now_ms + i64::from(secs) * 1000,
+    }
+}
+
+/// The draw's rule from the (mutually exclusive) flags; `None` means everyone connected.
+fn draw_rule(
+    dealers: bool,
+    tiers: Vec<String>,
+    keyword: Option<String>,
+    watched_minutes: Option<u32>,
+) -> Option<DrawEligibility> {
+    use draw_eligibility::Rule;
+    let rule = if dealers {
+        Rule::Dealers(Empty {})
+    } else if !tiers.is_empty() {
+        Rule::Tiers(TierList { tiers })
+    } else if let Some(keyword) = keyword {
+        Rule::Keyword(keyword)
+    } else if let Some(minutes) = watched_minutes {
+        Rule::WatchedMinutes(minutes)
+    } else {
+        return None;
+    };
+    Some(DrawEligibility { rule: Some(rule) })
 }
 
 fn parse_price(s: &str) -> Result<TierPrice, String> {
@@ -319,10 +507,11 @@ pub async fn run(args: CtlArgs) -> ExitCode {
     match call(&mut client, args.cmd).await {
         Ok(reply) => {
             // A closed stdout (e.g. `| head`) is not an error worth reporting.
-            let _ = if args.json {
-                emit(&format!("{}\n", reply_json(&reply)))
-            } else {
-                print_human(&reply)
+            let _ = match &reply {
+                // Already JSON: printed as is, since `verify-draw` checks exactly this text.
+                Reply::DrawRecordJson(record) => emit(&format!("{}\n", record.trim_end())),
+                _ if args.json => emit(&format!("{}\n", reply_json(&reply))),
+                _ => print_human(&reply),
             };
             ExitCode::SUCCESS
         }
@@ -384,7 +573,29 @@ enum Reply {
     Dealers(Vec<Dealer>),
     Application(DealerApplication),
     Applications(Vec<DealerApplication>),
+    Order(Order),
+    Orders(ListOrdersResponse),
+    /// A flash sale and the room's currency (the sale does not carry it).
+    Sale(FlashSale, String),
+    Sales(Vec<FlashSale>, String),
+    Draw(DrawRecord),
+    Draws(Vec<DrawRecord>),
+    /// A draw's `record_json`, printed as is in both modes so `verify-draw` can read it.
+    DrawRecordJson(String),
+    Packet(RedPacket),
     Done(String),
+}
+
+/// The room's currency, to label flash-sale prices; empty if the lookup fails, which only
+/// costs the label (the sale itself was created or read already).
+async fn room_currency(c: &mut Client, room: &str) -> String {
+    let req = GetRoomRequest {
+        room_id: room.to_string(),
+    };
+    c.get_room(req)
+        .await
+        .map(|r| r.into_inner().currency)
+        .unwrap_or_default()
 }
 
 async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Status> {
@@ -660,6 +871,160 @@ async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Status> {
             .await?;
             Reply::Done(msg)
         }
+        C::ListOrders {
+            room,
+            brand,
+            product,
+            viewer,
+            sale,
+            status,
+            since_ms,
+            until_ms,
+            limit,
+            before,
+        } => {
+            let status = status.map_or(OrderStatus::Unspecified, OrderStatus::from);
+            let req = ListOrdersRequest {
+                room_id: room,
+                brand_id: brand.unwrap_or_default(),
+                product_id: product.unwrap_or_default(),
+                viewer_id: viewer.unwrap_or_default(),
+                status: status.into(),
+                since_ms: since_ms.unwrap_or_default(),
+                until_ms: until_ms.unwrap_or_default(),
+                limit: limit.unwrap_or_default(),
+                before_order_id: before.unwrap_or_default(),
+                sale_id: sale.unwrap_or_default(),
+            };
+            Reply::Orders(c.list_orders(req).await?.into_inner())
+        }
+        C::GetOrder { room, order } => {
+            let req = OrderRef {
+                room_id: room,
+                order_id: order,
+            };
+            Reply::Order(c.get_order(req).await?.into_inner())
+        }
+        C::OrderStatus {
+            room,
+            order,
+            status,
+            reason,
+        } => {
+            let req = UpdateOrderStatusRequest {
+                room_id: room,
+                order_id: order,
+                status: OrderStatus::from(status).into(),
+                reason: reason.unwrap_or_default(),
+            };
+            Reply::Order(c.update_order_status(req).await?.into_inner())
+        }
+        C::CreateFlashSale {
+            room,
+            product,
+            stock,
+            limit,
+            prices,
+            start_ms,
+            in_seconds,
+            duration,
+            tiers,
+        } => {
+            let req = CreateFlashSaleRequest {
+                room_id: room.clone(),
+                product_id: product,
+                stock,
+                per_dealer_limit: limit,
+                prices,
+                start_ms: sale_start_ms(start_ms, in_seconds, crate::hub::now_ms()),
+                duration_seconds: duration,
+                tiers,
+            };
+            let sale = c.create_flash_sale(req).await?.into_inner();
+            Reply::Sale(sale, room_currency(c, &room).await)
+        }
+        C::GetFlashSale { room, sale } => {
+            let req = FlashSaleRef {
+                room_id: room.clone(),
+                sale_id: sale,
+            };
+            let sale = c.get_flash_sale(req).await?.into_inner();
+            Reply::Sale(sale, room_currency(c, &room).await)
+        }
+        C::ListFlashSales { room } => {
+            let sales = c.list_flash_sales(room_ref(room.clone())).await?;
+            Reply::Sales(sales.into_inner().sales, room_currency(c, &room).await)
+        }
+        C::EndFlashSale { room, sale } => {
+            let req = FlashSaleRef {
+                room_id: room.clone(),
+                sale_id: sale,
+            };
+            let sale = c.end_flash_sale(req).await?.into_inner();
+            Reply::Sale(sale, room_currency(c, &room).await)
+        }
+        C::CreateDraw {
+            room,
+            prize,
+            winners,
+            seconds,
+            dealers,
+            tiers,
+            keyword,
+            watched_minutes,
+        } => {
+            let req = CreateDrawRequest {
+                room_id: room,
+                prize,
+                winners,
+                eligibility: draw_rule(dealers, tiers, keyword, watched_minutes),
+                entry_seconds: seconds,
+            };
+            Reply::Draw(c.create_draw(req).await?.into_inner())
+        }
+        C::CloseDraw { room, draw, beacon } => {
+            let req = CloseDrawRequest {
+                room_id: room,
+                draw_id: draw,
+                beacon: beacon.unwrap_or_default(),
+            };
+            Reply::Draw(c.close_draw(req).await?.into_inner())
+        }
+        C::GetDrawRecord { room, draw } => {
+            let req = DrawRef {
+                room_id: room,
+                draw_id: draw,
+            };
+            Reply::DrawRecordJson(c.get_draw_record(req).await?.into_inner().record_json)
+        }
+        C::ListDraws { room } => {
+            Reply::Draws(c.list_draws(room_ref(room)).await?.into_inner().draws)
+        }
+        C::DropRedPacket {
+            room,
+            total_cents,
+            count,
+            tiers,
+            message,
+            seconds,
+        } => {
+            let req = DropRedPacketRequest {
+                room_id: room,
+                total_cents,
+                count,
+                tiers,
+                message: message.unwrap_or_default(),
+                duration_seconds: seconds.unwrap_or_default(),
+            };
+            Reply::Packet(c.drop_red_packet(req).await?.into_inner())
+        }
+        C::GetRedPacket { room, packet } => {
+            let req = RedPacketRef {
+                room_id: room,
+                packet_id: packet,
+            };
+            Reply::Packet(c.get_red_packet(req).await?.into_inner())
+        }
         C::Watch { .. } => unreachable!("watch is handled by run()"),
     })
 }
@@ -744,6 +1109,38 @@ fn print_human(reply: &Reply) -> std::io::Result<()> {
         Reply::Application(a) => application_line(&mut s, a),
         Reply::Applications(xs) if xs.is_empty() => s.push_str("no applications\n"),
         Reply::Applications(xs) => xs.iter().for_each(|a| application_line(&mut s, a)),
+        Reply::Order(o) => order_line(&mut s, o),
+        Reply::Orders(page) => {
+            page.orders.iter().for_each(|o| order_line(&mut s, o));
+            // Orders carry the currency; an empty page has none to show.
+            let currency = page.orders.first().map_or("", |o| o.currency.as_str());
+            let _ = write!(
+                s,
+                "total {} orders  {}",
+                page.total_count,
+                money(page.total_cents, currency)
+            );
+            match page.orders.last() {
+                Some(last) if (page.orders.len() as u64) < u64::from(page.total_count) => {
+                    let _ = write!(
+                        s,
+                        "  (showing {}; next page: --before {})",
+                        page.orders.len(),
+                        last.id
+                    );
+                }
+                _ => {}
+            }
+            s.push('\n');
+        }
+        Reply::Sale(sale, currency) => sale_line(&mut s, sale, currency),
+        Reply::Sales(sales, _) if sales.is_empty() => s.push_str("no flash sales\n"),
+        Reply::Sales(sales, currency) => sales.iter().for_each(|x| sale_line(&mut s, x, currency)),
+        Reply::Draw(d) => draw_line(&mut s, d),
+        Reply::Draws(ds) if ds.is_empty() => s.push_str("no draws\n"),
+        Reply::Draws(ds) => ds.iter().for_each(|d| draw_line(&mut s, d)),
+        Reply::DrawRecordJson(_) => unreachable!("the record is printed by run()"),
+        Reply::Packet(p) => packet_text(&mut s, p),
         Reply::Done(msg) => {
             let _ = writeln!(s, "{msg}");
         }
@@ -802,11 +1199,6 @@ fn brand_line(s: &mut String, b: &Brand, indent: &str) {
 }
 
 fn product_text(s: &mut String, p: &Product) {
-    let prices: Vec<String> = p
-        .prices
-        .iter()
-        .map(|t| format!("{}={}", t.tier, t.price_cents))
-        .collect();
     let _ = writeln!(
         s,
         "product {}  brand {}  \"{}\"  moq {}  prices(cents) {}",
@@ -814,7 +1206,7 @@ fn product_text(s: &mut String, p: &Product) {
         p.brand_id,
         p.name,
         p.min_order_quantity,
-        prices.join(" ")
+        prices_text(&p.prices)
     );
     if !p.description.is_empty() {
         let _ = writeln!(s, "  {}", p.description);
@@ -869,6 +1261,156 @@ fn application_line(s: &mut String, a: &DealerApplication) {
     s.push('\n');
 }
 
+/// `12345 cents CNY`: money stays in integer cents, as on the wire.
+fn money(cents: i64, currency: &str) -> String {
+    if currency.is_empty() {
+        format!("{cents} cents")
+    } else {
+        format!("{cents} cents {currency}")
+    }
+}
+
+fn order_line(s: &mut String, o: &Order) {
+    let _ = write!(
+        s,
+        "order {}  {}  {} ({})  {} × {} \"{}\" @ {} = {}  placed {}",
+        o.id,
+        order_status_name(o.status()),
+        o.viewer_id,
+        o.tier,
+        o.quantity,
+        o.product_id,
+        o.product_name,
+        o.unit_price_cents,
+        money(o.total_cents, &o.currency),
+        fmt_ms(o.created_ms)
+    );
+    if !o.sale_id.is_empty() {
+        let _ = write!(s, "  flash sale {}", o.sale_id);
+    }
+    if !o.status_reason.is_empty() {
+        let _ = write!(s, "  reason {:?}", o.status_reason);
+    }
+    s.push('\n');
+}
+
+fn sale_line(s: &mut String, x: &FlashSale, currency: &str) {
+    let _ = write!(
+        s,
+        "sale {}  {}  product {}  brand {}  left {}/{}  limit {}/dealer  {} {}  from {} to {}",
+        x.id,
+        phase_name(x.phase()),
+        x.product_id,
+        x.brand_id,
+        x.remaining,
+        x.stock,
+        x.per_dealer_limit,
+        prices_label(currency),
+        prices_text(&x.prices),
+        fmt_ms(x.start_ms),
+        fmt_ms(x.end_ms)
+    );
+    if x.ended_ms != 0 {
+        let _ = write!(s, "  ended early {}", fmt_ms(x.ended_ms));
+    }
+    s.push('\n');
+}
+
+/// `gold=4900 silver=5900`.
+fn prices_text(prices: &[TierPrice]) -> String {
+    let prices: Vec<String> = prices
+        .iter()
+        .map(|t| format!("{}={}", t.tier, t.price_cents))
+        .collect();
+    prices.join(" ")
+}
+
+/// `prices(cents CNY)`, the label in front of a `prices_text` list.
+fn prices_label(currency: &str) -> String {
+    if currency.is_empty() {
+        "prices(cents)".to_string()
+    } else {
+        format!("prices(cents {currency})")
+    }
+}
+
+fn draw_line(s: &mut String, d: &DrawRecord) {
+    let open = d.closed_ms == 0;
+    let _ = write!(
+        s,
+        "draw {}  {}  \"{}\"  winners {}  entry {}  opened {}",
+        d.draw_id,
+        if open { "open" } else { "closed" },
+        d.prize,
+        d.winners_count,
+        rule_text(d.eligibility.as_ref()),
+        fmt_ms(d.opened_ms)
+    );
+    if open {
+        let _ = write!(s, "  closes {}", fmt_ms(d.closes_ms));
+    } else {
+        let _ = write!(
+            s,
+            "  closed {}  entrants {}  won by {}",
+            fmt_ms(d.closed_ms),
+            d.entrant_count,
+            if d.winners.is_empty() {
+                "-".to_string()
+            } else {
+                d.winners.join(",")
+            }
+        );
+    }
+    if !d.beacon.is_empty() {
+        let _ = write!(s, "  beacon {:?}", d.beacon);
+    }
+    let _ = writeln!(s, "  commitment {}", d.commitment);
+}
+
+fn rule_text(e: Option<&DrawEligibility>) -> String {
+    use draw_eligibility::Rule;
+    match e.and_then(|e| e.rule.as_ref()) {
+        None | Some(Rule::Everyone(_)) => "everyone".to_string(),
+        Some(Rule::Dealers(_)) => "dealers".to_string(),
+        Some(Rule::Tiers(t)) => format!("tiers {}", t.tiers.join(",")),
+        Some(Rule::Keyword(k)) => format!("keyword {k:?}"),
+        Some(Rule::WatchedMinutes(m)) => format!("watched {m}+ min"),
+    }
+}
+
+fn packet_text(s: &mut String, p: &RedPacket) {
+    let tiers = if p.tiers.is_empty() {
+        "everyone".to_string()
+    } else {
+        format!("tiers {}", p.tiers.join(","))
+    };
+    let _ = write!(
+        s,
+        "red packet {}  {} in {} shares  grabbed {}/{}  left {}  for {}  created {}  expires {}",
+        p.id,
+        money(p.total_cents, &p.currency),
+        p.count,
+        p.grabs.len(),
+        p.count,
+        money(p.remaining_cents, &p.currency),
+        tiers,
+        fmt_ms(p.created_ms),
+        fmt_ms(p.expires_ms)
+    );
+    if !p.message.is_empty() {
+        let _ = write!(s, "  {:?}", p.message);
+    }
+    s.push('\n');
+    for g in &p.grabs {
+        let _ = writeln!(
+            s,
+            "  {}  {}",
+            g.viewer_id,
+            money(g.amount_cents, &p.currency)
+        );
+    }
+}
+
 fn event_line(ev: &WatchRoomEvent) -> String {
     match &ev.event {
         Some(Event::Chat(m)) => format!(
@@ -896,6 +1438,11 @@ fn event_line(ev: &WatchRoomEvent) -> String {
             st.likes,
             st.seq
         ),
+        Some(Event::Order(o)) => {
+            let mut s = String::new();
+            order_line(&mut s, o);
+            format!("{} {}", clock(o.updated_ms), s.trim_end())
+        }
         Some(Event::Action(a)) => format!(
             "{} {} {} {}",
             clock(a.at_ms),
@@ -966,6 +1513,26 @@ fn status_name(s: ApplicationStatus) -> &'static str {
     }
 }
 
+fn order_status_name(s: OrderStatus) -> &'static str {
+    match s {
+        OrderStatus::Unspecified => "unspecified",
+        OrderStatus::Placed => "placed",
+        OrderStatus::Confirmed => "confirmed",
+        OrderStatus::Shipped => "shipped",
+        OrderStatus::Cancelled => "cancelled",
+    }
+}
+
+fn phase_name(p: SalePhase) -> &'static str {
+    match p {
+        SalePhase::Unspecified => "unspecified",
+        SalePhase::Scheduled => "scheduled",
+        SalePhase::Live => "live",
+        SalePhase::SoldOut => "sold_out",
+        SalePhase::Ended => "ended",
+    }
+}
+
 fn reply_json(reply: &Reply) -> Value {
     match reply {
         Reply::Created(r) => json!({
@@ -991,8 +1558,124 @@ fn reply_json(reply: &Reply) -> Value {
         Reply::Applications(xs) => {
             json!({ "applications": xs.iter().map(application_json).collect::<Vec<_>>() })
         }
+        Reply::Order(o) => order_json(o),
+        Reply::Orders(page) => json!({
+            "orders": page.orders.iter().map(order_json).collect::<Vec<_>>(),
+            "total_count": page.total_count,
+            "total_cents": page.total_cents,
+        }),
+        Reply::Sale(x, _) => sale_json(x),
+        Reply::Sales(xs, _) => json!({ "sales": xs.iter().map(sale_json).collect::<Vec<_>>() }),
+        Reply::Draw(d) => draw_json(d),
+        Reply::Draws(ds) => json!({ "draws": ds.iter().map(draw_json).collect::<Vec<_>>() }),
+        Reply::DrawRecordJson(_) => unreachable!("the record is printed by run()"),
+        Reply::Packet(p) => packet_json(p),
         Reply::Done(_) => json!({}),
     }
+}
+
+fn tier_prices_json(prices: &[TierPrice]) -> Vec<Value> {
+    prices
+        .iter()
+        .map(|t| json!({ "tier": t.tier, "price_cents": t.price_cents }))
+        .collect()
+}
+
+fn order_json(o: &Order) -> Value {
+    json!({
+        "id": o.id,
+        "room_id": o.room_id,
+        "viewer_id": o.viewer_id,
+        "display_name": o.display_name,
+        "tier": o.tier,
+        "brand_id": o.brand_id,
+        "product_id": o.product_id,
+        "product_name": o.product_name,
+        "quantity": o.quantity,
+        "unit_price_cents": o.unit_price_cents,
+        "total_cents": o.total_cents,
+        "currency": o.currency,
+        "status": order_status_name(o.status()),
+        "status_reason": o.status_reason,
+        "sale_id": o.sale_id,
+        "inviter_id": o.inviter_id,
+        "idempotency_key": o.idempotency_key,
+        "created_ms": o.created_ms,
+        "updated_ms": o.updated_ms,
+    })
+}
+
+fn sale_json(x: &FlashSale) -> Value {
+    json!({
+        "id": x.id,
+        "room_id": x.room_id,
+        "product_id": x.product_id,
+        "brand_id": x.brand_id,
+        "stock": x.stock,
+        "remaining": x.remaining,
+        "per_dealer_limit": x.per_dealer_limit,
+        "prices": tier_prices_json(&x.prices),
+        "start_ms": x.start_ms,
+        "end_ms": x.end_ms,
+        "phase": phase_name(x.phase()),
+        "granted": x.granted,
+        "created_ms": x.created_ms,
+        "ended_ms": x.ended_ms,
+    })
+}
+
+/// Proto3 JSON shape of the oneof: `{"everyone": {}}`, `{"keyword": "..."}`, ...
+fn eligibility_json(e: Option<&DrawEligibility>) -> Value {
+    use draw_eligibility::Rule;
+    match e.and_then(|e| e.rule.as_ref()) {
+        None => Value::Null,
+        Some(Rule::Everyone(_)) => json!({ "everyone": {} }),
+        Some(Rule::Dealers(_)) => json!({ "dealers": {} }),
+        Some(Rule::Tiers(t)) => json!({ "tiers": { "tiers": t.tiers } }),
+        Some(Rule::Keyword(k)) => json!({ "keyword": k }),
+        Some(Rule::WatchedMinutes(m)) => json!({ "watched_minutes": m }),
+    }
+}
+
+fn draw_json(d: &DrawRecord) -> Value {
+    json!({
+        "room_id": d.room_id,
+        "draw_id": d.draw_id,
+        "prize": d.prize,
+        "winners_count": d.winners_count,
+        "eligibility": eligibility_json(d.eligibility.as_ref()),
+        "opened_ms": d.opened_ms,
+        "closes_ms": d.closes_ms,
+        "closed_ms": d.closed_ms,
+        "commitment": d.commitment,
+        "seed": d.seed,
+        "entrants": d.entrants,
+        "entrant_count": d.entrant_count,
+        "entrants_hash": d.entrants_hash,
+        "beacon": d.beacon,
+        "winners": d.winners,
+        "algorithm": d.algorithm,
+        "record_json": d.record_json,
+    })
+}
+
+fn packet_json(p: &RedPacket) -> Value {
+    json!({
+        "id": p.id,
+        "room_id": p.room_id,
+        "total_cents": p.total_cents,
+        "count": p.count,
+        "tiers": p.tiers,
+        "message": p.message,
+        "created_ms": p.created_ms,
+        "expires_ms": p.expires_ms,
+        "grabs": p.grabs.iter().map(|g| json!({
+            "viewer_id": g.viewer_id,
+            "amount_cents": g.amount_cents,
+        })).collect::<Vec<_>>(),
+        "remaining_cents": p.remaining_cents,
+        "currency": p.currency,
+    })
 }
 
 fn room_json(r: &Room) -> Value {
@@ -1040,10 +1723,7 @@ fn product_json(p: &Product) -> Value {
         "image_urls": p.image_urls,
         "link": p.link,
         "min_order_quantity": p.min_order_quantity,
-        "prices": p.prices.iter().map(|t| json!({
-            "tier": t.tier,
-            "price_cents": t.price_cents,
-        })).collect::<Vec<_>>(),
+        "prices": tier_prices_json(&p.prices),
     })
 }
 
@@ -1097,6 +1777,7 @@ fn event_json(ev: &WatchRoomEvent) -> Value {
             "seq": s.seq,
             "at_ms": s.at_ms,
         }}),
+        Some(Event::Order(o)) => json!({ "order": order_json(o) }),
         Some(Event::Action(a)) => json!({ "action": {
             "action": a.action,
             "viewer_id": a.viewer_id,
@@ -1118,6 +1799,143 @@ mod tests {
         assert!(parse_price("bad").is_err());
         assert!(parse_price("=5").is_err());
         assert!(parse_price("gold=12.50").is_err());
+    }
+
+    /// The `showfloor ctl` part of the command line, as `main.rs` mounts it.
+    #[derive(clap::Parser, Debug)]
+    struct Cli {
+        #[command(flatten)]
+        ctl: CtlArgs,
+    }
+
+    fn parse(args: &[&str]) -> Result<CtlCommand, clap::Error> {
+        use clap::Parser as _;
+        let argv = ["ctl", "--key", "k"].iter().chain(args);
+        Cli::try_parse_from(argv).map(|cli| cli.ctl.cmd)
+    }
+
+    #[test]
+    fn sale_start_is_explicit_relative_or_now() {
+        let now = 1_700_000_000_000;
+        assert_eq!(sale_start_ms(None, None, now), 0);
+        assert_eq!(
+            sale_start_ms(Some(1_700_000_500_000), None, now),
+            1_700_000_500_000
+        );
+        assert_eq!(sale_start_ms(None, Some(90), now), now + 90_000);
+        assert_eq!(
+            sale_start_ms(None, Some(0), now),
+            0,
+            "0 s is the server's now"
+        );
+
+        let both = [
+            "create-flash-sale",
+            "r",
+            "p",
+            "--stock",
+            "5",
+            "--limit",
+            "1",
+        ];
+        let both = [&both[..], &["--price", "gold=1", "--duration", "60"]].concat();
+        let err = parse(&[&both[..], &["--start-ms", "1", "--in-seconds", "5"]].concat())
+            .expect_err("--start-ms and --in-seconds exclude each other");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        match parse(&[&both[..], &["--in-seconds", "5", "--tier", "gold"]].concat()) {
+            Ok(CtlCommand::CreateFlashSale {
+                in_seconds, tiers, ..
+            }) => assert_eq!((in_seconds, tiers), (Some(5), vec!["gold".to_string()])),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn draw_rules_are_exclusive_and_default_to_everyone() {
+        use draw_eligibility::Rule;
+        assert_eq!(draw_rule(false, vec![], None, None), None);
+        let rule = |d| draw_rule(d, vec![], None, None).and_then(|e| e.rule);
+        assert_eq!(rule(true), Some(Rule::Dealers(Empty {})));
+        let tiers = vec!["gold".to_string(), "silver".to_string()];
+        assert_eq!(
+            draw_rule(false, tiers.clone(), None, None).and_then(|e| e.rule),
+            Some(Rule::Tiers(TierList { tiers }))
+        );
+        assert_eq!(
+            draw_rule(false, vec![], Some("lucky".into()), None).and_then(|e| e.rule),
+            Some(Rule::Keyword("lucky".into()))
+        );
+        assert_eq!(
+            draw_rule(false, vec![], None, Some(15)).and_then(|e| e.rule),
+            Some(Rule::WatchedMinutes(15))
+        );
+
+        let base = [
+            "create-draw",
+            "r",
+            "--prize",
+            "Tea",
+            "--winners",
+            "1",
+            "--seconds",
+            "60",
+        ];
+        let err = parse(&[&base[..], &["--dealers", "--keyword", "x"]].concat())
+            .expect_err("one rule at most");
+        assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
+        match parse(&[&base[..], &["--tier", "gold", "--tier", "silver"]].concat()) {
+            Ok(CtlCommand::CreateDraw { tiers, dealers, .. }) => {
+                assert_eq!(tiers, ["gold", "silver"]);
+                assert!(!dealers);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn order_statuses_parse_as_lowercase_words() {
+        match parse(&[
+            "order-status",
+            "r",
+            "o",
+            "cancelled",
+            "--reason",
+            "no stock",
+        ]) {
+            Ok(CtlCommand::OrderStatus { status, reason, .. }) => {
+                assert_eq!(status, OrderStatusArg::Cancelled);
+                assert_eq!(reason.as_deref(), Some("no stock"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(parse(&["order-status", "r", "o", "lost"]).is_err());
+        for (arg, status) in [
+            (OrderStatusArg::Placed, OrderStatus::Placed),
+            (OrderStatusArg::Confirmed, OrderStatus::Confirmed),
+            (OrderStatusArg::Shipped, OrderStatus::Shipped),
+            (OrderStatusArg::Cancelled, OrderStatus::Cancelled),
+        ] {
+            assert_eq!(OrderStatus::from(arg), status);
+            let name = order_status_name(status);
+            assert!(parse(&["list-orders", "r", "--status", name]).is_ok());
+        }
+    }
+
+    #[test]
+    fn formats_money_in_cents() {
+        assert_eq!(money(129_900, "CNY"), "129900 cents CNY");
+        assert_eq!(money(0, ""), "0 cents");
+        let prices = [
+            TierPrice {
+                tier: "gold".into(),
+                price_cents: 4_900,
+            },
+            TierPrice {
+                tier: "silver".into(),
+                price_cents: 5_900,
+            },
+        ];
+        assert_eq!(prices_text(&prices), "gold=4900 silver=5900");
     }
 
     #[test]

@@ -4,8 +4,9 @@ use crate::bus::Bus;
 use crate::metrics::Metrics;
 use crate::room::core::{
     close, HostCommand, HostReply, JoinRequest, NewRoom, Output, Refusal, Room, RoomError,
-    RoomSummary, WatchEvent,
+    RoomSummary, Undo, WatchEvent,
 };
+use crate::room::event::envelope;
 use crate::room::protocol::{ClientMessage, ProtocolError};
 use crate::room::types::{AudienceClass, RoomRecord, SessionId};
 use crate::store::{Store, StoreOp};
@@ -28,6 +29,8 @@ const WATCH_BUFFER: usize = 1024;
 const RECENT_CHAT_ON_LOAD: u32 = 200;
 /// How often a room runs its periodic work.
 const TICK: Duration = Duration::from_millis(250);
+/// Inputs a room applies before handing their writes to the store as one submission.
+const BATCH: usize = 512;
 
 #[derive(Debug, thiserror::Error)]
 pub enum HubError {
@@ -121,6 +124,10 @@ enum RoomMsg {
     },
     Drain {
         done: oneshot::Sender<()>,
+    },
+    /// A write the room acknowledged after durability failed.
+    Undo {
+        undo: Undo,
     },
 }
 
@@ -297,6 +304,7 @@ impl Hub {
 
     fn spawn(&self, room: Room) {
         let (tx, rx) = mpsc::channel(MAILBOX);
+        let weak = tx.downgrade();
         let handle = RoomHandle {
             id: room.id().to_string(),
             token_key: Arc::from(room.record().token_key.as_str()),
@@ -304,6 +312,8 @@ impl Hub {
         };
         self.rooms.insert(handle.id.clone(), handle);
         self.metrics.rooms.set(self.rooms.len() as i64);
+        let (acks, acks_rx) = mpsc::unbounded_channel();
+        let acker = tokio::spawn(acker(acks_rx, weak, self.metrics.clone()));
         let owner = RoomOwner {
             room,
             sessions: HashMap::new(),
@@ -311,8 +321,16 @@ impl Hub {
             store: self.store.clone(),
             bus: self.bus.clone(),
             metrics: self.metrics.clone(),
+            acks,
+            pending_ops: Vec::new(),
+            deferred: Vec::new(),
+            replies: Vec::new(),
         };
-        let task = tokio::spawn(owner.run(rx));
+        let task = tokio::spawn(async move {
+            owner.run(rx).await;
+            // The owner dropped its sender: the acker finishes what is in flight, then ends.
+            let _ = acker.await;
+        });
         self.tasks.lock().push(task);
     }
 
@@ -342,6 +360,78 @@ struct SessionEntry {
     class: AudienceClass,
 }
 
+/// A frame to send once the writes before it are durable.
+struct Deferred {
+    link: SessionLink,
+    frame: Bytes,
+    undo: Option<Undo>,
+}
+
+type Reply = oneshot::Sender<Result<HostReply, HubError>>;
+
+/// One store submission of a room and what waits for it.
+struct AckBatch {
+    durable: crate::store::Durable,
+    sends: Vec<Deferred>,
+    replies: Vec<(Reply, HostReply)>,
+}
+
+fn deliver(link: &SessionLink, frame: Bytes, metrics: &Metrics) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = link.frames.try_send(frame) {
+        metrics.queue_drops.inc();
+        metrics.slow_consumer_closes.inc();
+        // The session's tasks end and tell the room it left.
+        link.close.request(CloseRequest {
+            code: close::SLOW_CONSUMER,
+            reason: "slow consumer".into(),
+            drain: false,
+        });
+    }
+}
+
+/// Sends a room's acknowledgements in submission order as their writes become durable. The
+/// store commits submissions in order, so waiting on each in turn never delays a later one
+/// that is already durable by more than the earlier one's commit.
+async fn acker(
+    mut rx: mpsc::UnboundedReceiver<AckBatch>,
+    room: mpsc::WeakSender<RoomMsg>,
+    metrics: Arc<Metrics>,
+) {
+    while let Some(batch) = rx.recv().await {
+        match batch.durable.wait().await {
+            Ok(()) => {
+                for d in batch.sends {
+                    deliver(&d.link, d.frame, &metrics);
+                }
+                for (reply, r) in batch.replies {
+                    let _ = reply.send(Ok(r));
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "store write failed; acknowledgements withdrawn");
+                let failed = envelope(
+                    "error",
+                    0,
+                    now_ms(),
+                    &serde_json::json!({
+                        "code": "store_failed",
+                        "message": "the server could not record this; nothing was taken, try again",
+                    }),
+                );
+                for d in batch.sends {
+                    deliver(&d.link, failed.clone(), &metrics);
+                    if let (Some(undo), Some(tx)) = (d.undo, room.upgrade()) {
+                        let _ = tx.send(RoomMsg::Undo { undo }).await;
+                    }
+                }
+                for (reply, _) in batch.replies {
+                    let _ = reply.send(Err(HubError::Store(e.to_string())));
+                }
+            }
+        }
+    }
+}
+
 /// The task that owns one room: applies inputs to the state machine and carries out its
 /// outputs. It never awaits a viewer.
 struct RoomOwner {
@@ -351,6 +441,13 @@ struct RoomOwner {
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
+    acks: mpsc::UnboundedSender<AckBatch>,
+    /// Writes carried out early (before a session left), submitted with the next flush.
+    pending_ops: Vec<StoreOp>,
+    /// Acknowledgements of the inputs applied since the last flush.
+    deferred: Vec<Deferred>,
+    /// Host replies of the inputs applied since the last flush.
+    replies: Vec<(Reply, HostReply)>,
 }
 
 impl RoomOwner {
@@ -368,12 +465,17 @@ impl RoomOwner {
                 },
                 _ = tick.tick() => {
                     self.room.tick(now_ms(), &mut out);
-                    self.carry_out(&mut out);
+                    self.flush(&mut out);
                     continue;
                 }
             };
-            match msg {
-                RoomMsg::Drain { done } => {
+            // Everything already waiting is applied before the writes go to the store
+            // together: one submission, one commit, however many grabs it holds.
+            let mut next = Some(msg);
+            let mut n = 0;
+            while let Some(msg) = next.take() {
+                if let RoomMsg::Drain { done } = msg {
+                    self.flush(&mut out);
                     for (_, s) in self.sessions.drain() {
                         s.link.close.request(CloseRequest {
                             code: close::GOING_AWAY,
@@ -382,10 +484,40 @@ impl RoomOwner {
                         });
                     }
                     let _ = done.send(());
-                    break;
+                    return;
                 }
-                other => self.handle(other, &mut out),
+                self.handle(msg, &mut out);
+                n += 1;
+                if n < BATCH {
+                    next = rx.try_recv().ok();
+                }
             }
+            self.flush(&mut out);
+        }
+        self.flush(&mut out);
+    }
+
+    /// Carries out the outputs of the inputs applied so far and submits their writes; the
+    /// acknowledgements and host replies wait for those writes in the acker.
+    fn flush(&mut self, out: &mut Vec<Output>) {
+        let ops = self.carry_out(out);
+        if ops.is_empty() && self.deferred.is_empty() {
+            for (reply, r) in self.replies.drain(..) {
+                let _ = reply.send(Ok(r));
+            }
+            return;
+        }
+        // With no writes of its own, the (empty) submission is a barrier: it resolves once
+        // everything submitted before is durable (a repeated key's answer waits for the
+        // first write).
+        let durable = self.store.submit(ops);
+        let batch = AckBatch {
+            durable,
+            sends: std::mem::take(&mut self.deferred),
+            replies: std::mem::take(&mut self.replies),
+        };
+        if self.acks.send(batch).is_err() {
+            tracing::error!("acknowledgement task is gone");
         }
     }
 
@@ -414,46 +546,30 @@ impl RoomOwner {
                         let _ = reply.send(Ok(class));
                     }
                     Err(refusal) => {
+                        // Outputs already queued for it are dropped with it.
+                        self.carry_out_now(out);
                         self.sessions.remove(&session);
                         let _ = reply.send(Err(refusal));
                     }
                 }
-                self.carry_out(out);
             }
             RoomMsg::Leave { session } => {
+                // Frames queued for it before it left still go out in order first.
+                self.carry_out_now(out);
                 self.sessions.remove(&session);
                 self.room.leave(session, now, out);
-                self.carry_out(out);
             }
             RoomMsg::Client { session, msg } => {
                 self.room.client(session, msg, now, out);
-                self.carry_out(out);
             }
-            RoomMsg::Host { cmd, reply } => {
-                let result = self.room.host(cmd, now, out);
-                let ops = self.carry_out(out);
-                match result {
-                    Err(e) => {
-                        let _ = reply.send(Err(e.into()));
-                    }
-                    Ok(r) => match ops {
-                        // The reply waits for durability, the room does not.
-                        Some(durable) => {
-                            tokio::spawn(async move {
-                                let res = durable
-                                    .wait()
-                                    .await
-                                    .map(|_| r)
-                                    .map_err(|e| HubError::Store(e.to_string()));
-                                let _ = reply.send(res);
-                            });
-                        }
-                        None => {
-                            let _ = reply.send(Ok(r));
-                        }
-                    },
+            RoomMsg::Undo { undo } => self.room.undo(undo),
+            RoomMsg::Host { cmd, reply } => match self.room.host(cmd, now, out) {
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
                 }
-            }
+                // The reply waits for durability, the room does not.
+                Ok(r) => self.replies.push((reply, r)),
+            },
             RoomMsg::Watch { tx } => {
                 if self.room.record().state == crate::room::types::RoomState::Ended {
                     let _ = tx.try_send(WatchEvent::Ended);
@@ -478,10 +594,15 @@ impl RoomOwner {
         }
     }
 
-    /// Carries out the outputs (and any they cause). Returns the durability handle of the
-    /// store writes, if there were any.
-    fn carry_out(&mut self, out: &mut Vec<Output>) -> Option<crate::store::Durable> {
-        let mut ops = Vec::new();
+    /// Carries out what is queued so far, keeping its writes for the next flush.
+    fn carry_out_now(&mut self, out: &mut Vec<Output>) {
+        let ops = self.carry_out(out);
+        self.pending_ops.extend(ops);
+    }
+
+    /// Carries out the outputs (and any they cause). Returns the store writes, in order.
+    fn carry_out(&mut self, out: &mut Vec<Output>) -> Vec<StoreOp> {
+        let mut ops = std::mem::take(&mut self.pending_ops);
         let mut more = Vec::new();
         while !out.is_empty() {
             for o in out.drain(..) {
@@ -530,6 +651,20 @@ impl RoomOwner {
                         }
                     }
                     Output::Persist(op) => ops.push(op),
+                    Output::SendDurable {
+                        session,
+                        frame,
+                        undo,
+                    } => {
+                        // A session gone before its answer: the write stands, nobody to tell.
+                        if let Some(s) = self.sessions.get(&session) {
+                            self.deferred.push(Deferred {
+                                link: s.link.clone(),
+                                frame,
+                                undo,
+                            });
+                        }
+                    }
                     Output::Watch(ev) => {
                         let metrics = &self.metrics;
                         self.watchers.retain(|w| match w.try_send(ev.clone()) {
@@ -545,10 +680,6 @@ impl RoomOwner {
             }
             std::mem::swap(out, &mut more);
         }
-        if ops.is_empty() {
-            None
-        } else {
-            Some(self.store.submit(ops))
-        }
+        ops
     }
 }

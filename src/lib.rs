@@ -6,11 +6,13 @@ pub mod bus;
 pub mod config;
 pub mod control;
 pub mod ctl;
+pub mod draw;
 pub mod edge;
 pub mod hub;
 pub mod metrics;
 pub mod room;
 pub mod store;
+pub mod verify_draw;
 pub mod viewer_cli;
 
 /// Generated gRPC types and services of `proto/showfloor/v1/control.proto`.

@@ -5,6 +5,11 @@ use showfloor::app::App;
 use showfloor::config::{Config, ServeArgs, EXIT_CONFIG};
 use std::process::ExitCode;
 
+/// The server allocates and frees many small buffers per message; mimalloc's per-thread
+/// free lists cost a fraction of glibc malloc's there (see BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "showfloor",
@@ -24,6 +29,12 @@ enum Command {
     Ctl(showfloor::ctl::CtlArgs),
     /// A terminal viewer: prints every event as a JSON line; typed lines are sent as chat.
     Viewer(showfloor::viewer_cli::ViewerArgs),
+    /// Recompute a lucky-draw record (from GetDrawRecord / `showfloor ctl get-draw-record`)
+    /// and print OK or what does not match.
+    VerifyDraw {
+        /// The record's JSON file, or `-` for standard input.
+        record: std::path::PathBuf,
+    },
 }
 
 fn init_tracing() {
@@ -89,5 +100,8 @@ async fn main() -> ExitCode {
         Command::Serve(args) => serve(args).await,
         Command::Ctl(args) => showfloor::ctl::run(args).await,
         Command::Viewer(args) => showfloor::viewer_cli::run(args).await,
+        Command::VerifyDraw { record } => {
+            ExitCode::from(showfloor::verify_draw::run(&record) as u8)
+        }
     }
 }

@@ -1,5 +1,10 @@
 //! The room state machine: `apply(input, now) -> outputs`. No tokio, no sockets, no locks.
 
+mod commerce;
+
+use commerce::Commerce;
+pub use commerce::{CommerceCommand, OrderFilter, OrderPage, Undo};
+
 use super::event::{envelope, render, ClassView, Frames, RoomEvent, SeqEvent};
 use super::protocol::{ClientMessage, ProtocolError};
 use super::types::*;
@@ -138,6 +143,7 @@ pub enum HostCommand {
     ListApplications {
         status: Option<ApplicationStatus>,
     },
+    Commerce(CommerceCommand),
 }
 
 impl HostCommand {
@@ -148,7 +154,7 @@ impl HostCommand {
                 | HostCommand::ListProducts { .. }
                 | HostCommand::ListDealers
                 | HostCommand::ListApplications { .. }
-        )
+        ) || matches!(self, HostCommand::Commerce(c) if c.is_read())
     }
 }
 
@@ -183,6 +189,13 @@ pub enum HostReply {
     Dealers(Vec<DealerRecord>),
     Application(DealerApplication),
     Applications(Vec<DealerApplication>),
+    Order(Box<Order>),
+    Orders(OrderPage),
+    Sale(FlashSale),
+    Sales(Vec<FlashSale>),
+    Draw(Box<crate::draw::DrawRecord>),
+    Draws(Vec<crate::draw::DrawRecord>),
+    RedPacket(Box<RedPacket>),
     Done,
 }
 
@@ -191,6 +204,8 @@ pub enum HostReply {
 pub enum WatchEvent {
     Chat(ChatRecord),
     Application(DealerApplication),
+    /// A new order or a status change.
+    Order(Box<Order>),
     Stats(RoomStats),
     Action {
         action: &'static str,
@@ -225,6 +240,14 @@ pub enum Output {
         session: SessionId,
         frame: Bytes,
     },
+    /// A frame for one session, sent only once this input's store writes are durable (an
+    /// acknowledgement). If they fail, the session gets a `store_failed` error instead and
+    /// `undo` (if any) goes back to the room.
+    SendDurable {
+        session: SessionId,
+        frame: Bytes,
+        undo: Option<Undo>,
+    },
     /// A session's audience class changed (later broadcasts use the new class).
     ClassChanged {
         session: SessionId,
@@ -248,6 +271,7 @@ struct Session {
     jti: String,
     expires_ms: i64,
     class: AudienceClass,
+    joined_ms: i64,
     last_heartbeat_ms: i64,
     error_strikes: u32,
     strike_window_start: i64,
@@ -288,6 +312,7 @@ pub struct Room {
     heartbeat_ms: i64,
     /// Time of the input being applied (stamped on private frames).
     now: i64,
+    commerce: Commerce,
 }
 
 /// Settings for a new room, validated by [`Room::create`].
@@ -459,6 +484,13 @@ impl Room {
         let record = loaded.record?;
         let mut brands = loaded.brands;
         brands.sort_by_key(|b| b.position);
+        let commerce = Commerce::restore(
+            loaded.orders,
+            loaded.sales,
+            loaded.draws,
+            loaded.red_packets,
+            now,
+        );
         Some(Room {
             history: VecDeque::with_capacity((record.history_window as usize).min(4096)),
             record,
@@ -496,6 +528,7 @@ impl Room {
             peak_online: 0,
             heartbeat_ms,
             now,
+            commerce,
         })
     }
 
@@ -659,6 +692,9 @@ impl Room {
                     "at": m.at_ms,
                 })).collect::<Vec<_>>(),
                 "you": self.you(s),
+                "sales": self.sales_view(view, now),
+                "draws": self.open_draws_view(),
+                "red_packets": self.red_packets_view(now),
             }),
         )
     }
@@ -720,6 +756,7 @@ impl Room {
             jti: v.jti,
             expires_ms: v.expires_ms,
             class,
+            joined_ms: now,
             last_heartbeat_ms: now,
             error_strikes: 0,
             strike_window_start: now,
@@ -807,6 +844,7 @@ impl Room {
         let Some(s) = self.sessions.remove(&session) else {
             return;
         };
+        self.commerce.watched(&s.viewer_id, now - s.joined_ms);
         if let Some(vs) = self.viewers.get_mut(&s.viewer_id) {
             vs.sessions -= 1;
             if vs.sessions == 0 {
@@ -879,6 +917,16 @@ impl Room {
                 Ok(())
             }
             ClientMessage::Chat { text } => self.chat(session, text, now, out),
+            ClientMessage::PlaceOrder {
+                product_id,
+                quantity,
+                key,
+            } => self.place_order(session, product_id, quantity, key, now, out),
+            ClientMessage::Grab { sale_id, key } => self.grab(session, sale_id, key, now, out),
+            ClientMessage::EnterDraw { draw_id } => self.enter_draw(session, &draw_id, now, out),
+            ClientMessage::GrabRedPacket { packet_id } => {
+                self.grab_red_packet(session, &packet_id, now, out)
+            }
             ClientMessage::Resume { last_seq, epoch } => {
                 let s = &self.sessions[&session];
                 match self.replay(s, last_seq, epoch.as_deref()) {
@@ -1005,6 +1053,7 @@ impl Room {
             ));
         }
         vs.chat_times.push_back(now);
+        self.keyword_entries(session, &text, now, out);
         let s = &self.sessions[&session];
         let text = mask_banned(&text, &self.record.banned_words);
         let message = ChatRecord {
@@ -1104,6 +1153,7 @@ impl Room {
             }
         }
         self.kicked.retain(|_, exp| *exp > now);
+        self.commerce_tick(now, out);
     }
 
     // ---------------------------------------------------------------- host commands
@@ -1297,6 +1347,7 @@ impl Room {
                 Ok(HostReply::Room(Box::new(self.summary())))
             }
             HostCommand::Close => {
+                self.end_commerce(now, out);
                 self.record.state = RoomState::Ended;
                 self.record.ended_ms = Some(now);
                 self.persist_room(out);
@@ -1706,6 +1757,7 @@ impl Room {
                 out.push(self.action("chat_deleted", "", message_id, now));
                 Ok(HostReply::Done)
             }
+            HostCommand::Commerce(c) => self.commerce_command(c, now, out),
             HostCommand::Announce { text } => {
                 check_text("text", text.trim(), 1, 1000)?;
                 let text = text.trim().to_string();
@@ -1900,6 +1952,7 @@ mod tests {
             jti: "j".into(),
             expires_ms: i64::MAX,
             class: AudienceClass::Public,
+            joined_ms: 0,
             last_heartbeat_ms: 0,
             error_strikes: 0,
             strike_window_start: 0,

@@ -1,6 +1,8 @@
 //! Room events as plain values, and their rendering to JSON frames — once per audience class.
 
-use super::types::{AudienceClass, Brand, ChatRecord, Product, RoomState};
+use super::types::{
+    AudienceClass, Brand, ChatRecord, DrawEligibility, FlashSale, Product, RoomState,
+};
 use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
@@ -56,6 +58,69 @@ pub enum RoomEvent {
     RoomState {
         state: RoomState,
     },
+    SaleScheduled {
+        sale: FlashSale,
+        product_name: String,
+    },
+    SaleStarted {
+        sale: FlashSale,
+        product_name: String,
+    },
+    StockLeft {
+        sale_id: String,
+        remaining: u32,
+        stock: u32,
+    },
+    SoldOut {
+        sale_id: String,
+        stock: u32,
+    },
+    SaleEnded {
+        sale_id: String,
+        sold: u32,
+        stock: u32,
+        /// "time" or "host".
+        reason: String,
+    },
+    DrawOpened {
+        draw_id: String,
+        prize: String,
+        winners_count: u32,
+        eligibility: DrawEligibility,
+        closes_ms: i64,
+        commitment: String,
+        algorithm: String,
+    },
+    DrawClosed {
+        draw_id: String,
+        entrant_count: u32,
+        entrants_hash: String,
+        beacon: String,
+    },
+    DrawResult {
+        draw_id: String,
+        prize: String,
+        seed: String,
+        entrants_hash: String,
+        beacon: String,
+        /// (viewer id, display name), in draw order.
+        winners: Vec<(String, String)>,
+    },
+    RedPacketDropped {
+        packet_id: String,
+        count: u32,
+        total_cents: i64,
+        currency: String,
+        tiers: Vec<String>,
+        message: String,
+        expires_ms: i64,
+    },
+    RedPacketGone {
+        packet_id: String,
+        /// "empty" or "expired".
+        reason: String,
+        grabbed: u32,
+    },
 }
 
 impl RoomEvent {
@@ -73,6 +138,16 @@ impl RoomEvent {
             RoomEvent::ProductUpdated { .. } => "product_updated",
             RoomEvent::ProductRemoved { .. } => "product_removed",
             RoomEvent::RoomState { .. } => "room_state",
+            RoomEvent::SaleScheduled { .. } => "sale_scheduled",
+            RoomEvent::SaleStarted { .. } => "sale_started",
+            RoomEvent::StockLeft { .. } => "stock_left",
+            RoomEvent::SoldOut { .. } => "sold_out",
+            RoomEvent::SaleEnded { .. } => "sale_ended",
+            RoomEvent::DrawOpened { .. } => "draw_opened",
+            RoomEvent::DrawClosed { .. } => "draw_closed",
+            RoomEvent::DrawResult { .. } => "draw_result",
+            RoomEvent::RedPacketDropped { .. } => "red_packet",
+            RoomEvent::RedPacketGone { .. } => "red_packet_gone",
         }
     }
 
@@ -83,6 +158,8 @@ impl RoomEvent {
             RoomEvent::BrandSwitched { .. }
                 | RoomEvent::ProductPinned { .. }
                 | RoomEvent::ProductUpdated { .. }
+                | RoomEvent::SaleScheduled { .. }
+                | RoomEvent::SaleStarted { .. }
         )
     }
 }
@@ -155,6 +232,30 @@ impl<'a> ClassView<'a> {
             currency: price.map(|_| self.currency),
             link: self.tier.map(|_| p.link.as_str()),
         }
+    }
+
+    /// A flash sale as this class sees it: the sale price only for an eligible tier.
+    pub fn sale(&self, sale: &FlashSale, product_name: &str, now: i64) -> serde_json::Value {
+        let price = self.tier.and_then(|t| sale.price_for(t));
+        let mut v = serde_json::json!({
+            "sale_id": sale.id,
+            "product_id": sale.product_id,
+            "brand_id": sale.brand_id,
+            "product_name": product_name,
+            "stock": sale.stock,
+            "remaining": sale.remaining,
+            "per_dealer_limit": sale.per_dealer_limit,
+            "start_ms": sale.start_ms,
+            "end_ms": sale.end_ms,
+            "server_time_ms": now,
+            "phase": sale.phase(now).as_str(),
+            "eligible": price.is_some(),
+        });
+        if let Some(p) = price {
+            v["price_cents"] = p.into();
+            v["currency"] = self.currency.into();
+        }
+        v
     }
 
     pub fn shelf<'p>(&self, products: &'p [Product]) -> Vec<ProductView<'p>>
@@ -290,6 +391,118 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             seq,
             at,
             &serde_json::json!({ "state": state.as_str() }),
+        ),
+        RoomEvent::SaleScheduled { sale, product_name }
+        | RoomEvent::SaleStarted { sale, product_name } => {
+            envelope(kind, seq, at, &view.sale(sale, product_name, at))
+        }
+        RoomEvent::StockLeft {
+            sale_id,
+            remaining,
+            stock,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "sale_id": sale_id, "remaining": remaining, "stock": stock }),
+        ),
+        RoomEvent::SoldOut { sale_id, stock } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "sale_id": sale_id, "stock": stock }),
+        ),
+        RoomEvent::SaleEnded {
+            sale_id,
+            sold,
+            stock,
+            reason,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "sale_id": sale_id, "sold": sold, "stock": stock, "reason": reason,
+            }),
+        ),
+        RoomEvent::DrawOpened {
+            draw_id,
+            prize,
+            winners_count,
+            eligibility,
+            closes_ms,
+            commitment,
+            algorithm,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "draw_id": draw_id, "prize": prize, "winners_count": winners_count,
+                "eligibility": eligibility, "closes_ms": closes_ms,
+                "commitment": commitment, "algorithm": algorithm,
+            }),
+        ),
+        RoomEvent::DrawClosed {
+            draw_id,
+            entrant_count,
+            entrants_hash,
+            beacon,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "draw_id": draw_id, "entrant_count": entrant_count,
+                "entrants_hash": entrants_hash, "beacon": beacon,
+            }),
+        ),
+        RoomEvent::DrawResult {
+            draw_id,
+            prize,
+            seed,
+            entrants_hash,
+            beacon,
+            winners,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "draw_id": draw_id, "prize": prize, "seed": seed,
+                "entrants_hash": entrants_hash, "beacon": beacon,
+                "winners": winners.iter().map(|(id, name)| serde_json::json!({
+                    "viewer_id": id, "display_name": name,
+                })).collect::<Vec<_>>(),
+            }),
+        ),
+        RoomEvent::RedPacketDropped {
+            packet_id,
+            count,
+            total_cents,
+            currency,
+            tiers,
+            message,
+            expires_ms,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({
+                "packet_id": packet_id, "count": count, "total_cents": total_cents,
+                "currency": currency, "tiers": tiers, "message": message,
+                "expires_ms": expires_ms,
+            }),
+        ),
+        RoomEvent::RedPacketGone {
+            packet_id,
+            reason,
+            grabbed,
+        } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "packet_id": packet_id, "reason": reason, "grabbed": grabbed }),
         ),
     }
 }

@@ -27,6 +27,21 @@ pub enum ClientMessage {
     Ping {
         t: Option<i64>,
     },
+    PlaceOrder {
+        product_id: String,
+        quantity: u32,
+        key: String,
+    },
+    Grab {
+        sale_id: String,
+        key: String,
+    },
+    EnterDraw {
+        draw_id: String,
+    },
+    GrabRedPacket {
+        packet_id: String,
+    },
 }
 
 /// Why a client message was refused. `code` is stable and machine-readable.
@@ -57,6 +72,27 @@ struct Raw {
     last_seq: Option<u64>,
     epoch: Option<String>,
     t: Option<i64>,
+    product_id: Option<String>,
+    quantity: Option<u64>,
+    key: Option<String>,
+    sale_id: Option<String>,
+    draw_id: Option<String>,
+    packet_id: Option<String>,
+}
+
+/// Longest idempotency key, in bytes.
+pub const MAX_KEY_LEN: usize = 64;
+
+/// An id or idempotency key: 1 to `max` printable ASCII characters, no spaces.
+fn token(v: Option<String>, field: &str, kind: &str, max: usize) -> Result<String, ProtocolError> {
+    let v = required(v, field, kind)?;
+    if v.is_empty() || v.len() > max || !v.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(ProtocolError::new(
+            "invalid_field",
+            format!("`{field}` must be 1 to {max} printable ASCII characters without spaces"),
+        ));
+    }
+    Ok(v)
 }
 
 fn required(v: Option<String>, field: &str, kind: &str) -> Result<String, ProtocolError> {
@@ -133,6 +169,32 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
             epoch: raw.epoch,
         }),
         "ping" => Ok(ClientMessage::Ping { t: raw.t }),
+        "place_order" => {
+            let quantity = raw.quantity.ok_or_else(|| {
+                ProtocolError::new("missing_field", "`place_order` needs the field `quantity`")
+            })?;
+            if quantity == 0 || quantity > u32::MAX as u64 {
+                return Err(ProtocolError::new(
+                    "invalid_field",
+                    "`quantity` must be a positive whole number",
+                ));
+            }
+            Ok(ClientMessage::PlaceOrder {
+                product_id: token(raw.product_id, "product_id", &kind, 64)?,
+                quantity: quantity as u32,
+                key: token(raw.key, "key", &kind, MAX_KEY_LEN)?,
+            })
+        }
+        "grab" => Ok(ClientMessage::Grab {
+            sale_id: token(raw.sale_id, "sale_id", &kind, 64)?,
+            key: token(raw.key, "key", &kind, MAX_KEY_LEN)?,
+        }),
+        "enter_draw" => Ok(ClientMessage::EnterDraw {
+            draw_id: token(raw.draw_id, "draw_id", &kind, 64)?,
+        }),
+        "grab_red_packet" => Ok(ClientMessage::GrabRedPacket {
+            packet_id: token(raw.packet_id, "packet_id", &kind, 64)?,
+        }),
         other => Err(ProtocolError::new(
             "unknown_type",
             format!(
@@ -176,6 +238,24 @@ mod tests {
             parse_client_message(r#"{"type":"ping","t":5}"#).unwrap(),
             ClientMessage::Ping { t: Some(5) }
         );
+        assert_eq!(
+            parse_client_message(r#"{"type":"grab","sale_id":"s1","key":"k-1"}"#).unwrap(),
+            ClientMessage::Grab {
+                sale_id: "s1".into(),
+                key: "k-1".into()
+            }
+        );
+        assert_eq!(
+            parse_client_message(
+                r#"{"type":"place_order","product_id":"p1","quantity":12,"key":"k"}"#
+            )
+            .unwrap(),
+            ClientMessage::PlaceOrder {
+                product_id: "p1".into(),
+                quantity: 12,
+                key: "k".into()
+            }
+        );
     }
 
     #[test]
@@ -198,5 +278,34 @@ mod tests {
         assert_eq!(e(r#"{"type":"like","count":-1}"#), "bad_json");
         assert_eq!(e(r#"{"type":"chat","text":"a\u0007b"}"#), "invalid_field");
         assert_eq!(e(r#"{"type":"resume"}"#), "missing_field");
+        assert_eq!(e(r#"{"type":"grab","sale_id":"s1"}"#), "missing_field");
+        assert_eq!(
+            e(r#"{"type":"grab","sale_id":"s1","key":""}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            e(r#"{"type":"grab","sale_id":"s1","key":"a b"}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            e(&format!(
+                r#"{{"type":"grab","sale_id":"s1","key":"{}"}}"#,
+                "k".repeat(65)
+            )),
+            "invalid_field"
+        );
+        assert_eq!(
+            e(r#"{"type":"place_order","product_id":"p1","quantity":0,"key":"k"}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            e(r#"{"type":"place_order","product_id":"p1","quantity":99999999999,"key":"k"}"#),
+            "invalid_field"
+        );
+        assert_eq!(
+            e(r#"{"type":"place_order","product_id":"p1","quantity":-3,"key":"k"}"#),
+            "bad_json"
+        );
+        assert_eq!(e(r#"{"type":"enter_draw"}"#), "missing_field");
     }
 }

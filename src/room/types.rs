@@ -196,4 +196,192 @@ pub struct LoadedRoom {
     pub kicked_tokens: Vec<(String, i64)>,
     /// (viewer id, muted until ms)
     pub mutes: Vec<(String, i64)>,
+    /// Oldest first.
+    pub orders: Vec<Order>,
+    /// `remaining` as committed with the grants.
+    pub sales: Vec<FlashSale>,
+    /// With their entrants, in entry order while open.
+    pub draws: Vec<Draw>,
+    /// With their grabs.
+    pub red_packets: Vec<RedPacket>,
+}
+
+// ------------------------------------------------------------------------------ commerce
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OrderStatus {
+    Placed,
+    Confirmed,
+    Shipped,
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OrderStatus::Placed => "placed",
+            OrderStatus::Confirmed => "confirmed",
+            OrderStatus::Shipped => "shipped",
+            OrderStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OrderStatus> {
+        [
+            OrderStatus::Placed,
+            OrderStatus::Confirmed,
+            OrderStatus::Shipped,
+            OrderStatus::Cancelled,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
+
+    /// placed → confirmed → shipped; placed or confirmed → cancelled.
+    pub fn can_become(self, next: OrderStatus) -> bool {
+        matches!(
+            (self, next),
+            (OrderStatus::Placed, OrderStatus::Confirmed)
+                | (OrderStatus::Confirmed, OrderStatus::Shipped)
+                | (OrderStatus::Placed, OrderStatus::Cancelled)
+                | (OrderStatus::Confirmed, OrderStatus::Cancelled)
+        )
+    }
+}
+
+/// An order placed inside the live by a verified dealer, at their tier's price (or a flash
+/// sale's price when `sale_id` is set).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Order {
+    pub id: String,
+    pub viewer_id: String,
+    pub display_name: String,
+    pub tier: String,
+    pub brand_id: String,
+    pub product_id: String,
+    pub product_name: String,
+    pub quantity: u32,
+    pub unit_price_cents: i64,
+    pub total_cents: i64,
+    pub currency: String,
+    pub status: OrderStatus,
+    pub status_reason: Option<String>,
+    /// Set when the order is a flash-sale win.
+    pub sale_id: Option<String>,
+    /// Who invited the dealer (from the viewer token), for referral conversion.
+    pub inviter_id: Option<String>,
+    pub idempotency_key: String,
+    pub created_ms: i64,
+    pub updated_ms: i64,
+}
+
+/// A flash sale: `stock` units of one product at a price per tier, one unit per grab, at
+/// most `per_dealer_limit` per dealer, from `start_ms` until `end_ms`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FlashSale {
+    pub id: String,
+    pub product_id: String,
+    pub brand_id: String,
+    pub stock: u32,
+    pub remaining: u32,
+    pub per_dealer_limit: u32,
+    /// (tier name, sale price in cents) for each tier that may take part.
+    pub prices: Vec<(String, i64)>,
+    pub start_ms: i64,
+    pub end_ms: i64,
+    /// Set when the host ends the sale before `end_ms`.
+    pub ended_ms: Option<i64>,
+    pub created_ms: i64,
+}
+
+impl FlashSale {
+    pub fn price_for(&self, tier: &str) -> Option<i64> {
+        self.prices.iter().find(|(t, _)| t == tier).map(|(_, p)| *p)
+    }
+
+    pub fn phase(&self, now: i64) -> SalePhase {
+        if self.ended_ms.is_some() || now >= self.end_ms {
+            SalePhase::Ended
+        } else if self.remaining == 0 {
+            SalePhase::SoldOut
+        } else if now < self.start_ms {
+            SalePhase::Scheduled
+        } else {
+            SalePhase::Live
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SalePhase {
+    Scheduled,
+    Live,
+    SoldOut,
+    Ended,
+}
+
+impl SalePhase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SalePhase::Scheduled => "scheduled",
+            SalePhase::Live => "live",
+            SalePhase::SoldOut => "sold_out",
+            SalePhase::Ended => "ended",
+        }
+    }
+}
+
+/// Who may enter a lucky draw.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum DrawEligibility {
+    /// Everyone connected to the room.
+    Everyone,
+    /// Verified dealers of any tier.
+    Dealers,
+    /// Verified dealers of these tiers.
+    Tiers { tiers: Vec<String> },
+    /// Viewers who chat a message containing the keyword (that chat is their entry).
+    Keyword { keyword: String },
+    /// Viewers who have watched this room for at least this many minutes.
+    WatchedMinutes { minutes: u32 },
+}
+
+/// A lucky draw. `seed` is secret until the draw closes; its SHA-256 is published at open.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Draw {
+    pub id: String,
+    pub prize: String,
+    pub winners_count: u32,
+    pub eligibility: DrawEligibility,
+    pub opened_ms: i64,
+    pub closes_ms: i64,
+    pub closed_ms: Option<i64>,
+    /// Hex of the 32-byte server seed.
+    pub seed: String,
+    pub commitment: String,
+    pub beacon: String,
+    /// Canonical order once closed; entry order while open.
+    pub entrants: Vec<String>,
+    pub entrants_hash: Option<String>,
+    pub winners: Vec<String>,
+}
+
+/// Who may grab a red packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedPacket {
+    pub id: String,
+    pub total_cents: i64,
+    pub count: u32,
+    /// Empty: everyone connected; otherwise dealers of these tiers.
+    pub tiers: Vec<String>,
+    pub message: String,
+    /// The fair split, fixed when the packet is dropped; the n-th grabber gets `amounts[n]`.
+    pub amounts: Vec<i64>,
+    pub created_ms: i64,
+    pub expires_ms: i64,
+    /// (viewer id, amount in cents), in grab order.
+    pub grabs: Vec<(String, i64)>,
 }

@@ -3,8 +3,8 @@
 pub mod sqlite;
 
 use crate::room::types::{
-    AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, LoadedRoom, Product,
-    RoomRecord,
+    AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale,
+    LoadedRoom, Order, Product, RedPacket, RoomRecord,
 };
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -68,6 +68,47 @@ pub enum StoreOp {
     AppendAudience {
         room: String,
         record: AudienceRecord,
+    },
+    /// Inserts a new order or updates its status.
+    PutOrder {
+        room: String,
+        order: Order,
+    },
+    /// Creates a flash sale, or records that it ended early (stock is never overwritten).
+    PutSale {
+        room: String,
+        sale: FlashSale,
+    },
+    /// A won grab: inserts the order and takes one unit off the sale's stock, atomically.
+    GrantSale {
+        room: String,
+        sale_id: String,
+        order: Order,
+    },
+    /// Creates a draw, or records its close (entrants hash, beacon, winners).
+    PutDraw {
+        room: String,
+        draw: Draw,
+    },
+    AddDrawEntrant {
+        room: String,
+        draw_id: String,
+        viewer_id: String,
+        at_ms: i64,
+    },
+    /// Creates a red packet with its split (grabs are added one by one).
+    PutRedPacket {
+        room: String,
+        packet: RedPacket,
+    },
+    GrabRedPacket {
+        room: String,
+        packet_id: String,
+        viewer_id: String,
+        /// Position in the split (0-based).
+        index: u32,
+        amount_cents: i64,
+        at_ms: i64,
     },
 }
 

@@ -15,7 +15,8 @@
 use super::{Durable, Store, StoreError, StoreOp};
 use crate::room::types::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
-    DealerRecord, LoadedRoom, Product, RoomRecord, RoomState,
+    DealerRecord, Draw, FlashSale, LoadedRoom, Order, OrderStatus, Product, RedPacket, RoomRecord,
+    RoomState,
 };
 use async_trait::async_trait;
 use rusqlite::types::Type;
@@ -37,7 +38,7 @@ pub const DB_FILE: &str = "showfloor.db";
 pub const MAX_BATCH_OPS: usize = 4096;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
 
 const SCHEMA_V1: &str = "
 CREATE TABLE rooms (
@@ -140,6 +141,100 @@ CREATE TABLE audience (
 CREATE INDEX audience_room_at ON audience(room, at_ms);
 ";
 
+/// Commerce: orders, flash sales, lucky draws and red packets.
+const SCHEMA_V2: &str = "
+CREATE TABLE orders (
+    room             TEXT NOT NULL REFERENCES rooms(id),
+    id               TEXT NOT NULL,
+    viewer_id        TEXT NOT NULL,
+    display_name     TEXT NOT NULL,
+    tier             TEXT NOT NULL,
+    brand_id         TEXT NOT NULL,
+    product_id       TEXT NOT NULL,
+    product_name     TEXT NOT NULL,
+    quantity         INTEGER NOT NULL,
+    unit_price_cents INTEGER NOT NULL,
+    total_cents      INTEGER NOT NULL,
+    currency         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    status_reason    TEXT,
+    sale_id          TEXT,
+    inviter_id       TEXT,
+    idempotency_key  TEXT NOT NULL,
+    created_ms       INTEGER NOT NULL,
+    updated_ms       INTEGER NOT NULL,
+    PRIMARY KEY (room, id)
+);
+-- One order per key and viewer, per flash sale or outside any sale (NULLs never collide in a
+-- plain UNIQUE constraint, hence the COALESCE).
+CREATE UNIQUE INDEX orders_idempotency
+    ON orders(room, viewer_id, COALESCE(sale_id, ''), idempotency_key);
+CREATE INDEX orders_room_created ON orders(room, created_ms);
+CREATE TABLE flash_sales (
+    room             TEXT NOT NULL REFERENCES rooms(id),
+    id               TEXT NOT NULL,
+    product_id       TEXT NOT NULL,
+    brand_id         TEXT NOT NULL,
+    stock            INTEGER NOT NULL,
+    remaining        INTEGER NOT NULL,
+    per_dealer_limit INTEGER NOT NULL,
+    prices           TEXT NOT NULL, -- JSON [[tier, cents], ...]
+    start_ms         INTEGER NOT NULL,
+    end_ms           INTEGER NOT NULL,
+    ended_ms         INTEGER,
+    created_ms       INTEGER NOT NULL,
+    PRIMARY KEY (room, id),
+    CHECK (remaining >= 0 AND remaining <= stock)
+);
+CREATE TABLE draws (
+    room          TEXT NOT NULL REFERENCES rooms(id),
+    id            TEXT NOT NULL,
+    prize         TEXT NOT NULL,
+    winners_count INTEGER NOT NULL,
+    eligibility   TEXT NOT NULL, -- JSON
+    opened_ms     INTEGER NOT NULL,
+    closes_ms     INTEGER NOT NULL,
+    closed_ms     INTEGER,
+    seed          TEXT NOT NULL,
+    commitment    TEXT NOT NULL,
+    beacon        TEXT NOT NULL,
+    entrants_hash TEXT,
+    winners       TEXT NOT NULL, -- JSON
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE draw_entrants (
+    room      TEXT NOT NULL,
+    draw_id   TEXT NOT NULL,
+    viewer_id TEXT NOT NULL,
+    at_ms     INTEGER NOT NULL,
+    PRIMARY KEY (room, draw_id, viewer_id),
+    FOREIGN KEY (room, draw_id) REFERENCES draws(room, id)
+);
+CREATE TABLE red_packets (
+    room        TEXT NOT NULL REFERENCES rooms(id),
+    id          TEXT NOT NULL,
+    total_cents INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    tiers       TEXT NOT NULL, -- JSON
+    message     TEXT NOT NULL,
+    amounts     TEXT NOT NULL, -- JSON
+    created_ms  INTEGER NOT NULL,
+    expires_ms  INTEGER NOT NULL,
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE red_packet_grabs (
+    room         TEXT NOT NULL,
+    packet_id    TEXT NOT NULL,
+    viewer_id    TEXT NOT NULL,
+    idx          INTEGER NOT NULL,
+    amount_cents INTEGER NOT NULL,
+    at_ms        INTEGER NOT NULL,
+    PRIMARY KEY (room, packet_id, viewer_id),
+    UNIQUE (room, packet_id, idx),
+    FOREIGN KEY (room, packet_id) REFERENCES red_packets(room, id)
+);
+";
+
 const SQL_PUT_ROOM: &str = "
 INSERT INTO rooms (id, title, state, scheduled_start_ms, chat_rate_limit, banned_words,
                    history_window, tiers, currency, token_key, brand_on_air, pinned_product,
@@ -208,6 +303,55 @@ UPDATE chat SET deleted_ms = ?3 WHERE room = ?1 AND id = ?2 AND deleted_ms IS NU
 const SQL_APPEND_AUDIENCE: &str = "
 INSERT INTO audience (room, viewer_id, session, kind, inviter_id, tier, at_ms)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// Only the status moves after an order is created.
+const SQL_PUT_ORDER: &str = "
+INSERT INTO orders (room, id, viewer_id, display_name, tier, brand_id, product_id,
+                    product_name, quantity, unit_price_cents, total_cents, currency, status,
+                    status_reason, sale_id, inviter_id, idempotency_key, created_ms, updated_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)
+ON CONFLICT (room, id) DO UPDATE SET
+    status = excluded.status, status_reason = excluded.status_reason,
+    updated_ms = excluded.updated_ms";
+
+/// A flash-sale win: a duplicate must fail, not update.
+const SQL_INSERT_ORDER: &str = "
+INSERT INTO orders (room, id, viewer_id, display_name, tier, brand_id, product_id,
+                    product_name, quantity, unit_price_cents, total_cents, currency, status,
+                    status_reason, sale_id, inviter_id, idempotency_key, created_ms, updated_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19)";
+
+/// Stock is owned by `SQL_TAKE_SALE_UNIT` once the sale exists; a later put only ends it.
+const SQL_PUT_SALE: &str = "
+INSERT INTO flash_sales (room, id, product_id, brand_id, stock, remaining, per_dealer_limit,
+                         prices, start_ms, end_ms, ended_ms, created_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+ON CONFLICT (room, id) DO UPDATE SET ended_ms = excluded.ended_ms";
+
+const SQL_TAKE_SALE_UNIT: &str = "
+UPDATE flash_sales SET remaining = remaining - 1 WHERE room = ?1 AND id = ?2 AND remaining > 0";
+
+/// The seed and commitment are fixed at open; closing fills in the rest.
+const SQL_PUT_DRAW: &str = "
+INSERT INTO draws (room, id, prize, winners_count, eligibility, opened_ms, closes_ms,
+                   closed_ms, seed, commitment, beacon, entrants_hash, winners)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+ON CONFLICT (room, id) DO UPDATE SET
+    closed_ms = excluded.closed_ms, beacon = excluded.beacon,
+    entrants_hash = excluded.entrants_hash, winners = excluded.winners";
+
+const SQL_ADD_DRAW_ENTRANT: &str = "
+INSERT OR IGNORE INTO draw_entrants (room, draw_id, viewer_id, at_ms) VALUES (?1, ?2, ?3, ?4)";
+
+const SQL_PUT_RED_PACKET: &str = "
+INSERT INTO red_packets (room, id, total_cents, count, tiers, message, amounts, created_ms,
+                         expires_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+ON CONFLICT (room, id) DO NOTHING";
+
+const SQL_GRAB_RED_PACKET: &str = "
+INSERT INTO red_packet_grabs (room, packet_id, viewer_id, idx, amount_cents, at_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 
 /// One `submit` call as seen by the writer thread.
 struct Submission {
@@ -479,6 +623,13 @@ fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::AppendChat { .. } => "AppendChat",
         StoreOp::DeleteChat { .. } => "DeleteChat",
         StoreOp::AppendAudience { .. } => "AppendAudience",
+        StoreOp::PutOrder { .. } => "PutOrder",
+        StoreOp::PutSale { .. } => "PutSale",
+        StoreOp::GrantSale { .. } => "GrantSale",
+        StoreOp::PutDraw { .. } => "PutDraw",
+        StoreOp::AddDrawEntrant { .. } => "AddDrawEntrant",
+        StoreOp::PutRedPacket { .. } => "PutRedPacket",
+        StoreOp::GrabRedPacket { .. } => "GrabRedPacket",
     }
 }
 
@@ -611,8 +762,140 @@ fn apply_op(conn: &Connection, op: &StoreOp) -> rusqlite::Result<()> {
                 a.at_ms,
             ])?;
         }
+        StoreOp::PutOrder { room, order } => {
+            execute_order(conn, SQL_PUT_ORDER, room, order)?;
+        }
+        StoreOp::PutSale { room, sale: s } => {
+            conn.prepare_cached(SQL_PUT_SALE)?.execute(params![
+                room,
+                s.id,
+                s.product_id,
+                s.brand_id,
+                s.stock,
+                s.remaining,
+                s.per_dealer_limit,
+                to_json(&s.prices)?,
+                s.start_ms,
+                s.end_ms,
+                s.ended_ms,
+                s.created_ms,
+            ])?;
+        }
+        StoreOp::GrantSale {
+            room,
+            sale_id,
+            order,
+        } => {
+            // The hot path of a flash sale: two cached statements, nothing else.
+            let taken = conn
+                .prepare_cached(SQL_TAKE_SALE_UNIT)?
+                .execute(params![room, sale_id])?;
+            if taken == 0 {
+                // Fails the whole submission, so no order is kept without its unit.
+                return Err(refused(format!(
+                    "flash sale {sale_id} of room {room} is sold out or unknown"
+                )));
+            }
+            execute_order(conn, SQL_INSERT_ORDER, room, order)?;
+        }
+        StoreOp::PutDraw { room, draw: d } => {
+            conn.prepare_cached(SQL_PUT_DRAW)?.execute(params![
+                room,
+                d.id,
+                d.prize,
+                d.winners_count,
+                to_json(&d.eligibility)?,
+                d.opened_ms,
+                d.closes_ms,
+                d.closed_ms,
+                d.seed,
+                d.commitment,
+                d.beacon,
+                d.entrants_hash,
+                to_json(&d.winners)?,
+            ])?;
+            // Entrants normally arrive one by one (`AddDrawEntrant`); recording the ones a
+            // put carries keeps the stored set equal to the one `entrants_hash` covers even
+            // if an earlier entry write was lost. Empty at open, so this costs nothing then.
+            if !d.entrants.is_empty() {
+                let at_ms = d.closed_ms.unwrap_or(d.opened_ms);
+                let mut add = conn.prepare_cached(SQL_ADD_DRAW_ENTRANT)?;
+                for viewer_id in &d.entrants {
+                    add.execute(params![room, d.id, viewer_id, at_ms])?;
+                }
+            }
+        }
+        StoreOp::AddDrawEntrant {
+            room,
+            draw_id,
+            viewer_id,
+            at_ms,
+        } => {
+            conn.prepare_cached(SQL_ADD_DRAW_ENTRANT)?
+                .execute(params![room, draw_id, viewer_id, at_ms])?;
+        }
+        StoreOp::PutRedPacket { room, packet: p } => {
+            conn.prepare_cached(SQL_PUT_RED_PACKET)?.execute(params![
+                room,
+                p.id,
+                p.total_cents,
+                p.count,
+                to_json(&p.tiers)?,
+                p.message,
+                to_json(&p.amounts)?,
+                p.created_ms,
+                p.expires_ms,
+            ])?;
+        }
+        StoreOp::GrabRedPacket {
+            room,
+            packet_id,
+            viewer_id,
+            index,
+            amount_cents,
+            at_ms,
+        } => {
+            conn.prepare_cached(SQL_GRAB_RED_PACKET)?.execute(params![
+                room,
+                packet_id,
+                viewer_id,
+                index,
+                amount_cents,
+                at_ms,
+            ])?;
+        }
     }
     Ok(())
+}
+
+/// Runs `SQL_PUT_ORDER` or `SQL_INSERT_ORDER` (same parameters) for `o`.
+fn execute_order(conn: &Connection, sql: &str, room: &str, o: &Order) -> rusqlite::Result<usize> {
+    conn.prepare_cached(sql)?.execute(params![
+        room,
+        o.id,
+        o.viewer_id,
+        o.display_name,
+        o.tier,
+        o.brand_id,
+        o.product_id,
+        o.product_name,
+        o.quantity,
+        o.unit_price_cents,
+        o.total_cents,
+        o.currency,
+        o.status.as_str(),
+        o.status_reason,
+        o.sale_id,
+        o.inviter_id,
+        o.idempotency_key,
+        o.created_ms,
+        o.updated_ms,
+    ])
+}
+
+/// An operation the data does not allow (as opposed to an SQLite failure).
+fn refused(msg: String) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(msg.into())
 }
 
 fn to_json<T: Serialize>(v: &T) -> rusqlite::Result<String> {
@@ -660,6 +943,24 @@ fn audience_kind(s: &str) -> Option<AudienceKind> {
     ]
     .into_iter()
     .find(|v| v.as_str() == s)
+}
+
+/// (room id, item id) -> position of the item in its room's list, for attaching child rows.
+fn position_by_id<'a, I>(
+    rooms: &'a [LoadedRoom],
+    ids: impl Fn(&'a LoadedRoom) -> I,
+) -> HashMap<(String, String), usize>
+where
+    I: Iterator<Item = &'a str>,
+{
+    let mut at = HashMap::new();
+    for l in rooms {
+        let Some(room) = &l.record else { continue };
+        for (i, id) in ids(l).enumerate() {
+            at.insert((room.id.clone(), id.to_string()), i);
+        }
+    }
+    at
 }
 
 /// Every room with its rows, read from one snapshot.
@@ -829,6 +1130,150 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
             Ok(())
         },
     )?;
+    each(
+        &tx,
+        "SELECT room, id, viewer_id, display_name, tier, brand_id, product_id, product_name,
+                quantity, unit_price_cents, total_cents, currency, status, status_reason,
+                sale_id, inviter_id, idempotency_key, created_ms, updated_ms
+         FROM orders ORDER BY created_ms, rowid",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            l.orders.push(Order {
+                id: r.get(1)?,
+                viewer_id: r.get(2)?,
+                display_name: r.get(3)?,
+                tier: r.get(4)?,
+                brand_id: r.get(5)?,
+                product_id: r.get(6)?,
+                product_name: r.get(7)?,
+                quantity: r.get(8)?,
+                unit_price_cents: r.get(9)?,
+                total_cents: r.get(10)?,
+                currency: r.get(11)?,
+                status: parse_enum(r, 12, OrderStatus::parse)?,
+                status_reason: r.get(13)?,
+                sale_id: r.get(14)?,
+                inviter_id: r.get(15)?,
+                idempotency_key: r.get(16)?,
+                created_ms: r.get(17)?,
+                updated_ms: r.get(18)?,
+            });
+            Ok(())
+        },
+    )?;
+    each(
+        &tx,
+        "SELECT room, id, product_id, brand_id, stock, remaining, per_dealer_limit, prices,
+                start_ms, end_ms, ended_ms, created_ms
+         FROM flash_sales ORDER BY created_ms, rowid",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            l.sales.push(FlashSale {
+                id: r.get(1)?,
+                product_id: r.get(2)?,
+                brand_id: r.get(3)?,
+                stock: r.get(4)?,
+                remaining: r.get(5)?,
+                per_dealer_limit: r.get(6)?,
+                prices: from_json(r, 7)?,
+                start_ms: r.get(8)?,
+                end_ms: r.get(9)?,
+                ended_ms: r.get(10)?,
+                created_ms: r.get(11)?,
+            });
+            Ok(())
+        },
+    )?;
+    each(
+        &tx,
+        "SELECT room, id, prize, winners_count, eligibility, opened_ms, closes_ms, closed_ms,
+                seed, commitment, beacon, entrants_hash, winners
+         FROM draws ORDER BY opened_ms, rowid",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            l.draws.push(Draw {
+                id: r.get(1)?,
+                prize: r.get(2)?,
+                winners_count: r.get(3)?,
+                eligibility: from_json(r, 4)?,
+                opened_ms: r.get(5)?,
+                closes_ms: r.get(6)?,
+                closed_ms: r.get(7)?,
+                seed: r.get(8)?,
+                commitment: r.get(9)?,
+                beacon: r.get(10)?,
+                entrants: Vec::new(),
+                entrants_hash: r.get(11)?,
+                winners: from_json(r, 12)?,
+            });
+            Ok(())
+        },
+    )?;
+    let draw_at = position_by_id(&rooms, |l| l.draws.iter().map(|d| d.id.as_str()));
+    each(
+        &tx,
+        "SELECT room, draw_id, viewer_id FROM draw_entrants ORDER BY at_ms, rowid",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            let (room, draw_id): (String, String) = (r.get(0)?, r.get(1)?);
+            if let Some(&i) = draw_at.get(&(room, draw_id)) {
+                l.draws[i].entrants.push(r.get(2)?);
+            }
+            Ok(())
+        },
+    )?;
+    for l in &mut rooms {
+        for d in l.draws.iter_mut().filter(|d| d.closed_ms.is_some()) {
+            // A closed draw's entrants are kept in the canonical order its hash covers.
+            crate::draw::sort_entrants(&mut d.entrants);
+        }
+    }
+    each(
+        &tx,
+        "SELECT room, id, total_cents, count, tiers, message, amounts, created_ms, expires_ms
+         FROM red_packets ORDER BY created_ms, rowid",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            l.red_packets.push(RedPacket {
+                id: r.get(1)?,
+                total_cents: r.get(2)?,
+                count: r.get(3)?,
+                tiers: from_json(r, 4)?,
+                message: r.get(5)?,
+                amounts: from_json(r, 6)?,
+                created_ms: r.get(7)?,
+                expires_ms: r.get(8)?,
+                grabs: Vec::new(),
+            });
+            Ok(())
+        },
+    )?;
+    let packet_at = position_by_id(&rooms, |l| l.red_packets.iter().map(|p| p.id.as_str()));
+    each(
+        &tx,
+        "SELECT room, packet_id, viewer_id, amount_cents FROM red_packet_grabs
+         ORDER BY room, packet_id, idx",
+        None,
+        &mut rooms,
+        &index,
+        |l, r| {
+            let (room, packet_id): (String, String) = (r.get(0)?, r.get(1)?);
+            if let Some(&i) = packet_at.get(&(room, packet_id)) {
+                l.red_packets[i].grabs.push((r.get(2)?, r.get(3)?));
+            }
+            Ok(())
+        },
+    )?;
     tx.finish()?;
     Ok(rooms)
 }
@@ -836,7 +1281,7 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::types::ChatRateLimit;
+    use crate::room::types::{ChatRateLimit, DrawEligibility};
 
     fn room(id: &str) -> RoomRecord {
         RoomRecord {
@@ -1276,7 +1721,7 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 1);
+        assert_eq!(version, MIGRATIONS.len() as i64);
     }
 
     #[tokio::test]
@@ -1356,5 +1801,482 @@ mod tests {
             store.submit(vec![]).wait().await,
             Err(StoreError::Closed)
         ));
+    }
+
+    // ------------------------------------------------------------------------ commerce
+
+    fn order(id: &str, viewer: &str, key: &str, sale_id: Option<&str>, created_ms: i64) -> Order {
+        Order {
+            id: id.into(),
+            viewer_id: viewer.into(),
+            display_name: format!("Dealer {viewer}"),
+            tier: "gold".into(),
+            brand_id: "b1".into(),
+            product_id: "p1".into(),
+            product_name: "Product p1".into(),
+            quantity: 6,
+            unit_price_cents: 900,
+            total_cents: 5_400,
+            currency: "EUR".into(),
+            status: OrderStatus::Placed,
+            status_reason: None,
+            sale_id: sale_id.map(String::from),
+            inviter_id: Some("host".into()),
+            idempotency_key: key.into(),
+            created_ms,
+            updated_ms: created_ms,
+        }
+    }
+
+    fn sale(id: &str, stock: u32) -> FlashSale {
+        FlashSale {
+            id: id.into(),
+            product_id: "p1".into(),
+            brand_id: "b1".into(),
+            stock,
+            remaining: stock,
+            per_dealer_limit: 1,
+            prices: vec![("gold".into(), 500), ("silver".into(), 600)],
+            start_ms: 100,
+            end_ms: 10_000,
+            ended_ms: None,
+            created_ms: 50,
+        }
+    }
+
+    fn draw(id: &str, opened_ms: i64, eligibility: DrawEligibility) -> Draw {
+        Draw {
+            id: id.into(),
+            prize: "A watch".into(),
+            winners_count: 2,
+            eligibility,
+            opened_ms,
+            closes_ms: opened_ms + 60_000,
+            closed_ms: None,
+            seed: "ab".repeat(32),
+            commitment: "cd".repeat(32),
+            beacon: String::new(),
+            entrants: Vec::new(),
+            entrants_hash: None,
+            winners: Vec::new(),
+        }
+    }
+
+    fn packet(id: &str, amounts: Vec<i64>) -> RedPacket {
+        RedPacket {
+            id: id.into(),
+            total_cents: amounts.iter().sum(),
+            count: amounts.len() as u32,
+            tiers: vec!["gold".into()],
+            message: "Gong xi".into(),
+            amounts,
+            created_ms: 70,
+            expires_ms: 90_000,
+            grabs: Vec::new(),
+        }
+    }
+
+    fn grant(sale_id: &str, order: Order) -> StoreOp {
+        StoreOp::GrantSale {
+            room: r("r1"),
+            sale_id: sale_id.into(),
+            order,
+        }
+    }
+
+    fn put_order(order: Order) -> StoreOp {
+        StoreOp::PutOrder {
+            room: r("r1"),
+            order,
+        }
+    }
+
+    fn put_sale(sale: FlashSale) -> StoreOp {
+        StoreOp::PutSale {
+            room: r("r1"),
+            sale,
+        }
+    }
+
+    fn enter(draw_id: &str, viewer_id: &str, at_ms: i64) -> StoreOp {
+        StoreOp::AddDrawEntrant {
+            room: r("r1"),
+            draw_id: draw_id.into(),
+            viewer_id: viewer_id.into(),
+            at_ms,
+        }
+    }
+
+    fn grab(packet_id: &str, viewer_id: &str, index: u32, amount_cents: i64) -> StoreOp {
+        StoreOp::GrabRedPacket {
+            room: r("r1"),
+            packet_id: packet_id.into(),
+            viewer_id: viewer_id.into(),
+            index,
+            amount_cents,
+            at_ms: 400 + i64::from(index),
+        }
+    }
+
+    async fn r1(store: &SqliteStore) -> LoadedRoom {
+        let rooms = store.load_rooms().await.unwrap();
+        rooms
+            .into_iter()
+            .find(|l| l.record.as_ref().unwrap().id == "r1")
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn commerce_ops_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        put(
+            &store,
+            vec![StoreOp::PutRoom(room("r1")), StoreOp::PutRoom(room("r2"))],
+        )
+        .await;
+
+        let mut o1 = order("o1", "v1", "k1", None, 100);
+        let o0 = order("o0", "v1", "k0", None, 90);
+        let o2 = order("o2", "v2", "k1", Some("s1"), 110);
+        let mut s1 = sale("s1", 3);
+        let mut d1 = draw(
+            "d1",
+            200,
+            DrawEligibility::Tiers {
+                tiers: vec!["gold".into()],
+            },
+        );
+        let d2 = draw(
+            "d2",
+            210,
+            DrawEligibility::Keyword {
+                keyword: "lucky".into(),
+            },
+        );
+        let mut p1 = packet("rp1", vec![10, 20, 30]);
+        put(
+            &store,
+            vec![
+                put_order(o1.clone()),
+                put_order(o0.clone()),
+                put_sale(s1.clone()),
+                grant("s1", o2.clone()),
+                StoreOp::PutDraw {
+                    room: r("r1"),
+                    draw: d1.clone(),
+                },
+                StoreOp::PutDraw {
+                    room: r("r1"),
+                    draw: d2.clone(),
+                },
+                enter("d1", "zed", 300),
+                enter("d1", "amy", 301),
+                enter("d1", "zed", 302),
+                enter("d2", "bob", 303),
+                enter("d2", "al", 304),
+                StoreOp::PutRedPacket {
+                    room: r("r1"),
+                    packet: p1.clone(),
+                },
+                grab("rp1", "v2", 1, 20),
+                grab("rp1", "v1", 0, 10),
+            ],
+        )
+        .await;
+
+        // Only the status of an order moves after creation.
+        o1.status = OrderStatus::Cancelled;
+        o1.status_reason = Some("out of stock".into());
+        o1.updated_ms = 500;
+        let mut o1_put = o1.clone();
+        o1_put.product_name = "Renamed".into();
+        o1_put.quantity = 99;
+        // Closing a draw records the outcome but never swaps the seed or the commitment.
+        let mut d2_closed = d2.clone();
+        d2_closed.closed_ms = Some(600);
+        d2_closed.beacon = "block 42".into();
+        d2_closed.entrants = vec![r("al"), r("bob")];
+        d2_closed.entrants_hash = Some("ee".repeat(32));
+        d2_closed.winners = vec![r("bob")];
+        let mut d2_put = d2_closed.clone();
+        d2_put.seed = "00".repeat(32);
+        d2_put.commitment = "11".repeat(32);
+        // A stale copy of the sale (remaining 3) that ends it early.
+        let mut s1_put = s1.clone();
+        s1_put.ended_ms = Some(700);
+        let mut p1_put = p1.clone();
+        p1_put.message = "changed".into();
+        put(
+            &store,
+            vec![
+                put_order(o1_put),
+                StoreOp::PutDraw {
+                    room: r("r1"),
+                    draw: d2_put,
+                },
+                put_sale(s1_put),
+                StoreOp::PutRedPacket {
+                    room: r("r1"),
+                    packet: p1_put,
+                },
+            ],
+        )
+        .await;
+
+        s1.remaining = 2;
+        s1.ended_ms = Some(700);
+        d1.entrants = vec![r("zed"), r("amy")];
+        p1.grabs = vec![(r("v1"), 10), (r("v2"), 20)];
+        let check = |rooms: Vec<LoadedRoom>| {
+            assert_eq!(rooms.len(), 2);
+            let l = &rooms[0];
+            assert_eq!(l.orders, vec![o0.clone(), o1.clone(), o2.clone()]);
+            assert_eq!(l.sales, vec![s1.clone()]);
+            assert_eq!(l.draws, vec![d1.clone(), d2_closed.clone()]);
+            assert_eq!(l.red_packets, vec![p1.clone()]);
+            let other = &rooms[1];
+            assert!(other.orders.is_empty() && other.sales.is_empty());
+            assert!(other.draws.is_empty() && other.red_packets.is_empty());
+        };
+        check(store.load_rooms().await.unwrap());
+        drop(store);
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        check(store.load_rooms().await.unwrap());
+        store.close().unwrap();
+    }
+
+    #[test]
+    fn failed_grant_rolls_back_only_its_own_submission() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
+        migrate(&mut conn).unwrap();
+        let setup = [
+            StoreOp::PutRoom(room("r1")),
+            put_sale(sale("s1", 1)),
+            put_sale(sale("s2", 5)),
+        ];
+        apply_in_transaction(&mut conn, setup.iter()).unwrap();
+
+        let mut batch = Vec::new();
+        let mut results = Vec::new();
+        for ops in [
+            vec![grant("s1", order("oA", "v1", "k", Some("s1"), 1))],
+            // Sold out: the order put before it in the same submission goes too.
+            vec![
+                put_order(order("oX", "v9", "k", None, 2)),
+                grant("s1", order("oB", "v2", "k", Some("s1"), 2)),
+            ],
+            vec![grant("s2", order("oC", "v3", "k", Some("s2"), 3))],
+            vec![grant("nope", order("oD", "v4", "k", Some("nope"), 4))],
+            // A duplicate order id: the unit taken from s2 is given back.
+            vec![grant("s2", order("oA", "v5", "k", Some("s2"), 5))],
+        ] {
+            let (done, rx) = oneshot::channel();
+            batch.push(Submission { ops, done });
+            results.push(rx);
+        }
+        write_batch(&mut conn, &mut batch);
+        let results: Vec<_> = results
+            .into_iter()
+            .map(|mut rx| rx.try_recv().unwrap())
+            .collect();
+        assert!(results[0].is_ok());
+        let err = results[1].as_ref().unwrap_err();
+        assert!(
+            err.contains("GrantSale") && err.contains("sold out"),
+            "{err}"
+        );
+        assert!(results[2].is_ok());
+        assert!(results[3].is_err());
+        let err = results[4].as_ref().unwrap_err();
+        assert!(err.contains("UNIQUE"), "{err}");
+
+        let orders: Vec<String> = conn
+            .prepare("SELECT id FROM orders ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(orders, ["oA", "oC"]);
+        let remaining: Vec<(String, u32)> = conn
+            .prepare("SELECT id, remaining FROM flash_sales ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(remaining, [(r("s1"), 0), (r("s2"), 4)]);
+    }
+
+    #[tokio::test]
+    async fn sold_out_grant_fails_without_sinking_its_neighbours() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        put(
+            &store,
+            vec![StoreOp::PutRoom(room("r1")), put_sale(sale("s1", 1))],
+        )
+        .await;
+        // Queued back to back, so usually in one batch; the outcome holds either way.
+        let won = store.submit(vec![grant("s1", order("o1", "v1", "k1", Some("s1"), 1))]);
+        let lost = store.submit(vec![grant("s1", order("o2", "v2", "k1", Some("s1"), 2))]);
+        let other = store.submit(vec![put_order(order("o3", "v3", "k1", None, 3))]);
+        won.wait().await.unwrap();
+        let err = lost.wait().await.unwrap_err();
+        assert!(err.to_string().contains("sold out"), "{err}");
+        other.wait().await.unwrap();
+
+        let l = r1(&store).await;
+        let ids: Vec<&str> = l.orders.iter().map(|o| o.id.as_str()).collect();
+        assert_eq!(ids, ["o1", "o3"]);
+        assert_eq!(l.sales[0].remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn put_sale_never_resets_stock() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        put(
+            &store,
+            vec![
+                StoreOp::PutRoom(room("r1")),
+                put_sale(sale("s1", 2)),
+                grant("s1", order("o1", "v1", "k1", Some("s1"), 1)),
+            ],
+        )
+        .await;
+        // Re-putting the sale as created, or with other stock, leaves the stock as granted.
+        put(&store, vec![put_sale(sale("s1", 2))]).await;
+        put(&store, vec![put_sale(sale("s1", 10))]).await;
+        let mut ended = sale("s1", 2);
+        ended.ended_ms = Some(900);
+        put(&store, vec![put_sale(ended)]).await;
+        drop(store);
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let s = &r1(&store).await.sales[0];
+        assert_eq!((s.stock, s.remaining, s.ended_ms), (2, 1, Some(900)));
+        // The last unit can still be granted, then no more.
+        put(
+            &store,
+            vec![grant("s1", order("o2", "v2", "k1", Some("s1"), 2))],
+        )
+        .await;
+        assert!(store
+            .submit(vec![grant("s1", order("o3", "v3", "k1", Some("s1"), 3))])
+            .wait()
+            .await
+            .is_err());
+        assert_eq!(r1(&store).await.sales[0].remaining, 0);
+    }
+
+    #[tokio::test]
+    async fn order_keys_are_unique_per_viewer_and_sale() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        put(
+            &store,
+            vec![
+                StoreOp::PutRoom(room("r1")),
+                put_order(order("o1", "v1", "k1", None, 1)),
+                // Same key: another viewer, or a flash sale, is a different order.
+                put_order(order("o2", "v2", "k1", None, 2)),
+                put_order(order("o3", "v1", "k1", Some("s1"), 3)),
+            ],
+        )
+        .await;
+        for dup in [
+            order("o4", "v1", "k1", None, 4),
+            order("o5", "v1", "k1", Some("s1"), 5),
+        ] {
+            let err = store.submit(vec![put_order(dup)]).wait().await.unwrap_err();
+            assert!(err.to_string().contains("UNIQUE"), "{err}");
+        }
+        assert_eq!(r1(&store).await.orders.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn second_red_packet_grab_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        put(
+            &store,
+            vec![
+                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRedPacket {
+                    room: r("r1"),
+                    packet: packet("rp1", vec![5, 7]),
+                },
+                grab("rp1", "v1", 0, 5),
+            ],
+        )
+        .await;
+        // The same viewer again, or another viewer on a taken share.
+        for dup in [grab("rp1", "v1", 1, 7), grab("rp1", "v2", 0, 5)] {
+            let err = store.submit(vec![dup]).wait().await.unwrap_err();
+            assert!(err.to_string().contains("UNIQUE"), "{err}");
+        }
+        // A grab of a packet that does not exist.
+        assert!(store
+            .submit(vec![grab("nope", "v1", 0, 5)])
+            .wait()
+            .await
+            .is_err());
+        assert_eq!(r1(&store).await.red_packets[0].grabs, vec![(r("v1"), 5)]);
+    }
+
+    #[tokio::test]
+    async fn v1_database_migrates_to_v2_and_keeps_its_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            for op in [
+                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutBrand {
+                    room: r("r1"),
+                    brand: brand("b1", 0),
+                },
+                StoreOp::AppendChat {
+                    room: r("r1"),
+                    chat: chat("m1", 1),
+                },
+            ] {
+                apply_op(&conn, &op).unwrap();
+            }
+        }
+
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let l = r1(&store).await;
+        assert_eq!(l.record, Some(room("r1")));
+        assert_eq!(l.brands, vec![brand("b1", 0)]);
+        assert!(l.orders.is_empty() && l.sales.is_empty());
+        assert!(l.draws.is_empty() && l.red_packets.is_empty());
+        assert_eq!(
+            store.recent_chat("r1", 10).await.unwrap(),
+            vec![chat("m1", 1)]
+        );
+        put(
+            &store,
+            vec![
+                put_sale(sale("s1", 1)),
+                grant("s1", order("o1", "v1", "k1", Some("s1"), 1)),
+            ],
+        )
+        .await;
+        assert_eq!(r1(&store).await.orders.len(), 1);
+        store.close().unwrap();
+
+        let conn = Connection::open(&path).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 2);
+        assert_eq!(MIGRATIONS.len(), 2);
     }
 }

@@ -339,3 +339,86 @@ impl Viewer {
         self.frames.iter().any(|f| f.contains(needle))
     }
 }
+
+/// A dealer token minted by "the host's own backend" with the room key (documented claims).
+pub fn dealer_token(room: &str, key: &str, viewer: &str, tier: &str) -> String {
+    let now = showfloor::hub::now_ms() / 1000;
+    showfloor::auth::issue_viewer_token(
+        key,
+        &showfloor::auth::ViewerClaims {
+            room: room.into(),
+            sub: viewer.into(),
+            name: format!("name-{viewer}"),
+            role: showfloor::auth::Role::Dealer,
+            tier: Some(tier.into()),
+            inv: None,
+            iat: now,
+            exp: now + 3600,
+            jti: format!("jti-{viewer}"),
+        },
+    )
+    .unwrap()
+}
+
+/// Connects a WebSocket viewer to any server address.
+pub async fn connect(http_addr: &str, room: &str, token: &str) -> Viewer {
+    let url = format!("ws://{http_addr}/ws/{room}?token={token}");
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("ws connects");
+    Viewer {
+        ws,
+        frames: Vec::new(),
+    }
+}
+
+/// Lets one test process hold thousands of sockets.
+pub fn raise_fd_limit() {
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut l = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut l) == 0 && l.rlim_cur < l.rlim_max {
+            l.rlim_cur = l.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &l);
+        }
+    }
+}
+
+impl Control {
+    /// A flash sale of `product` starting now: gold and silver at the given prices.
+    pub async fn flash_sale(
+        &mut self,
+        room: &str,
+        product: &str,
+        stock: u32,
+        limit: u32,
+        seconds: u32,
+    ) -> pb::FlashSale {
+        self.client
+            .create_flash_sale(authed(pb::CreateFlashSaleRequest {
+                room_id: room.into(),
+                product_id: product.into(),
+                stock,
+                per_dealer_limit: limit,
+                prices: vec![
+                    pb::TierPrice {
+                        tier: "gold".into(),
+                        price_cents: 5_000,
+                    },
+                    pb::TierPrice {
+                        tier: "silver".into(),
+                        price_cents: 6_000,
+                    },
+                ],
+                start_ms: 0,
+                duration_seconds: seconds,
+                tiers: vec![],
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+    }
+}
