@@ -6,7 +6,7 @@ use common::*;
 use serde_json::json;
 use showfloor::pb;
 use std::collections::{HashMap, HashSet};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -346,18 +346,6 @@ async fn sale_events_start_on_time_and_count_down_stock() {
         .filter(|f| f.contains("\"stock_left\""))
         .count();
     assert!(n <= 3, "{n} stock_left frames");
-}
-
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_showfloor"))
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn spawn_server(dir: &std::path::Path, http: u16, grpc: u16) -> std::process::Child {

@@ -6,10 +6,6 @@ use common::*;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_showfloor"))
-}
-
 #[test]
 fn bad_config_exits_64_with_a_clear_message() {
     let out = bin()
@@ -39,14 +35,6 @@ fn bad_config_exits_64_with_a_clear_message() {
         .unwrap();
     assert_eq!(out.status.code(), Some(64));
     assert!(String::from_utf8_lossy(&out.stderr).contains("http_addr"));
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 fn ctl(grpc: u16, args: &[&str]) -> (i32, String, String) {

@@ -364,42 +364,52 @@ fn order_json(o: &Order) -> serde_json::Value {
     })
 }
 
+/// The entry of `map` whose id is `{prefix}{n}`, or NOT_FOUND naming `what`.
+fn lookup<'a, T>(
+    map: &'a BTreeMap<u64, T>,
+    id: &str,
+    prefix: char,
+    what: &str,
+    room: &str,
+) -> Result<&'a T, RoomError> {
+    number(id, prefix)
+        .and_then(|n| map.get(&n))
+        .ok_or_else(|| RoomError::NotFound(format!("{what} {id} not found in room {room}")))
+}
+
 fn sale_number(id: &str) -> Option<u64> {
     number(id, 's')
 }
 
 impl Room {
     fn sale_state(&self, sale_id: &str) -> Result<&SaleState, RoomError> {
-        sale_number(sale_id)
-            .and_then(|n| self.commerce.sales.get(&n))
-            .ok_or_else(|| {
-                RoomError::NotFound(format!(
-                    "flash sale {sale_id} not found in room {}",
-                    self.record.id
-                ))
-            })
+        lookup(
+            &self.commerce.sales,
+            sale_id,
+            's',
+            "flash sale",
+            &self.record.id,
+        )
     }
 
     fn draw_state(&self, draw_id: &str) -> Result<&DrawState, RoomError> {
-        number(draw_id, 'd')
-            .and_then(|n| self.commerce.draws.get(&n))
-            .ok_or_else(|| {
-                RoomError::NotFound(format!(
-                    "lucky draw {draw_id} not found in room {}",
-                    self.record.id
-                ))
-            })
+        lookup(
+            &self.commerce.draws,
+            draw_id,
+            'd',
+            "lucky draw",
+            &self.record.id,
+        )
     }
 
     fn packet_state(&self, packet_id: &str) -> Result<&PacketState, RoomError> {
-        number(packet_id, 'r')
-            .and_then(|n| self.commerce.packets.get(&n))
-            .ok_or_else(|| {
-                RoomError::NotFound(format!(
-                    "red packet {packet_id} not found in room {}",
-                    self.record.id
-                ))
-            })
+        lookup(
+            &self.commerce.packets,
+            packet_id,
+            'r',
+            "red packet",
+            &self.record.id,
+        )
     }
 
     fn product_name(&self, product_id: &str) -> String {
