@@ -932,6 +932,7 @@ impl Control for ControlService {
                 winners: r.winners,
                 eligibility: eligibility_of(r.eligibility)?,
                 entry_seconds: r.entry_seconds,
+                beacon_source: r.beacon_source,
             });
             draw_reply(host(&hub, &r.room_id, cmd).await?)
         })
@@ -1157,6 +1158,8 @@ fn draw_pb(d: &crate::draw::DrawRecord) -> pb::DrawRecord {
         entrant_count: d.entrants.len() as u32,
         entrants_hash: d.entrants_hash.clone().unwrap_or_default(),
         beacon: d.beacon.clone(),
+        beacon_source: d.beacon_source.clone(),
+        drawn_ms: d.drawn_ms.unwrap_or(0),
         winners: d.winners.clone(),
         algorithm: d.algorithm.clone(),
         record_json: serde_json::to_string_pretty(d).unwrap_or_default(),
@@ -1176,7 +1179,7 @@ async fn packet_reply(hub: &Hub, room: &str, r: HostReply) -> Result<pb::RedPack
         _ => return Err(unexpected()),
     };
     let currency = summary(hub, room).await?.record.currency;
-    let grabbed: i64 = p.grabs.iter().map(|(_, a)| a).sum();
+    let grabbed: i64 = p.grabs.iter().map(|g| g.amount_cents).sum();
     Ok(pb::RedPacket {
         id: p.id.clone(),
         room_id: room.to_string(),
@@ -1189,9 +1192,9 @@ async fn packet_reply(hub: &Hub, room: &str, r: HostReply) -> Result<pb::RedPack
         grabs: p
             .grabs
             .iter()
-            .map(|(v, a)| pb::RedPacketGrab {
-                viewer_id: v.clone(),
-                amount_cents: *a,
+            .map(|g| pb::RedPacketGrab {
+                viewer_id: g.viewer_id.clone(),
+                amount_cents: g.amount_cents,
             })
             .collect(),
         remaining_cents: p.total_cents - grabbed,

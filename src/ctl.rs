@@ -334,12 +334,18 @@ enum CtlCommand {
         /// Viewers who have watched at least this many minutes (1 to 1440).
         #[arg(long, value_name = "MINUTES")]
         watched_minutes: Option<u32>,
+        /// Where the beacon will come from, a public value known only after entry closes
+        /// (e.g. "drand quicknet, first round after close"): the draw then closes in two
+        /// steps, and its winners are drawn by `close-draw --beacon VALUE`.
+        #[arg(long, value_name = "SOURCE")]
+        beacon_source: Option<String>,
     },
-    /// Close a draw now and pick the winners.
+    /// Close entry of a draw now (a draw without a beacon source is drawn at once), or give
+    /// a closed draw its beacon and draw the winners.
     CloseDraw {
         room: String,
         draw: String,
-        /// A public value nobody could know at open (e.g. a lottery result), mixed in.
+        /// The value from the draw's declared beacon source, once published.
         #[arg(long)]
         beacon: Option<String>,
     },
@@ -972,6 +978,7 @@ async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Status> {
             tiers,
             keyword,
             watched_minutes,
+            beacon_source,
         } => {
             let req = CreateDrawRequest {
                 room_id: room,
@@ -979,6 +986,7 @@ async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Status> {
                 winners,
                 eligibility: draw_rule(dealers, tiers, keyword, watched_minutes),
                 entry_seconds: seconds,
+                beacon_source: beacon_source.unwrap_or_default(),
             };
             Reply::Draw(c.create_draw(req).await?.into_inner())
         }
@@ -1340,7 +1348,11 @@ fn draw_line(s: &mut String, d: &DrawRecord) {
         s,
         "draw {}  {}  \"{}\"  winners {}  entry {}  opened {}",
         d.draw_id,
-        if open { "open" } else { "closed" },
+        match (open, d.drawn_ms) {
+            (true, _) => "open",
+            (false, 0) => "awaiting-beacon",
+            (false, _) => "closed",
+        },
         d.prize,
         d.winners_count,
         rule_text(d.eligibility.as_ref()),
@@ -1360,6 +1372,12 @@ fn draw_line(s: &mut String, d: &DrawRecord) {
                 d.winners.join(",")
             }
         );
+    }
+    if !d.beacon_source.is_empty() {
+        let _ = write!(s, "  beacon source {:?}", d.beacon_source);
+        if d.closed_ms != 0 && d.drawn_ms == 0 {
+            let _ = write!(s, " (awaiting the beacon)");
+        }
     }
     if !d.beacon.is_empty() {
         let _ = write!(s, "  beacon {:?}", d.beacon);
@@ -1647,11 +1665,13 @@ fn draw_json(d: &DrawRecord) -> Value {
         "opened_ms": d.opened_ms,
         "closes_ms": d.closes_ms,
         "closed_ms": d.closed_ms,
+        "drawn_ms": d.drawn_ms,
         "commitment": d.commitment,
         "seed": d.seed,
         "entrants": d.entrants,
         "entrant_count": d.entrant_count,
         "entrants_hash": d.entrants_hash,
+        "beacon_source": d.beacon_source,
         "beacon": d.beacon,
         "winners": d.winners,
         "algorithm": d.algorithm,

@@ -9,12 +9,20 @@
 //!    The seed stays secret, so nobody can predict the winners while entries come in; the
 //!    commitment means the server cannot change the seed later.
 //! 2. **Close.** The entrant ids are put in canonical order — sorted bytewise ascending,
-//!    duplicates removed ([`sort_entrants`]) — and hashed ([`entrants_hash`]). The host may
-//!    supply a `beacon`: a public value nobody could know at open (a lottery result, a block
-//!    hash), or the empty string.
+//!    duplicates removed ([`sort_entrants`]) — and hashed ([`entrants_hash`]); the hash is
+//!    published.
 //! 3. **Decide.** The winners are a pure function of (seed, entrants hash, draw id, beacon,
 //!    canonical entrants, winners count) ([`pick_winners`], [`decide`]); the seed is then
 //!    revealed and the whole [`DrawRecord`] can be re-checked by anyone ([`verify`]).
+//!
+//! The server knows the seed from the start, so the operator could try to steer a draw by
+//! adding entrants before the hash is fixed, or by choosing a beacon. A draw may therefore
+//! declare a *beacon source* at open (a public value that appears only later: a lottery
+//! result, a drand round, a block hash). Such a draw closes in two steps: entry closes and
+//! the entrants hash is published first; the winners are drawn only when the host supplies
+//! the beacon, which nobody could know when the entrants were fixed. A draw without a
+//! declared source uses the empty beacon: a beacon chosen by the host at will would be a
+//! free parameter for the operator, so [`verify`] rejects one.
 //!
 //! # `showfloor-draw-v1`, exactly
 //!
@@ -61,8 +69,12 @@ pub struct DrawRecord {
     pub eligibility: serde_json::Value,
     pub opened_ms: i64,
     pub closes_ms: i64,
-    /// When the draw closed; `None` while it is open.
+    /// When entry closed and the entrants hash was published; `None` while it is open.
     pub closed_ms: Option<i64>,
+    /// When the winners were drawn and the seed revealed (after the beacon, for a draw with a
+    /// beacon source; otherwise the same as `closed_ms`). `None` until then.
+    #[serde(default)]
+    pub drawn_ms: Option<i64>,
     /// `hex(SHA-256(seed))`, published when the draw opened.
     pub commitment: String,
     /// Hex of the 32-byte seed; `None` while the draw is open.
@@ -71,7 +83,12 @@ pub struct DrawRecord {
     pub entrants: Vec<String>,
     /// `None` while the draw is open.
     pub entrants_hash: Option<String>,
-    /// The public value supplied at close; may be empty.
+    /// Where the beacon comes from, declared when the draw opened; empty for a draw without
+    /// a beacon.
+    #[serde(default)]
+    pub beacon_source: String,
+    /// The public value from `beacon_source`, supplied after the entrants hash was published;
+    /// empty for a draw without a beacon source.
     pub beacon: String,
     /// In draw order.
     pub winners: Vec<String>,
@@ -170,8 +187,8 @@ pub fn verify(record: &DrawRecord) -> Vec<String> {
     let Some(seed_text) = &record.seed else {
         // Everything else would only list the consequences of the draw being open.
         problems.push(
-            "seed: missing, so this is the record of a draw that is still open (the seed is \
-             revealed when it closes); it cannot be verified until then"
+            "seed: missing, so this is the record of a draw whose winners are not drawn yet \
+             (the seed is revealed with them); it cannot be verified until then"
                 .to_string(),
         );
         return problems;
@@ -192,6 +209,19 @@ pub fn verify(record: &DrawRecord) -> Vec<String> {
                 record.commitment
             ));
         }
+    }
+
+    match (record.beacon_source.is_empty(), record.beacon.is_empty()) {
+        (false, true) => problems.push(format!(
+            "beacon: missing, but the draw declared the beacon source {:?} when it opened",
+            record.beacon_source
+        )),
+        (true, false) => problems.push(format!(
+            "beacon: {:?} is set, but no beacon_source was declared when the draw opened; an \
+             undeclared beacon could have been chosen to pick the winners",
+            record.beacon
+        )),
+        _ => {}
     }
 
     if let Some(i) = (1..record.entrants.len())
@@ -274,6 +304,14 @@ pub fn verify(record: &DrawRecord) -> Vec<String> {
             record.opened_ms
         )),
         Some(_) => {}
+    }
+    if let (Some(closed), Some(drawn)) = (record.closed_ms, record.drawn_ms) {
+        if drawn < closed {
+            problems.push(format!(
+                "drawn_ms: {drawn} is before closed_ms {closed}; the winners are drawn only \
+                 after the entrants hash is published"
+            ));
+        }
     }
 
     problems
@@ -395,10 +433,12 @@ mod tests {
             opened_ms: 1_700_000_000_000,
             closes_ms: 1_700_000_300_000,
             closed_ms: Some(1_700_000_300_000),
+            drawn_ms: Some(1_700_000_360_000),
             commitment: commitment(&seed),
             seed: Some(hex::encode(seed)),
             entrants,
             entrants_hash: Some(hash),
+            beacon_source: "the test beacon, one minute after close".to_string(),
             beacon: "beacon-42".to_string(),
             winners,
         }
@@ -584,7 +624,10 @@ mod tests {
         record.closed_ms = None;
         let problems = verify(&record);
         assert!(names(&problems, "seed"), "{problems:#?}");
-        assert!(problems.iter().any(|p| p.contains("open")), "{problems:#?}");
+        assert!(
+            problems.iter().any(|p| p.contains("not drawn yet")),
+            "{problems:#?}"
+        );
     }
 
     /// Applies `tamper` to a good record and asserts that `verify` reports a problem naming
@@ -691,6 +734,21 @@ mod tests {
             &["winners", "beacon"],
         );
         assert_caught(
+            "beacon dropped",
+            |r| r.beacon = String::new(),
+            &["winners", "beacon"],
+        );
+        assert_caught(
+            "beacon without a declared source",
+            |r| r.beacon_source = String::new(),
+            &["beacon", "beacon_source"],
+        );
+        assert_caught(
+            "drawn before closing",
+            |r| r.drawn_ms = Some(r.closed_ms.unwrap() - 1),
+            &["drawn_ms", "closed_ms"],
+        );
+        assert_caught(
             "draw_id",
             |r| r.draw_id = "draw-2".into(),
             &["winners", "draw_id"],
@@ -740,6 +798,12 @@ mod tests {
         assert_not_detected("closes_ms", |r| r.closes_ms += 60_000);
         assert_not_detected("closed_ms (still after opening)", |r| {
             r.closed_ms = Some(r.closed_ms.unwrap() - 1)
+        });
+        assert_not_detected("beacon_source (still declared)", |r| {
+            r.beacon_source = "another lottery".into()
+        });
+        assert_not_detected("drawn_ms (still after closing)", |r| {
+            r.drawn_ms = Some(r.drawn_ms.unwrap() + 1)
         });
     }
 }

@@ -8,7 +8,7 @@ use crate::room::core::{
 };
 use crate::room::event::envelope;
 use crate::room::protocol::{ClientMessage, ProtocolError};
-use crate::room::types::{AudienceClass, RoomRecord, SessionId};
+use crate::room::types::{AudienceClass, RoomRecord, RoomState, SessionId};
 use crate::store::{Store, StoreOp};
 use bytes::Bytes;
 use dashmap::DashMap;
@@ -247,6 +247,13 @@ impl Hub {
                     .await
                     .map_err(|e| HubError::Store(e.to_string()))?;
                 room.restore_chat(chat);
+                if room.summary().record.state != RoomState::Ended {
+                    let watched = store
+                        .watch_time(room.id())
+                        .await
+                        .map_err(|e| HubError::Store(e.to_string()))?;
+                    room.restore_watch_time(watched);
+                }
                 hub.spawn(room);
             }
         }

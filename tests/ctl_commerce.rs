@@ -151,6 +151,8 @@ async fn a_closed_draw_record_from_ctl_verifies_offline() {
             "1",
             "--seconds",
             "600",
+            "--beacon-source",
+            "the x lottery after close",
         ],
     )
     .await
@@ -164,6 +166,13 @@ async fn a_closed_draw_record_from_ctl_verifies_offline() {
         v.expect("draw_entered").await;
     }
 
+    let entry_closed = ctl(&server, &["close-draw", &show.room, &draw]).await;
+    let line = entry_closed.ok();
+    assert!(
+        line.starts_with(&format!("draw {draw}  awaiting-beacon")),
+        "{line}"
+    );
+    assert!(line.contains("(awaiting the beacon)"), "{line}");
     let closed = ctl(&server, &["close-draw", &show.room, &draw, "--beacon", "x"]).await;
     let line = closed.ok();
     assert!(

@@ -21,10 +21,27 @@ async fn create(
             winners,
             eligibility: rule.map(|r| pb::DrawEligibility { rule: Some(r) }),
             entry_seconds: secs,
+            beacon_source: String::new(),
         }))
         .await
         .unwrap()
         .into_inner()
+}
+
+async fn close(
+    c: &mut Control,
+    room: &str,
+    draw: &str,
+    beacon: &str,
+) -> Result<pb::DrawRecord, tonic::Status> {
+    c.client
+        .close_draw(authed(pb::CloseDrawRequest {
+            room_id: room.into(),
+            draw_id: draw.into(),
+            beacon: beacon.into(),
+        }))
+        .await
+        .map(|r| r.into_inner())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -39,11 +56,24 @@ async fn a_draw_commits_reveals_and_verifies() {
         v.expect("welcome").await;
         viewers.push(v);
     }
-    let d = create(&mut c, &show.room, 2, None, 600).await;
+    let d = c
+        .client
+        .create_draw(authed(pb::CreateDrawRequest {
+            room_id: show.room.clone(),
+            prize: "A weekend at the factory".into(),
+            winners: 2,
+            eligibility: None,
+            entry_seconds: 600,
+            beacon_source: "the first Bitcoin block after entry closes".into(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(d.seed.is_empty(), "the seed stays secret while open");
     for v in viewers.iter_mut() {
         let opened = v.expect("draw_opened").await;
         assert_eq!(opened["commitment"], d.commitment.as_str());
+        assert_eq!(opened["beacon_source"], d.beacon_source.as_str());
         v.send(json!({"type": "enter_draw", "draw_id": d.draw_id}))
             .await;
         let e = v.expect("draw_entered").await;
@@ -54,20 +84,31 @@ async fn a_draw_commits_reveals_and_verifies() {
         .await;
     assert_eq!(viewers[0].expect("draw_entered").await["already"], true);
 
-    let closed = c
-        .client
-        .close_draw(authed(pb::CloseDrawRequest {
-            room_id: show.room.clone(),
-            draw_id: d.draw_id.clone(),
-            beacon: "btc-block-870000".into(),
-        }))
+    // Two steps: the beacon is refused until the entrants hash is public.
+    let early = close(&mut c, &show.room, &d.draw_id, "btc-block-870000").await;
+    assert_eq!(early.unwrap_err().code(), tonic::Code::FailedPrecondition);
+    let entry_closed = close(&mut c, &show.room, &d.draw_id, "").await.unwrap();
+    assert_eq!(entry_closed.entrant_count, 6);
+    assert!(entry_closed.winners.is_empty() && entry_closed.seed.is_empty());
+    assert_eq!(entry_closed.drawn_ms, 0);
+    let c0 = viewers[0].expect("draw_closed").await;
+    assert_eq!(c0["entrants_hash"], entry_closed.entrants_hash.as_str());
+    assert_eq!(c0["awaiting_beacon"], true);
+    viewers[1]
+        .send(json!({"type": "enter_draw", "draw_id": d.draw_id}))
+        .await;
+    let late = viewers[1].expect("error").await;
+    assert_eq!(late["code"], "draw_closed", "{late}");
+    let missing = close(&mut c, &show.room, &d.draw_id, " ").await;
+    assert_eq!(missing.unwrap_err().code(), tonic::Code::InvalidArgument);
+
+    let closed = close(&mut c, &show.room, &d.draw_id, "btc-block-870000")
         .await
-        .unwrap()
-        .into_inner();
+        .unwrap();
     assert_eq!(closed.entrant_count, 6);
     assert_eq!(closed.winners.len(), 2);
-    let c0 = viewers[0].expect("draw_closed").await;
-    assert_eq!(c0["entrants_hash"], closed.entrants_hash.as_str());
+    assert_eq!(closed.entrants_hash, entry_closed.entrants_hash);
+    assert!(closed.drawn_ms >= closed.closed_ms);
     let result = viewers[0].expect("draw_result").await;
     let seed = hex::decode(result["seed"].as_str().unwrap()).unwrap();
     assert_eq!(
@@ -127,16 +168,19 @@ async fn a_draw_commits_reveals_and_verifies() {
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
 
-    let e = c
-        .client
-        .close_draw(authed(pb::CloseDrawRequest {
-            room_id: show.room.clone(),
-            draw_id: d.draw_id.clone(),
-            beacon: String::new(),
-        }))
+    let e = close(&mut c, &show.room, &d.draw_id, "").await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+
+    // A draw without a declared source takes no beacon: the host could pick one to choose
+    // the winners.
+    let plain = create(&mut c, &show.room, 1, None, 600).await;
+    let e = close(&mut c, &show.room, &plain.draw_id, "chosen-later")
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
+    assert!(e.message().contains("no beacon source"), "{}", e.message());
+    let drawn = close(&mut c, &show.room, &plain.draw_id, "").await.unwrap();
+    assert!(drawn.drawn_ms > 0 && !drawn.seed.is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -262,6 +306,7 @@ async fn bad_draws_are_refused() {
             winners: 1,
             eligibility: None,
             entry_seconds: 60,
+            beacon_source: String::new(),
         }))
         .await
         .unwrap_err();
@@ -273,6 +318,7 @@ async fn bad_draws_are_refused() {
         winners: 1,
         eligibility: None,
         entry_seconds: 60,
+        beacon_source: String::new(),
     };
     for (req, needle) in [
         (
@@ -315,6 +361,13 @@ async fn bad_draws_are_refused() {
                 ..base.clone()
             },
             "watched_minutes",
+        ),
+        (
+            pb::CreateDrawRequest {
+                beacon_source: "x".repeat(201),
+                ..base.clone()
+            },
+            "beacon_source",
         ),
     ] {
         let e = c.client.create_draw(authed(req)).await.unwrap_err();
@@ -373,4 +426,72 @@ async fn an_open_draw_and_its_entrants_survive_a_restart() {
     assert_eq!(closed.winners, vec!["early-bird".to_string()]);
     let parsed: showfloor::draw::DrawRecord = serde_json::from_str(&closed.record_json).unwrap();
     assert!(showfloor::draw::verify(&parsed).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn watch_time_from_before_a_restart_counts_for_watched_minutes_draws() {
+    use showfloor::room::types::{AudienceKind, AudienceRecord};
+    use showfloor::store::{sqlite::SqliteStore, Store, StoreOp};
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(dir.path(), |_| {}).await;
+    let mut c = server.control().await;
+    let show = setup_show(&mut c).await;
+    server.stop().await;
+
+    // The audience log of the previous run: "regular" watched 35 minutes in two sessions,
+    // the second cut off by a crash after its last heartbeat; "drop-in" watched 10 minutes.
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    let min = 60_000;
+    let row = |viewer: &str, session, kind, ago: i64| StoreOp::AppendAudience {
+        room: show.room.clone(),
+        record: AudienceRecord {
+            viewer_id: viewer.into(),
+            session,
+            kind,
+            inviter_id: None,
+            tier: None,
+            at_ms: now - ago * min,
+        },
+    };
+    {
+        let store = SqliteStore::open(dir.path()).unwrap();
+        store
+            .submit(vec![
+                row("regular", 1, AudienceKind::Join, 60),
+                row("regular", 1, AudienceKind::Leave, 40),
+                row("regular", 2, AudienceKind::Join, 30),
+                row("regular", 2, AudienceKind::Heartbeat, 20),
+                row("drop-in", 3, AudienceKind::Join, 30),
+                row("drop-in", 3, AudienceKind::Leave, 20),
+            ])
+            .wait()
+            .await
+            .unwrap();
+    }
+
+    let server = Server::start_in(dir.path(), |_| {}).await;
+    let mut c = server.control().await;
+    use pb::draw_eligibility::Rule;
+    let d = create(&mut c, &show.room, 1, Some(Rule::WatchedMinutes(30)), 600).await;
+    let t = c.token(&show.room, "regular").await;
+    let mut regular = server.viewer(&show.room, &t).await;
+    regular.expect("welcome").await;
+    regular
+        .send(json!({"type": "enter_draw", "draw_id": d.draw_id}))
+        .await;
+    regular.expect("draw_entered").await;
+
+    let t = c.token(&show.room, "drop-in").await;
+    let mut drop_in = server.viewer(&show.room, &t).await;
+    drop_in.expect("welcome").await;
+    drop_in
+        .send(json!({"type": "enter_draw", "draw_id": d.draw_id}))
+        .await;
+    let e = drop_in.expect("error").await;
+    assert_eq!(e["code"], "not_eligible", "{e}");
+    assert!(e["message"].as_str().unwrap().contains("30 minutes"), "{e}");
 }

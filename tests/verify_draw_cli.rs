@@ -23,10 +23,12 @@ fn closed_record() -> DrawRecord {
         opened_ms: 1_717_200_000_000,
         closes_ms: 1_717_200_060_000,
         closed_ms: Some(1_717_200_060_000),
+        drawn_ms: Some(1_717_200_120_000),
         commitment: draw::commitment(&seed),
         seed: Some(hex::encode(seed)),
         entrants,
         entrants_hash: Some(entrants_hash),
+        beacon_source: "the lottery draw of 2024-06-01".to_string(),
         beacon: "lottery 2024-06-01: 04 17 23".to_string(),
         winners,
     }

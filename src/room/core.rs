@@ -532,6 +532,11 @@ impl Room {
         })
     }
 
+    /// Puts watch time from before a restart back, for watched-minutes draws.
+    pub fn restore_watch_time(&mut self, watched: Vec<(String, i64)>) {
+        self.commerce.restore_watched(watched);
+    }
+
     /// Puts chat from the store (oldest first) back into the snapshot and the deletable set.
     pub fn restore_chat(&mut self, chat: Vec<ChatRecord>) {
         for m in chat {
@@ -2037,5 +2042,57 @@ mod tests {
         assert_eq!(mask_banned("DARN darn x", &["darn".into()]), "**** **** x");
         assert_eq!(mask_banned("no match", &["darn".into()]), "no match");
         assert_eq!(mask_banned("价格太贵了", &["太贵".into()]), "价格**了");
+    }
+
+    #[test]
+    fn red_packet_positions_survive_a_restart_with_a_hole_from_an_undone_grab() {
+        // Position 1 was handed out, its write failed and was undone, and position 2 was
+        // committed: after a restart v1 and v3 keep their shares and the hole is reused.
+        let rec = room().record;
+        let grab = |v: &str, index: u32, amount_cents: i64| PacketGrab {
+            viewer_id: v.into(),
+            index,
+            amount_cents,
+        };
+        let loaded = LoadedRoom {
+            record: Some(rec),
+            red_packets: vec![RedPacket {
+                id: "r1".into(),
+                total_cents: 100,
+                count: 4,
+                tiers: Vec::new(),
+                message: "luck".into(),
+                amounts: vec![10, 20, 30, 40],
+                created_ms: 0,
+                expires_ms: 60_000,
+                grabs: vec![grab("v1", 0, 10), grab("v3", 2, 30)],
+            }],
+            ..LoadedRoom::default()
+        };
+        let mut r = Room::restore(loaded, "e2".into(), 60_000, 10).unwrap();
+        let mut out = Vec::new();
+        let mut grabs = Vec::new();
+        for (session, v) in [(1, "v1"), (2, "v4"), (3, "v5"), (4, "v6")] {
+            r.join(session, viewer(v), 10, &mut out).unwrap();
+            let result = r.grab_red_packet(session, "r1", 20, &mut out);
+            grabs.push(result.map_err(|e| e.code));
+        }
+        let written: Vec<(String, u32, i64)> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Persist(StoreOp::GrabRedPacket {
+                    viewer_id,
+                    index,
+                    amount_cents,
+                    ..
+                }) => Some((viewer_id.clone(), *index, *amount_cents)),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(
+            grabs,
+            vec![Err("already_grabbed"), Ok(()), Ok(()), Err("packet_empty")]
+        );
+        assert_eq!(written, vec![("v4".into(), 1, 20), ("v5".into(), 3, 40)]);
     }
 }

@@ -89,13 +89,14 @@ pub enum RoomEvent {
         eligibility: DrawEligibility,
         closes_ms: i64,
         commitment: String,
+        beacon_source: String,
         algorithm: String,
     },
     DrawClosed {
         draw_id: String,
         entrant_count: u32,
         entrants_hash: String,
-        beacon: String,
+        beacon_source: String,
     },
     DrawResult {
         draw_id: String,
@@ -432,6 +433,7 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             eligibility,
             closes_ms,
             commitment,
+            beacon_source,
             algorithm,
         } => envelope(
             kind,
@@ -440,21 +442,23 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             &serde_json::json!({
                 "draw_id": draw_id, "prize": prize, "winners_count": winners_count,
                 "eligibility": eligibility, "closes_ms": closes_ms,
-                "commitment": commitment, "algorithm": algorithm,
+                "commitment": commitment, "beacon_source": beacon_source,
+                "algorithm": algorithm,
             }),
         ),
         RoomEvent::DrawClosed {
             draw_id,
             entrant_count,
             entrants_hash,
-            beacon,
+            beacon_source,
         } => envelope(
             kind,
             seq,
             at,
             &serde_json::json!({
                 "draw_id": draw_id, "entrant_count": entrant_count,
-                "entrants_hash": entrants_hash, "beacon": beacon,
+                "entrants_hash": entrants_hash, "beacon_source": beacon_source,
+                "awaiting_beacon": !beacon_source.is_empty(),
             }),
         ),
         RoomEvent::DrawResult {

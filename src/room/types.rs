@@ -358,10 +358,15 @@ pub struct Draw {
     pub eligibility: DrawEligibility,
     pub opened_ms: i64,
     pub closes_ms: i64,
+    /// Entry closed and the entrants hash was published.
     pub closed_ms: Option<i64>,
+    /// The winners were drawn (after the beacon arrived, for a draw with a beacon source).
+    pub drawn_ms: Option<i64>,
     /// Hex of the 32-byte server seed.
     pub seed: String,
     pub commitment: String,
+    /// Declared at open; empty: the draw uses no beacon and is drawn when entry closes.
+    pub beacon_source: String,
     pub beacon: String,
     /// Canonical order once closed; entry order while open.
     pub entrants: Vec<String>,
@@ -382,6 +387,15 @@ pub struct RedPacket {
     pub amounts: Vec<i64>,
     pub created_ms: i64,
     pub expires_ms: i64,
-    /// (viewer id, amount in cents), in grab order.
-    pub grabs: Vec<(String, i64)>,
+    /// The grabs so far, by position in the split.
+    pub grabs: Vec<PacketGrab>,
+}
+
+/// One opened share of a red packet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PacketGrab {
+    pub viewer_id: String,
+    /// Position in the split: this grab got `amounts[index]`.
+    pub index: u32,
+    pub amount_cents: i64,
 }

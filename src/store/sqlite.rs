@@ -12,11 +12,11 @@
 // The submission channel is unbounded: `submit` never blocks the async caller, and callers
 // are bounded upstream (room mailboxes).
 
-use super::{Durable, Store, StoreError, StoreOp};
+use super::{Durable, Store, StoreError, StoreOp, WatchTime};
 use crate::room::types::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
-    DealerRecord, Draw, FlashSale, LoadedRoom, Order, OrderStatus, Product, RedPacket, RoomRecord,
-    RoomState,
+    DealerRecord, Draw, FlashSale, LoadedRoom, Order, OrderStatus, PacketGrab, Product, RedPacket,
+    RoomRecord, RoomState,
 };
 use async_trait::async_trait;
 use rusqlite::types::Type;
@@ -38,7 +38,14 @@ pub const DB_FILE: &str = "showfloor.db";
 pub const MAX_BATCH_OPS: usize = 4096;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
-const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2];
+const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+
+/// Two-step draws: a beacon source declared at open, winners drawn after entry closes.
+const SCHEMA_V3: &str = "
+ALTER TABLE draws ADD COLUMN beacon_source TEXT NOT NULL DEFAULT '';
+ALTER TABLE draws ADD COLUMN drawn_ms INTEGER;
+UPDATE draws SET drawn_ms = closed_ms WHERE closed_ms IS NOT NULL;
+";
 
 const SCHEMA_V1: &str = "
 CREATE TABLE rooms (
@@ -331,14 +338,17 @@ ON CONFLICT (room, id) DO UPDATE SET ended_ms = excluded.ended_ms";
 const SQL_TAKE_SALE_UNIT: &str = "
 UPDATE flash_sales SET remaining = remaining - 1 WHERE room = ?1 AND id = ?2 AND remaining > 0";
 
-/// The seed and commitment are fixed at open; closing fills in the rest.
+/// The seed, commitment and beacon source are fixed at open; closing and drawing fill in the
+/// rest.
 const SQL_PUT_DRAW: &str = "
 INSERT INTO draws (room, id, prize, winners_count, eligibility, opened_ms, closes_ms,
-                   closed_ms, seed, commitment, beacon, entrants_hash, winners)
-VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                   closed_ms, seed, commitment, beacon, entrants_hash, winners,
+                   beacon_source, drawn_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
 ON CONFLICT (room, id) DO UPDATE SET
     closed_ms = excluded.closed_ms, beacon = excluded.beacon,
-    entrants_hash = excluded.entrants_hash, winners = excluded.winners";
+    entrants_hash = excluded.entrants_hash, winners = excluded.winners,
+    drawn_ms = excluded.drawn_ms";
 
 const SQL_ADD_DRAW_ENTRANT: &str = "
 INSERT OR IGNORE INTO draw_entrants (room, draw_id, viewer_id, at_ms) VALUES (?1, ?2, ?3, ?4)";
@@ -486,6 +496,29 @@ impl Store for SqliteStore {
                 })
             })?;
             rows.collect()
+        })
+        .await
+    }
+
+    async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let room = room.to_string();
+        self.read(move |conn| {
+            let mut stmt = conn.prepare_cached(
+                "SELECT viewer_id, session, kind, at_ms FROM audience
+                 WHERE room = ?1 ORDER BY viewer_id, at_ms, rowid",
+            )?;
+            let mut rows = stmt.query([room])?;
+            let mut fold = WatchTime::default();
+            while let Some(r) = rows.next()? {
+                let viewer: String = r.get(0)?;
+                fold.add(
+                    &viewer,
+                    r.get(1)?,
+                    parse_enum(r, 2, audience_kind)?,
+                    r.get(3)?,
+                );
+            }
+            Ok(fold.finish())
         })
         .await
     }
@@ -813,6 +846,8 @@ fn apply_op(conn: &Connection, op: &StoreOp) -> rusqlite::Result<()> {
                 d.beacon,
                 d.entrants_hash,
                 to_json(&d.winners)?,
+                d.beacon_source,
+                d.drawn_ms,
             ])?;
             // Entrants normally arrive one by one (`AddDrawEntrant`); recording the ones a
             // put carries keeps the stored set equal to the one `entrants_hash` covers even
@@ -1191,7 +1226,7 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
     each(
         &tx,
         "SELECT room, id, prize, winners_count, eligibility, opened_ms, closes_ms, closed_ms,
-                seed, commitment, beacon, entrants_hash, winners
+                seed, commitment, beacon, entrants_hash, winners, beacon_source, drawn_ms
          FROM draws ORDER BY opened_ms, rowid",
         None,
         &mut rooms,
@@ -1205,8 +1240,10 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
                 opened_ms: r.get(5)?,
                 closes_ms: r.get(6)?,
                 closed_ms: r.get(7)?,
+                drawn_ms: r.get(14)?,
                 seed: r.get(8)?,
                 commitment: r.get(9)?,
+                beacon_source: r.get(13)?,
                 beacon: r.get(10)?,
                 entrants: Vec::new(),
                 entrants_hash: r.get(11)?,
@@ -1261,7 +1298,7 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
     let packet_at = position_by_id(&rooms, |l| l.red_packets.iter().map(|p| p.id.as_str()));
     each(
         &tx,
-        "SELECT room, packet_id, viewer_id, amount_cents FROM red_packet_grabs
+        "SELECT room, packet_id, viewer_id, idx, amount_cents FROM red_packet_grabs
          ORDER BY room, packet_id, idx",
         None,
         &mut rooms,
@@ -1269,7 +1306,11 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
         |l, r| {
             let (room, packet_id): (String, String) = (r.get(0)?, r.get(1)?);
             if let Some(&i) = packet_at.get(&(room, packet_id)) {
-                l.red_packets[i].grabs.push((r.get(2)?, r.get(3)?));
+                l.red_packets[i].grabs.push(PacketGrab {
+                    viewer_id: r.get(2)?,
+                    index: r.get(3)?,
+                    amount_cents: r.get(4)?,
+                });
             }
             Ok(())
         },
@@ -1853,8 +1894,10 @@ mod tests {
             opened_ms,
             closes_ms: opened_ms + 60_000,
             closed_ms: None,
+            drawn_ms: None,
             seed: "ab".repeat(32),
             commitment: "cd".repeat(32),
+            beacon_source: String::new(),
             beacon: String::new(),
             entrants: Vec::new(),
             entrants_hash: None,
@@ -1947,13 +1990,14 @@ mod tests {
                 tiers: vec!["gold".into()],
             },
         );
-        let d2 = draw(
+        let mut d2 = draw(
             "d2",
             210,
             DrawEligibility::Keyword {
                 keyword: "lucky".into(),
             },
         );
+        d2.beacon_source = "the block after close".into();
         let mut p1 = packet("rp1", vec![10, 20, 30]);
         put(
             &store,
@@ -1995,6 +2039,7 @@ mod tests {
         // Closing a draw records the outcome but never swaps the seed or the commitment.
         let mut d2_closed = d2.clone();
         d2_closed.closed_ms = Some(600);
+        d2_closed.drawn_ms = Some(660);
         d2_closed.beacon = "block 42".into();
         d2_closed.entrants = vec![r("al"), r("bob")];
         d2_closed.entrants_hash = Some("ee".repeat(32));
@@ -2002,6 +2047,7 @@ mod tests {
         let mut d2_put = d2_closed.clone();
         d2_put.seed = "00".repeat(32);
         d2_put.commitment = "11".repeat(32);
+        d2_put.beacon_source = "changed after open".into();
         // A stale copy of the sale (remaining 3) that ends it early.
         let mut s1_put = s1.clone();
         s1_put.ended_ms = Some(700);
@@ -2027,7 +2073,18 @@ mod tests {
         s1.remaining = 2;
         s1.ended_ms = Some(700);
         d1.entrants = vec![r("zed"), r("amy")];
-        p1.grabs = vec![(r("v1"), 10), (r("v2"), 20)];
+        p1.grabs = vec![
+            PacketGrab {
+                viewer_id: r("v1"),
+                index: 0,
+                amount_cents: 10,
+            },
+            PacketGrab {
+                viewer_id: r("v2"),
+                index: 1,
+                amount_cents: 20,
+            },
+        ];
         let check = |rooms: Vec<LoadedRoom>| {
             assert_eq!(rooms.len(), 2);
             let l = &rooms[0];
@@ -2225,11 +2282,18 @@ mod tests {
             .wait()
             .await
             .is_err());
-        assert_eq!(r1(&store).await.red_packets[0].grabs, vec![(r("v1"), 5)]);
+        assert_eq!(
+            r1(&store).await.red_packets[0].grabs,
+            vec![PacketGrab {
+                viewer_id: r("v1"),
+                index: 0,
+                amount_cents: 5
+            }]
+        );
     }
 
     #[tokio::test]
-    async fn v1_database_migrates_to_v2_and_keeps_its_rows() {
+    async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(DB_FILE);
         {
@@ -2276,7 +2340,47 @@ mod tests {
         let version: i64 = conn
             .query_row("PRAGMA user_version", [], |r| r.get(0))
             .unwrap();
-        assert_eq!(version, 2);
-        assert_eq!(MIGRATIONS.len(), 2);
+        assert_eq!(version, 3);
+        assert_eq!(MIGRATIONS.len(), 3);
+    }
+
+    #[tokio::test]
+    async fn v2_draws_migrate_as_drawn_at_close_without_a_beacon_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(DB_FILE);
+        {
+            let conn = Connection::open(&path).unwrap();
+            conn.execute_batch(SCHEMA_V1).unwrap();
+            conn.execute_batch(SCHEMA_V2).unwrap();
+            conn.pragma_update(None, "user_version", 2).unwrap();
+            apply_op(&conn, &StoreOp::PutRoom(room("r1"))).unwrap();
+            conn.execute(
+                "INSERT INTO draws (room, id, prize, winners_count, eligibility, opened_ms,
+                     closes_ms, closed_ms, seed, commitment, beacon, entrants_hash, winners)
+                 VALUES ('r1', 'd1', 'A watch', 1, '{\"kind\":\"everyone\"}', 100, 200, 150,
+                     'ab', 'cd', '', 'ee', '[]'),
+                        ('r1', 'd2', 'A watch', 1, '{\"kind\":\"everyone\"}', 300, 400, NULL,
+                     'ab', 'cd', '', NULL, '[]')",
+                [],
+            )
+            .unwrap();
+        }
+        let store = SqliteStore::open(dir.path()).unwrap();
+        let draws = r1(&store).await.draws;
+        let got: Vec<_> = draws
+            .iter()
+            .map(|d| {
+                (
+                    d.id.as_str(),
+                    d.closed_ms,
+                    d.drawn_ms,
+                    d.beacon_source.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![("d1", Some(150), Some(150), ""), ("d2", None, None, "")]
+        );
     }
 }

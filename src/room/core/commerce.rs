@@ -63,7 +63,11 @@ pub enum CommerceCommand {
         winners: u32,
         eligibility: DrawEligibility,
         entry_seconds: u32,
+        /// Where the beacon will come from; empty for a draw without a beacon.
+        beacon_source: String,
     },
+    /// Closes entry of an open draw; draws the winners of a draw without a beacon source, or
+    /// of a closed one whose beacon is given.
     CloseDraw {
         draw_id: String,
         beacon: String,
@@ -296,25 +300,34 @@ impl Commerce {
             let Some(n) = number(&p.id, 'r') else {
                 continue;
             };
-            // The store returns grabs in split-position order.
+            // Positions of undone grabs may be free below the highest taken one.
             let mut grabbed = HashMap::new();
-            for (v, a) in &p.grabs {
-                let idx = grabbed.len() as u32;
-                grabbed.insert(v.clone(), (idx, *a));
+            for g in &p.grabs {
+                grabbed.insert(g.viewer_id.clone(), (g.index, g.amount_cents));
             }
-            let next_index = grabbed.len() as u32;
+            let next_index = p.grabs.iter().map(|g| g.index + 1).max().unwrap_or(0);
+            let taken: HashSet<u32> = p.grabs.iter().map(|g| g.index).collect();
+            let free = (0..next_index)
+                .rev()
+                .filter(|i| !taken.contains(i))
+                .collect();
             c.packets.insert(
                 n,
                 PacketState {
                     gone_sent: next_index >= p.count || p.expires_ms <= now,
                     packet: p,
                     grabbed,
-                    free: Vec::new(),
+                    free,
                     next_index,
                 },
             );
         }
         c
+    }
+
+    /// Watch time from before a restart (the store's audience log).
+    pub(super) fn restore_watched(&mut self, watched: Vec<(String, i64)>) {
+        self.watched_ms.extend(watched);
     }
 
     pub(super) fn watched(&mut self, viewer_id: &str, ms: i64) {
@@ -459,15 +472,18 @@ impl Room {
         self.commerce
             .draws
             .values()
-            .filter(|d| d.draw.closed_ms.is_none())
+            .filter(|d| d.draw.drawn_ms.is_none())
             .map(|d| {
                 json!({
                     "draw_id": d.draw.id,
+                    "state": if d.draw.closed_ms.is_none() { "open" } else { "awaiting_beacon" },
                     "prize": d.draw.prize,
                     "winners_count": d.draw.winners_count,
                     "eligibility": d.draw.eligibility,
                     "closes_ms": d.draw.closes_ms,
                     "commitment": d.draw.commitment,
+                    "beacon_source": d.draw.beacon_source,
+                    "entrants_hash": d.draw.entrants_hash,
                     "algorithm": draw::ALGORITHM,
                     "entrant_count": d.entered.len(),
                 })
@@ -1043,12 +1059,14 @@ impl Room {
 
     // ------------------------------------------------------------------------ draws
 
+    #[allow(clippy::too_many_arguments)]
     fn create_draw(
         &mut self,
         prize: String,
         winners: u32,
         eligibility: DrawEligibility,
         entry_seconds: u32,
+        beacon_source: String,
         now: i64,
         out: &mut Vec<Output>,
     ) -> Result<draw::DrawRecord, RoomError> {
@@ -1061,6 +1079,8 @@ impl Room {
         }
         let prize = prize.trim().to_string();
         check_text("prize", &prize, 1, 200)?;
+        let beacon_source = beacon_source.trim().to_string();
+        check_text("beacon_source", &beacon_source, 0, 200)?;
         if !(1..=10_000).contains(&winners) {
             return Err(invalid(format!(
                 "winners must be 1 to 10000 (got {winners})"
@@ -1123,8 +1143,10 @@ impl Room {
             opened_ms: now,
             closes_ms: now + entry_seconds as i64 * 1000,
             closed_ms: None,
+            drawn_ms: None,
             seed: hex::encode(seed),
             commitment: draw::commitment(&seed),
+            beacon_source,
             beacon: String::new(),
             entrants: Vec::new(),
             entrants_hash: None,
@@ -1143,6 +1165,7 @@ impl Room {
                 eligibility: d.eligibility.clone(),
                 closes_ms: d.closes_ms,
                 commitment: d.commitment.clone(),
+                beacon_source: d.beacon_source.clone(),
                 algorithm: draw::ALGORITHM.into(),
             },
             now,
@@ -1163,6 +1186,7 @@ impl Room {
     fn draw_record(&self, st: &DrawState) -> draw::DrawRecord {
         let d = &st.draw;
         let closed = d.closed_ms.is_some();
+        let drawn = d.drawn_ms.is_some();
         draw::DrawRecord {
             algorithm: draw::ALGORITHM.into(),
             room_id: self.record.id.clone(),
@@ -1173,14 +1197,16 @@ impl Room {
             opened_ms: d.opened_ms,
             closes_ms: d.closes_ms,
             closed_ms: d.closed_ms,
+            drawn_ms: d.drawn_ms,
             commitment: d.commitment.clone(),
-            seed: closed.then(|| d.seed.clone()),
+            seed: drawn.then(|| d.seed.clone()),
             entrants: if closed {
                 d.entrants.clone()
             } else {
                 Vec::new()
             },
             entrants_hash: d.entrants_hash.clone(),
+            beacon_source: d.beacon_source.clone(),
             beacon: d.beacon.clone(),
             winners: d.winners.clone(),
         }
@@ -1301,7 +1327,30 @@ impl Room {
         }
     }
 
-    fn close_draw(
+    /// Entry closes: the canonical entrants and their hash are fixed and published.
+    fn close_entry(&mut self, n: u64, now: i64, out: &mut Vec<Output>) {
+        let room = self.record.id.clone();
+        let st = self.commerce.draws.get_mut(&n).expect("caller checked");
+        draw::sort_entrants(&mut st.draw.entrants);
+        let hash = draw::entrants_hash(&st.draw.entrants);
+        st.draw.entrants_hash = Some(hash.clone());
+        st.draw.closed_ms = Some(now);
+        let d = &st.draw;
+        let event = RoomEvent::DrawClosed {
+            draw_id: d.id.clone(),
+            entrant_count: d.entrants.len() as u32,
+            entrants_hash: hash,
+            beacon_source: d.beacon_source.clone(),
+        };
+        out.push(Output::Persist(StoreOp::PutDraw {
+            room,
+            draw: d.clone(),
+        }));
+        self.broadcast(event, now, out);
+    }
+
+    /// The winners of a closed draw, from its published entrants hash and the beacon.
+    fn draw_winners(
         &mut self,
         n: u64,
         beacon: String,
@@ -1310,19 +1359,18 @@ impl Room {
     ) -> draw::DrawRecord {
         let room = self.record.id.clone();
         let st = self.commerce.draws.get_mut(&n).expect("caller checked");
-        let entrants = std::mem::take(&mut st.draw.entrants);
-        let (sorted, hash, winners) = draw::decide(
+        let hash = st.draw.entrants_hash.clone().expect("entry is closed");
+        let winners = draw::pick_winners(
             &st.seed,
+            &hash,
             &st.draw.id,
             &beacon,
-            entrants,
+            &st.draw.entrants,
             st.draw.winners_count as usize,
         );
-        st.draw.entrants = sorted;
-        st.draw.entrants_hash = Some(hash.clone());
         st.draw.beacon = beacon.clone();
         st.draw.winners = winners.clone();
-        st.draw.closed_ms = Some(now);
+        st.draw.drawn_ms = Some(now);
         let d = st.draw.clone();
         let named: Vec<(String, String)> = winners
             .iter()
@@ -1332,16 +1380,6 @@ impl Room {
             room,
             draw: d.clone(),
         }));
-        self.broadcast(
-            RoomEvent::DrawClosed {
-                draw_id: d.id.clone(),
-                entrant_count: d.entrants.len() as u32,
-                entrants_hash: hash.clone(),
-                beacon: beacon.clone(),
-            },
-            now,
-            out,
-        );
         self.broadcast(
             RoomEvent::DrawResult {
                 draw_id: d.id.clone(),
@@ -1368,6 +1406,17 @@ impl Room {
         ));
         let st = &self.commerce.draws[&n];
         self.draw_record(st)
+    }
+
+    /// Entry ends (window over, host, room closing): a draw without a beacon source is drawn
+    /// at once; one with a source waits for its beacon.
+    fn end_entry(&mut self, n: u64, now: i64, out: &mut Vec<Output>) -> draw::DrawRecord {
+        self.close_entry(n, now, out);
+        if self.commerce.draws[&n].draw.beacon_source.is_empty() {
+            self.draw_winners(n, String::new(), now, out)
+        } else {
+            self.draw_record(&self.commerce.draws[&n])
+        }
     }
 
     // ------------------------------------------------------------------------ red packets
@@ -1527,7 +1576,11 @@ impl Room {
         });
         let amount = st.packet.amounts[index as usize];
         st.grabbed.insert(viewer_id.clone(), (index, amount));
-        st.packet.grabs.push((viewer_id.clone(), amount));
+        st.packet.grabs.push(PacketGrab {
+            viewer_id: viewer_id.clone(),
+            index,
+            amount_cents: amount,
+        });
         let empty = st.left() == 0;
         let grabbed = st.grabbed.len() as u32;
         out.push(Output::Persist(StoreOp::GrabRedPacket {
@@ -1635,7 +1688,7 @@ impl Room {
             .map(|(n, _)| *n)
             .collect();
         for n in due {
-            self.close_draw(n, String::new(), now, out);
+            self.end_entry(n, now, out);
         }
         let expired: Vec<(String, u32)> = self
             .commerce
@@ -1674,7 +1727,7 @@ impl Room {
             .map(|(n, _)| *n)
             .collect();
         for n in open {
-            self.close_draw(n, String::new(), now, out);
+            self.end_entry(n, now, out);
         }
     }
 
@@ -1723,7 +1776,7 @@ impl Room {
                 {
                     if let Some((idx, _)) = st.grabbed.remove(&viewer_id) {
                         st.free.push(idx);
-                        st.packet.grabs.retain(|(v, _)| v != &viewer_id);
+                        st.packet.grabs.retain(|g| g.viewer_id != viewer_id);
                     }
                 }
             }
@@ -1799,20 +1852,53 @@ impl Room {
                 winners,
                 eligibility,
                 entry_seconds,
+                beacon_source,
             } => self
-                .create_draw(prize, winners, eligibility, entry_seconds, now, out)
+                .create_draw(
+                    prize,
+                    winners,
+                    eligibility,
+                    entry_seconds,
+                    beacon_source,
+                    now,
+                    out,
+                )
                 .map(|r| HostReply::Draw(Box::new(r))),
             CommerceCommand::CloseDraw { draw_id, beacon } => {
                 let st = self.draw_state(&draw_id)?;
-                if st.draw.closed_ms.is_some() {
-                    return Err(RoomError::FailedPrecondition(format!(
-                        "lucky draw {draw_id} is already closed"
-                    )));
-                }
                 let beacon = beacon.trim().to_string();
                 check_text("beacon", &beacon, 0, 200)?;
+                let source = &st.draw.beacon_source;
                 let n = number(&draw_id, 'd').expect("found");
-                let r = self.close_draw(n, beacon, now, out);
+                if st.draw.drawn_ms.is_some() {
+                    return Err(RoomError::FailedPrecondition(format!(
+                        "lucky draw {draw_id} is already drawn"
+                    )));
+                }
+                if st.draw.closed_ms.is_none() {
+                    if !beacon.is_empty() {
+                        return Err(RoomError::FailedPrecondition(if source.is_empty() {
+                            format!(
+                                "lucky draw {draw_id} declared no beacon source when it opened; \
+                                 a beacon chosen now could pick the winners, so it is refused"
+                            )
+                        } else {
+                            format!(
+                                "close entry of lucky draw {draw_id} first (without a beacon): \
+                                 its entrants hash must be public before the beacon from \
+                                 {source:?} is known"
+                            )
+                        }));
+                    }
+                    let r = self.end_entry(n, now, out);
+                    return Ok(HostReply::Draw(Box::new(r)));
+                }
+                if beacon.is_empty() {
+                    return Err(invalid(format!(
+                        "lucky draw {draw_id} is closed and waits for its beacon from {source:?}"
+                    )));
+                }
+                let r = self.draw_winners(n, beacon, now, out);
                 Ok(HostReply::Draw(Box::new(r)))
             }
             CommerceCommand::GetDrawRecord { draw_id } => {
