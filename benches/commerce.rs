@@ -1,7 +1,8 @@
 //! Flash-sale grabs and dealer orders end to end, side by side with a Redis Lua seckill in
 //! the same run and the same harness.
 //!
-//! `cargo bench --bench commerce` (optionally `-- --grabs N --lanes N --window N`).
+//! `cargo bench --bench commerce` (optionally `-- --grabs N --lanes N --window N`, and
+//! `--only showfloor` or `--only redis` to run one side, e.g. under a profiler).
 //!
 //! - Showfloor: the real server in-process (embedded SQLite, WAL, synchronous=FULL: every
 //!   acknowledged win is fsynced), `lanes` dealers on loopback WebSockets, each keeping
@@ -38,6 +39,7 @@ struct Args {
     grabs: u32,
     lanes: u32,
     window: u32,
+    only: Option<String>,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         grabs: 200_000,
         lanes: 64,
         window: 64,
+        only: None,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -54,6 +57,10 @@ fn args() -> Args {
             "--grabs" => a.grabs = n(i).expect("--grabs N"),
             "--lanes" => a.lanes = n(i).expect("--lanes N"),
             "--window" => a.window = n(i).expect("--window N"),
+            "--only" => match v.get(i + 1).map(String::as_str) {
+                Some(side @ ("showfloor" | "redis")) => a.only = Some(side.to_string()),
+                _ => panic!("--only showfloor|redis"),
+            },
             _ => {} // cargo bench passes --bench
         }
         i += 1;
@@ -486,7 +493,17 @@ fn main() {
             a.window,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
+        if a.only.as_deref() == Some("showfloor") {
+            let (grabs, orders) = showfloor_runs(&a).await;
+            grabs.print();
+            orders.print();
+            return;
+        }
         let redis = redis_run(&a).await;
+        if a.only.as_deref() == Some("redis") {
+            redis.print();
+            return;
+        }
         let (grabs, orders) = showfloor_runs(&a).await;
         redis.print();
         grabs.print();

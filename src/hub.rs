@@ -292,7 +292,7 @@ impl Hub {
     pub async fn create_room(&self, new: NewRoom) -> Result<RoomSummary, HubError> {
         let record: RoomRecord = Room::create(new, now_ms())?;
         self.store
-            .submit(vec![StoreOp::PutRoom(record.clone())])
+            .submit(vec![StoreOp::PutRoom(Box::new(record.clone()))])
             .wait()
             .await
             .map_err(|e| HubError::Store(e.to_string()))?;
@@ -518,9 +518,12 @@ impl RoomOwner {
         // everything submitted before is durable (a repeated key's answer waits for the
         // first write).
         let durable = self.store.submit(ops);
+        // The next batch is likely as large as this one: no regrowing from empty.
+        let next = Vec::with_capacity(self.deferred.len());
+        let sends = std::mem::replace(&mut self.deferred, next);
         let batch = AckBatch {
             durable,
-            sends: std::mem::take(&mut self.deferred),
+            sends,
             replies: std::mem::take(&mut self.replies),
         };
         if self.acks.send(batch).is_err() {
@@ -610,6 +613,9 @@ impl RoomOwner {
     /// Carries out the outputs (and any they cause). Returns the store writes, in order.
     fn carry_out(&mut self, out: &mut Vec<Output>) -> Vec<StoreOp> {
         let mut ops = std::mem::take(&mut self.pending_ops);
+        // Sized once: a batch of grabs holds hundreds of writes; regrowing from empty in
+        // every batch costs more than their bookkeeping.
+        ops.reserve(out.len());
         let mut more = Vec::new();
         while !out.is_empty() {
             for o in out.drain(..) {
@@ -685,7 +691,8 @@ impl RoomOwner {
                     }
                 }
             }
-            std::mem::swap(out, &mut more);
+            // `out` keeps its capacity for the next batch.
+            out.append(&mut more);
         }
         ops
     }

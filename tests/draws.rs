@@ -448,14 +448,14 @@ async fn watch_time_from_before_a_restart_counts_for_watched_minutes_draws() {
     let min = 60_000;
     let row = |viewer: &str, session, kind, ago: i64| StoreOp::AppendAudience {
         room: show.room.clone(),
-        record: AudienceRecord {
+        record: Box::new(AudienceRecord {
             viewer_id: viewer.into(),
             session,
             kind,
             inviter_id: None,
             tier: None,
             at_ms: now - ago * min,
-        },
+        }),
     };
     {
         let store = SqliteStore::open(dir.path()).unwrap();

@@ -202,8 +202,8 @@ pub enum HostReply {
 /// What the host console receives (gRPC WatchRoom).
 #[derive(Debug, Clone)]
 pub enum WatchEvent {
-    Chat(ChatRecord),
-    Application(DealerApplication),
+    Chat(Box<ChatRecord>),
+    Application(Box<DealerApplication>),
     /// A new order or a status change.
     Order(Box<Order>),
     Stats(RoomStats),
@@ -644,7 +644,7 @@ impl Room {
             .unwrap_or(AudienceClass::Public)
     }
 
-    fn private(&self, kind: &str, body: serde_json::Value) -> Bytes {
+    fn private(&self, kind: &str, body: impl serde::Serialize) -> Bytes {
         envelope(kind, self.seq, self.now, &body)
     }
 
@@ -804,14 +804,14 @@ impl Room {
         }
         out.push(Output::Persist(StoreOp::AppendAudience {
             room: self.record.id.clone(),
-            record: AudienceRecord {
+            record: Box::new(AudienceRecord {
                 viewer_id: s.viewer_id.clone(),
                 session,
                 kind: AudienceKind::Join,
                 inviter_id: s.inviter_id.clone(),
                 tier: self.tier_name(class),
                 at_ms: now,
-            },
+            }),
         }));
         Ok(class)
     }
@@ -858,14 +858,14 @@ impl Room {
         }
         out.push(Output::Persist(StoreOp::AppendAudience {
             room: self.record.id.clone(),
-            record: AudienceRecord {
+            record: Box::new(AudienceRecord {
                 viewer_id: s.viewer_id,
                 session,
                 kind: AudienceKind::Leave,
                 inviter_id: s.inviter_id,
                 tier: self.tier_name(s.class),
                 at_ms: now,
-            },
+            }),
         }));
     }
 
@@ -992,12 +992,14 @@ impl Room {
                     decided_ms: None,
                 };
                 self.applications.insert(id.clone(), app.clone());
-                out.push(Output::Persist(StoreOp::PutRoom(self.record.clone())));
+                out.push(Output::Persist(StoreOp::PutRoom(Box::new(
+                    self.record.clone(),
+                ))));
                 out.push(Output::Persist(StoreOp::PutApplication {
                     room: self.record.id.clone(),
-                    application: app.clone(),
+                    application: Box::new(app.clone()),
                 }));
-                out.push(Output::Watch(WatchEvent::Application(app)));
+                out.push(Output::Watch(WatchEvent::Application(Box::new(app))));
                 let frame = self.private(
                     "dealer_application_received",
                     json!({ "application_id": id, "status": "pending" }),
@@ -1081,9 +1083,9 @@ impl Room {
         self.remember_chat(message.clone());
         out.push(Output::Persist(StoreOp::AppendChat {
             room: self.record.id.clone(),
-            chat: message.clone(),
+            chat: Box::new(message.clone()),
         }));
-        out.push(Output::Watch(WatchEvent::Chat(message)));
+        out.push(Output::Watch(WatchEvent::Chat(Box::new(message))));
         Ok(())
     }
 
@@ -1136,7 +1138,7 @@ impl Room {
                 s.last_heartbeat_ms = now;
                 out.push(Output::Persist(StoreOp::AppendAudience {
                     room: room.clone(),
-                    record: AudienceRecord {
+                    record: Box::new(AudienceRecord {
                         viewer_id: s.viewer_id.clone(),
                         session: *id,
                         kind: AudienceKind::Heartbeat,
@@ -1146,7 +1148,7 @@ impl Room {
                             AudienceClass::Public => None,
                         },
                         at_ms: now,
-                    },
+                    }),
                 }));
             }
             if s.expires_ms <= now {
@@ -1189,7 +1191,9 @@ impl Room {
     }
 
     fn persist_room(&self, out: &mut Vec<Output>) {
-        out.push(Output::Persist(StoreOp::PutRoom(self.record.clone())));
+        out.push(Output::Persist(StoreOp::PutRoom(Box::new(
+            self.record.clone(),
+        ))));
     }
 
     fn action(&self, action: &'static str, viewer_id: &str, detail: String, now: i64) -> Output {
@@ -1208,7 +1212,7 @@ impl Room {
                 b.position = i as u32;
                 out.push(Output::Persist(StoreOp::PutBrand {
                     room: self.record.id.clone(),
-                    brand: b.clone(),
+                    brand: Box::new(b.clone()),
                 }));
             }
         }
@@ -1399,10 +1403,10 @@ impl Room {
                 self.persist_room(out);
                 out.push(Output::Persist(StoreOp::PutBrand {
                     room: room.clone(),
-                    brand: Brand {
+                    brand: Box::new(Brand {
                         position: at as u32,
                         ..brand
-                    },
+                    }),
                 }));
                 self.renumber_brands(out);
                 let brands = self.brands.clone();
@@ -1441,7 +1445,7 @@ impl Room {
                 self.brands.insert(at, brand);
                 out.push(Output::Persist(StoreOp::PutBrand {
                     room: room.clone(),
-                    brand: self.brands[at].clone(),
+                    brand: Box::new(self.brands[at].clone()),
                 }));
                 self.renumber_brands(out);
                 let brands = self.brands.clone();
@@ -1523,7 +1527,7 @@ impl Room {
                 self.persist_room(out);
                 out.push(Output::Persist(StoreOp::PutProduct {
                     room: room.clone(),
-                    product: product.clone(),
+                    product: Box::new(product.clone()),
                 }));
                 let on_air = self.record.brand_on_air.clone();
                 let now_on_shelf = on_air.as_ref() == Some(&product.brand_id);
@@ -1635,7 +1639,7 @@ impl Room {
                 )?;
                 out.push(Output::Persist(StoreOp::PutApplication {
                     room: room.clone(),
-                    application: app.clone(),
+                    application: Box::new(app.clone()),
                 }));
                 self.set_dealer(
                     &app.viewer_id,
@@ -1662,7 +1666,7 @@ impl Room {
                 )?;
                 out.push(Output::Persist(StoreOp::PutApplication {
                     room: room.clone(),
-                    application: app.clone(),
+                    application: Box::new(app.clone()),
                 }));
                 self.notify_application(&app, out);
                 Ok(HostReply::Application(app))
@@ -1811,7 +1815,7 @@ impl Room {
         self.dealers.insert(viewer_id.to_string(), dealer.clone());
         out.push(Output::Persist(StoreOp::PutDealer {
             room: self.record.id.clone(),
-            dealer: dealer.clone(),
+            dealer: Box::new(dealer.clone()),
         }));
         self.reclassify(viewer_id, out);
         dealer

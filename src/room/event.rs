@@ -270,15 +270,18 @@ impl<'a> ClassView<'a> {
 /// Writes `{"type":KIND,"seq":SEQ,"at":AT, ...body fields}`. `body` must serialise to a JSON
 /// object.
 pub fn envelope(kind: &str, seq: u64, at_ms: i64, body: &impl Serialize) -> Bytes {
-    let mut out = Vec::with_capacity(160);
+    let mut out = Vec::with_capacity(256);
     // Writing into a Vec cannot fail.
     let _ = write!(out, "{{\"type\":\"{kind}\",\"seq\":{seq},\"at\":{at_ms}");
-    let inner = serde_json::to_vec(body).unwrap_or_else(|_| b"{}".to_vec());
-    if inner.len() > 2 {
-        out.push(b',');
-        out.extend_from_slice(&inner[1..]);
-    } else {
-        out.push(b'}');
+    // The body's object goes straight after the header: its `{` becomes the `,` joining the
+    // two, and an empty body closes the header.
+    let start = out.len();
+    match serde_json::to_writer(&mut out, body) {
+        Ok(()) if out.len() > start + 2 && out[start] == b'{' => out[start] = b',',
+        _ => {
+            out.truncate(start);
+            out.push(b'}');
+        }
     }
     Bytes::from(out)
 }

@@ -19,13 +19,14 @@ pub enum StoreError {
     Closed,
 }
 
-/// One write. Writes are applied in the order they were submitted.
+/// One write. Writes are applied in the order they were submitted. Records are boxed so an
+/// op stays small: a batch holds hundreds of them, moved through vectors on the hot path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StoreOp {
-    PutRoom(RoomRecord),
+    PutRoom(Box<RoomRecord>),
     PutBrand {
         room: String,
-        brand: Brand,
+        brand: Box<Brand>,
     },
     DeleteBrand {
         room: String,
@@ -33,7 +34,7 @@ pub enum StoreOp {
     },
     PutProduct {
         room: String,
-        product: Product,
+        product: Box<Product>,
     },
     DeleteProduct {
         room: String,
@@ -41,11 +42,11 @@ pub enum StoreOp {
     },
     PutDealer {
         room: String,
-        dealer: DealerRecord,
+        dealer: Box<DealerRecord>,
     },
     PutApplication {
         room: String,
-        application: DealerApplication,
+        application: Box<DealerApplication>,
     },
     KickToken {
         room: String,
@@ -59,7 +60,7 @@ pub enum StoreOp {
     },
     AppendChat {
         room: String,
-        chat: ChatRecord,
+        chat: Box<ChatRecord>,
     },
     DeleteChat {
         room: String,
@@ -68,28 +69,28 @@ pub enum StoreOp {
     },
     AppendAudience {
         room: String,
-        record: AudienceRecord,
+        record: Box<AudienceRecord>,
     },
     /// Inserts a new order or updates its status.
     PutOrder {
         room: String,
-        order: Order,
+        order: Box<Order>,
     },
     /// Creates a flash sale, or records that it ended early (stock is never overwritten).
     PutSale {
         room: String,
-        sale: FlashSale,
+        sale: Box<FlashSale>,
     },
     /// A won grab: inserts the order and takes one unit off the sale's stock, atomically.
     GrantSale {
         room: String,
         sale_id: String,
-        order: Order,
+        order: Box<Order>,
     },
     /// Creates a draw, or records its close (entrants hash, beacon, winners).
     PutDraw {
         room: String,
-        draw: Draw,
+        draw: Box<Draw>,
     },
     AddDrawEntrant {
         room: String,
@@ -100,7 +101,7 @@ pub enum StoreOp {
     /// Creates a red packet with its split (grabs are added one by one).
     PutRedPacket {
         room: String,
-        packet: RedPacket,
+        packet: Box<RedPacket>,
     },
     GrabRedPacket {
         room: String,

@@ -1419,8 +1419,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         let mut rec = room("r1");
-        put(&store, vec![StoreOp::PutRoom(rec.clone())]).await;
-        put(&store, vec![StoreOp::PutRoom(room("r2"))]).await;
+        put(&store, vec![StoreOp::PutRoom(Box::new(rec.clone()))]).await;
+        put(&store, vec![StoreOp::PutRoom(Box::new(room("r2")))]).await;
 
         let mut b2 = brand("b2", 0);
         let mut p3 = product("p3", "b1");
@@ -1436,47 +1436,47 @@ mod tests {
             vec![
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: brand("b1", 1),
+                    brand: Box::new(brand("b1", 1)),
                 },
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: b2.clone(),
+                    brand: Box::new(b2.clone()),
                 },
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: brand("b3", 2),
+                    brand: Box::new(brand("b3", 2)),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: product("p2", "b2"),
+                    product: Box::new(product("p2", "b2")),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: product("p1", "b1"),
+                    product: Box::new(product("p1", "b1")),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: p3.clone(),
+                    product: Box::new(p3.clone()),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: product("p4", "b3"),
+                    product: Box::new(product("p4", "b3")),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: product("p5", "b3"),
+                    product: Box::new(product("p5", "b3")),
                 },
                 StoreOp::PutDealer {
                     room: r("r1"),
-                    dealer: d1.clone(),
+                    dealer: Box::new(d1.clone()),
                 },
                 StoreOp::PutApplication {
                     room: r("r1"),
-                    application: a2.clone(),
+                    application: Box::new(a2.clone()),
                 },
                 StoreOp::PutApplication {
                     room: r("r1"),
-                    application: application("a1", 10),
+                    application: Box::new(application("a1", 10)),
                 },
                 StoreOp::KickToken {
                     room: r("r1"),
@@ -1495,11 +1495,11 @@ mod tests {
                 },
                 StoreOp::AppendChat {
                     room: r("r1"),
-                    chat: chat("m1", 1),
+                    chat: Box::new(chat("m1", 1)),
                 },
                 StoreOp::AppendAudience {
                     room: r("r1"),
-                    record: audience("v1", 7, AudienceKind::Join, 100),
+                    record: Box::new(audience("v1", 7, AudienceKind::Join, 100)),
                 },
             ],
         )
@@ -1521,14 +1521,14 @@ mod tests {
         put(
             &store,
             vec![
-                StoreOp::PutRoom(rec.clone()),
+                StoreOp::PutRoom(Box::new(rec.clone())),
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: b2.clone(),
+                    brand: Box::new(b2.clone()),
                 },
                 StoreOp::PutProduct {
                     room: r("r1"),
-                    product: p3.clone(),
+                    product: Box::new(p3.clone()),
                 },
                 StoreOp::DeleteProduct {
                     room: r("r1"),
@@ -1540,11 +1540,11 @@ mod tests {
                 },
                 StoreOp::PutDealer {
                     room: r("r1"),
-                    dealer: d1.clone(),
+                    dealer: Box::new(d1.clone()),
                 },
                 StoreOp::PutApplication {
                     room: r("r1"),
-                    application: a2.clone(),
+                    application: Box::new(a2.clone()),
                 },
                 StoreOp::PutMute {
                     room: r("r1"),
@@ -1597,16 +1597,19 @@ mod tests {
     async fn recent_chat_skips_deleted_and_keeps_the_newest() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        let mut ops = vec![StoreOp::PutRoom(room("r1")), StoreOp::PutRoom(room("r2"))];
+        let mut ops = vec![
+            StoreOp::PutRoom(Box::new(room("r1"))),
+            StoreOp::PutRoom(Box::new(room("r2"))),
+        ];
         for seq in 1..=10 {
             ops.push(StoreOp::AppendChat {
                 room: r("r1"),
-                chat: chat(&format!("m{seq}"), seq),
+                chat: Box::new(chat(&format!("m{seq}"), seq)),
             });
         }
         ops.push(StoreOp::AppendChat {
             room: r("r2"),
-            chat: chat("m11", 11),
+            chat: Box::new(chat("m11", 11)),
         });
         ops.push(StoreOp::DeleteChat {
             room: r("r1"),
@@ -1631,7 +1634,7 @@ mod tests {
     async fn audience_log_is_oldest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
-        put(&store, vec![StoreOp::PutRoom(room("r1"))]).await;
+        put(&store, vec![StoreOp::PutRoom(Box::new(room("r1")))]).await;
         let records = [
             audience("a", 1, AudienceKind::Join, 300),
             audience("b", 2, AudienceKind::Join, 100),
@@ -1643,7 +1646,7 @@ mod tests {
                 &store,
                 vec![StoreOp::AppendAudience {
                     room: r("r1"),
-                    record: rec.clone(),
+                    record: Box::new(rec.clone()),
                 }],
             )
             .await;
@@ -1665,12 +1668,12 @@ mod tests {
         vec![
             StoreOp::PutBrand {
                 room: r("r1"),
-                brand: brand("from-bad", 9),
+                brand: Box::new(brand("from-bad", 9)),
             },
             // Violates the products -> brands foreign key.
             StoreOp::PutProduct {
                 room: r("r1"),
-                product: product("orphan", "no-such-brand"),
+                product: Box::new(product("orphan", "no-such-brand")),
             },
         ]
     }
@@ -1682,10 +1685,10 @@ mod tests {
         put(
             &store,
             vec![
-                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRoom(Box::new(room("r1"))),
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: brand("b1", 0),
+                    brand: Box::new(brand("b1", 0)),
                 },
             ],
         )
@@ -1693,7 +1696,7 @@ mod tests {
         // Submitted back to back, so usually in one batch; the outcome holds either way.
         let good1 = store.submit(vec![StoreOp::PutProduct {
             room: r("r1"),
-            product: product("p1", "b1"),
+            product: Box::new(product("p1", "b1")),
         }]);
         let bad = store.submit(bad_submission());
         let good2 = store.submit(vec![StoreOp::PutMute {
@@ -1709,7 +1712,7 @@ mod tests {
         assert!(store
             .submit(vec![StoreOp::AppendChat {
                 room: r("ghost"),
-                chat: chat("m1", 1),
+                chat: Box::new(chat("m1", 1)),
             }])
             .wait()
             .await
@@ -1729,12 +1732,12 @@ mod tests {
         let mut batch = Vec::new();
         let mut results = Vec::new();
         for ops in [
-            vec![StoreOp::PutRoom(room("r1"))],
+            vec![StoreOp::PutRoom(Box::new(room("r1")))],
             bad_submission(),
             vec![],
             vec![StoreOp::PutBrand {
                 room: r("r1"),
-                brand: brand("b1", 0),
+                brand: Box::new(brand("b1", 0)),
             }],
         ] {
             let (done, rx) = oneshot::channel();
@@ -1770,10 +1773,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path()).unwrap();
         // Handles dropped on purpose: the writes still happen.
-        drop(store.submit(vec![StoreOp::PutRoom(room("r1"))]));
+        drop(store.submit(vec![StoreOp::PutRoom(Box::new(room("r1")))]));
         drop(store.submit(vec![StoreOp::AppendChat {
             room: r("r1"),
-            chat: chat("m1", 1),
+            chat: Box::new(chat("m1", 1)),
         }]));
         store.flush().await.unwrap();
         assert_eq!(store.recent_chat("r1", 5).await.unwrap().len(), 1);
@@ -1785,11 +1788,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let store = SqliteStore::open(dir.path()).unwrap();
-            drop(store.submit(vec![StoreOp::PutRoom(room("r1"))]));
+            drop(store.submit(vec![StoreOp::PutRoom(Box::new(room("r1")))]));
             for seq in 1..=100 {
                 drop(store.submit(vec![StoreOp::AppendChat {
                     room: r("r1"),
-                    chat: chat(&format!("m{seq}"), seq),
+                    chat: Box::new(chat(&format!("m{seq}"), seq)),
                 }]));
             }
         }
@@ -1801,7 +1804,7 @@ mod tests {
     async fn ten_thousand_concurrent_submissions_resolve() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(SqliteStore::open(dir.path()).unwrap());
-        put(&store, vec![StoreOp::PutRoom(room("r1"))]).await;
+        put(&store, vec![StoreOp::PutRoom(Box::new(room("r1")))]).await;
         const TASKS: u64 = 8;
         const EACH: u64 = 1_250;
         let mut tasks = Vec::new();
@@ -1812,7 +1815,7 @@ mod tests {
                 for i in 0..EACH {
                     pending.push(store.submit(vec![StoreOp::AppendAudience {
                         room: r("r1"),
-                        record: audience("v", t, AudienceKind::Heartbeat, i as i64),
+                        record: Box::new(audience("v", t, AudienceKind::Heartbeat, i as i64)),
                     }]));
                     if pending.len() == 100 {
                         for d in pending.drain(..) {
@@ -1923,21 +1926,21 @@ mod tests {
         StoreOp::GrantSale {
             room: r("r1"),
             sale_id: sale_id.into(),
-            order,
+            order: Box::new(order),
         }
     }
 
     fn put_order(order: Order) -> StoreOp {
         StoreOp::PutOrder {
             room: r("r1"),
-            order,
+            order: Box::new(order),
         }
     }
 
     fn put_sale(sale: FlashSale) -> StoreOp {
         StoreOp::PutSale {
             room: r("r1"),
-            sale,
+            sale: Box::new(sale),
         }
     }
 
@@ -1975,7 +1978,10 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         put(
             &store,
-            vec![StoreOp::PutRoom(room("r1")), StoreOp::PutRoom(room("r2"))],
+            vec![
+                StoreOp::PutRoom(Box::new(room("r1"))),
+                StoreOp::PutRoom(Box::new(room("r2"))),
+            ],
         )
         .await;
 
@@ -2008,11 +2014,11 @@ mod tests {
                 grant("s1", o2.clone()),
                 StoreOp::PutDraw {
                     room: r("r1"),
-                    draw: d1.clone(),
+                    draw: Box::new(d1.clone()),
                 },
                 StoreOp::PutDraw {
                     room: r("r1"),
-                    draw: d2.clone(),
+                    draw: Box::new(d2.clone()),
                 },
                 enter("d1", "zed", 300),
                 enter("d1", "amy", 301),
@@ -2021,7 +2027,7 @@ mod tests {
                 enter("d2", "al", 304),
                 StoreOp::PutRedPacket {
                     room: r("r1"),
-                    packet: p1.clone(),
+                    packet: Box::new(p1.clone()),
                 },
                 grab("rp1", "v2", 1, 20),
                 grab("rp1", "v1", 0, 10),
@@ -2059,12 +2065,12 @@ mod tests {
                 put_order(o1_put),
                 StoreOp::PutDraw {
                     room: r("r1"),
-                    draw: d2_put,
+                    draw: Box::new(d2_put),
                 },
                 put_sale(s1_put),
                 StoreOp::PutRedPacket {
                     room: r("r1"),
-                    packet: p1_put,
+                    packet: Box::new(p1_put),
                 },
             ],
         )
@@ -2110,7 +2116,7 @@ mod tests {
         let mut conn = open_connection(&dir.path().join(DB_FILE)).unwrap();
         migrate(&mut conn).unwrap();
         let setup = [
-            StoreOp::PutRoom(room("r1")),
+            StoreOp::PutRoom(Box::new(room("r1"))),
             put_sale(sale("s1", 1)),
             put_sale(sale("s2", 5)),
         ];
@@ -2174,7 +2180,10 @@ mod tests {
         let store = SqliteStore::open(dir.path()).unwrap();
         put(
             &store,
-            vec![StoreOp::PutRoom(room("r1")), put_sale(sale("s1", 1))],
+            vec![
+                StoreOp::PutRoom(Box::new(room("r1"))),
+                put_sale(sale("s1", 1)),
+            ],
         )
         .await;
         // Queued back to back, so usually in one batch; the outcome holds either way.
@@ -2199,7 +2208,7 @@ mod tests {
         put(
             &store,
             vec![
-                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRoom(Box::new(room("r1"))),
                 put_sale(sale("s1", 2)),
                 grant("s1", order("o1", "v1", "k1", Some("s1"), 1)),
             ],
@@ -2237,7 +2246,7 @@ mod tests {
         put(
             &store,
             vec![
-                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRoom(Box::new(room("r1"))),
                 put_order(order("o1", "v1", "k1", None, 1)),
                 // Same key: another viewer, or a flash sale, is a different order.
                 put_order(order("o2", "v2", "k1", None, 2)),
@@ -2262,10 +2271,10 @@ mod tests {
         put(
             &store,
             vec![
-                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRoom(Box::new(room("r1"))),
                 StoreOp::PutRedPacket {
                     room: r("r1"),
-                    packet: packet("rp1", vec![5, 7]),
+                    packet: Box::new(packet("rp1", vec![5, 7])),
                 },
                 grab("rp1", "v1", 0, 5),
             ],
@@ -2301,14 +2310,14 @@ mod tests {
             conn.execute_batch(SCHEMA_V1).unwrap();
             conn.pragma_update(None, "user_version", 1).unwrap();
             for op in [
-                StoreOp::PutRoom(room("r1")),
+                StoreOp::PutRoom(Box::new(room("r1"))),
                 StoreOp::PutBrand {
                     room: r("r1"),
-                    brand: brand("b1", 0),
+                    brand: Box::new(brand("b1", 0)),
                 },
                 StoreOp::AppendChat {
                     room: r("r1"),
-                    chat: chat("m1", 1),
+                    chat: Box::new(chat("m1", 1)),
                 },
             ] {
                 apply_op(&conn, &op).unwrap();
@@ -2353,7 +2362,7 @@ mod tests {
             conn.execute_batch(SCHEMA_V1).unwrap();
             conn.execute_batch(SCHEMA_V2).unwrap();
             conn.pragma_update(None, "user_version", 2).unwrap();
-            apply_op(&conn, &StoreOp::PutRoom(room("r1"))).unwrap();
+            apply_op(&conn, &StoreOp::PutRoom(Box::new(room("r1")))).unwrap();
             conn.execute(
                 "INSERT INTO draws (room, id, prize, winners_count, eligibility, opened_ms,
                      closes_ms, closed_ms, seed, commitment, beacon, entrants_hash, winners)

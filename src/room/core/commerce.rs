@@ -357,24 +357,66 @@ pub fn split_red_packet(total: i64, count: u32, rng: &mut impl Rng) -> Vec<i64> 
     out
 }
 
-fn order_json(o: &Order) -> serde_json::Value {
-    json!({
-        "id": o.id,
-        "product_id": o.product_id,
-        "brand_id": o.brand_id,
-        "product_name": o.product_name,
-        "quantity": o.quantity,
-        "unit_price_cents": o.unit_price_cents,
-        "total_cents": o.total_cents,
-        "currency": o.currency,
-        "tier": o.tier,
-        "status": o.status.as_str(),
-        "status_reason": o.status_reason,
-        "sale_id": o.sale_id,
-        "key": o.idempotency_key,
-        "created_ms": o.created_ms,
-        "updated_ms": o.updated_ms,
-    })
+/// The body of `order_placed` and `order_status`: the order as its dealer sees it. Typed
+/// rather than built as a `serde_json::Value`: it is on the order path, once per order.
+#[derive(serde::Serialize)]
+struct OrderFrame<'a> {
+    order: OrderView<'a>,
+}
+
+#[derive(serde::Serialize)]
+struct OrderView<'a> {
+    id: &'a str,
+    product_id: &'a str,
+    brand_id: &'a str,
+    product_name: &'a str,
+    quantity: u32,
+    unit_price_cents: i64,
+    total_cents: i64,
+    currency: &'a str,
+    tier: &'a str,
+    status: &'static str,
+    status_reason: Option<&'a str>,
+    sale_id: Option<&'a str>,
+    key: &'a str,
+    created_ms: i64,
+    updated_ms: i64,
+}
+
+fn order_frame(o: &Order) -> OrderFrame<'_> {
+    OrderFrame {
+        order: OrderView {
+            id: &o.id,
+            product_id: &o.product_id,
+            brand_id: &o.brand_id,
+            product_name: &o.product_name,
+            quantity: o.quantity,
+            unit_price_cents: o.unit_price_cents,
+            total_cents: o.total_cents,
+            currency: &o.currency,
+            tier: &o.tier,
+            status: o.status.as_str(),
+            status_reason: o.status_reason.as_deref(),
+            sale_id: o.sale_id.as_deref(),
+            key: &o.idempotency_key,
+            created_ms: o.created_ms,
+            updated_ms: o.updated_ms,
+        },
+    }
+}
+
+/// The body of `grab_result`; price and currency only with a win.
+#[derive(serde::Serialize)]
+struct GrabResultFrame<'a> {
+    sale_id: &'a str,
+    key: &'a str,
+    result: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    order_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    price_cents: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    currency: Option<&'a str>,
 }
 
 /// The entry of `map` whose id is `{prefix}{n}`, or NOT_FOUND naming `what`.
@@ -546,7 +588,7 @@ impl Room {
                 ));
             }
             // The same answer again; sent after durability like the first one.
-            let frame = self.private("order_placed", json!({ "order": order_json(o) }));
+            let frame = self.private("order_placed", order_frame(o));
             out.push(Output::SendDurable {
                 session,
                 frame,
@@ -635,7 +677,7 @@ impl Room {
             created_ms: now,
             updated_ms: now,
         };
-        let frame = self.private("order_placed", json!({ "order": order_json(&order) }));
+        let frame = self.private("order_placed", order_frame(&order));
         self.commerce.order_keys.insert((viewer_id.clone(), key), n);
         *self
             .commerce
@@ -644,7 +686,7 @@ impl Room {
             .or_default() += 1;
         out.push(Output::Persist(StoreOp::PutOrder {
             room: self.record.id.clone(),
-            order: order.clone(),
+            order: Box::new(order.clone()),
         }));
         out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
         out.push(Output::SendDurable {
@@ -746,11 +788,11 @@ impl Room {
         let order = order.clone();
         out.push(Output::Persist(StoreOp::PutOrder {
             room,
-            order: order.clone(),
+            order: Box::new(order.clone()),
         }));
         out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
         for session in self.sessions_of(&order.viewer_id) {
-            let frame = self.private("order_status", json!({ "order": order_json(&order) }));
+            let frame = self.private("order_status", order_frame(&order));
             out.push(Output::Send { session, frame });
         }
         Ok(order)
@@ -855,7 +897,7 @@ impl Room {
         self.persist_room(out);
         out.push(Output::Persist(StoreOp::PutSale {
             room: self.record.id.clone(),
-            sale: sale.clone(),
+            sale: Box::new(sale.clone()),
         }));
         let phase = sale.phase(now);
         self.broadcast(
@@ -984,7 +1026,7 @@ impl Room {
                     out.push(Output::Persist(StoreOp::GrantSale {
                         room: self.record.id.clone(),
                         sale_id: sale_id.clone(),
-                        order: order.clone(),
+                        order: Box::new(order.clone()),
                     }));
                     out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
                     self.commerce.orders.insert(on, order);
@@ -1002,26 +1044,28 @@ impl Room {
                 outcome
             }
         };
-        let mut body = json!({
-            "sale_id": sale_id,
-            "key": id_key.1,
-            "result": outcome.as_str(),
-        });
-        let undo = match outcome {
-            GrabOutcome::Won(on) => {
-                body["order_id"] = order_id(on).into();
-                if let Some(o) = self.commerce.orders.get(&on) {
-                    body["price_cents"] = o.unit_price_cents.into();
-                    body["currency"] = o.currency.clone().into();
-                }
-                Some(Undo::SaleGrant {
-                    sale_id,
-                    order_id: order_id(on),
-                })
-            }
+        let won = match outcome {
+            GrabOutcome::Won(on) => self.commerce.orders.get(&on),
             _ => None,
         };
-        let frame = self.private("grab_result", body);
+        let frame = self.private(
+            "grab_result",
+            GrabResultFrame {
+                sale_id: &sale_id,
+                key: &id_key.1,
+                result: outcome.as_str(),
+                order_id: won.map(|o| o.id.as_str()),
+                price_cents: won.map(|o| o.unit_price_cents),
+                currency: won.map(|o| o.currency.as_str()),
+            },
+        );
+        let undo = match outcome {
+            GrabOutcome::Won(on) => Some(Undo::SaleGrant {
+                sale_id,
+                order_id: order_id(on),
+            }),
+            _ => None,
+        };
         // Every answer leaves after durability: a repeated key's `won` must not overtake
         // the write of the first.
         out.push(Output::SendDurable {
@@ -1045,7 +1089,7 @@ impl Room {
             st.sale.ended_ms = Some(now);
             out.push(Output::Persist(StoreOp::PutSale {
                 room,
-                sale: st.sale.clone(),
+                sale: Box::new(st.sale.clone()),
             }));
         }
         let ev = RoomEvent::SaleEnded {
@@ -1155,7 +1199,7 @@ impl Room {
         self.persist_room(out);
         out.push(Output::Persist(StoreOp::PutDraw {
             room: self.record.id.clone(),
-            draw: d.clone(),
+            draw: Box::new(d.clone()),
         }));
         self.broadcast(
             RoomEvent::DrawOpened {
@@ -1344,7 +1388,7 @@ impl Room {
         };
         out.push(Output::Persist(StoreOp::PutDraw {
             room,
-            draw: d.clone(),
+            draw: Box::new(d.clone()),
         }));
         self.broadcast(event, now, out);
     }
@@ -1378,7 +1422,7 @@ impl Room {
             .collect();
         out.push(Output::Persist(StoreOp::PutDraw {
             room,
-            draw: d.clone(),
+            draw: Box::new(d.clone()),
         }));
         self.broadcast(
             RoomEvent::DrawResult {
@@ -1490,7 +1534,7 @@ impl Room {
         self.persist_room(out);
         out.push(Output::Persist(StoreOp::PutRedPacket {
             room: self.record.id.clone(),
-            packet: packet.clone(),
+            packet: Box::new(packet.clone()),
         }));
         self.broadcast(
             RoomEvent::RedPacketDropped {
