@@ -12,8 +12,8 @@ use crate::room::types::{AudienceClass, RoomRecord, RoomState, SessionId};
 use crate::store::{Store, StoreOp};
 use bytes::Bytes;
 use dashmap::DashMap;
+use foldhash::{HashMap, HashMapExt};
 use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -309,7 +309,8 @@ impl Hub {
         h.host(cmd).await
     }
 
-    fn spawn(&self, room: Room) {
+    fn spawn(&self, mut room: Room) {
+        room.set_watched(false);
         let (tx, rx) = mpsc::channel(MAILBOX);
         let weak = tx.downgrade();
         let handle = RoomHandle {
@@ -585,6 +586,7 @@ impl RoomOwner {
                     let _ = tx.try_send(WatchEvent::Ended);
                 } else {
                     self.watchers.push(tx);
+                    self.room.set_watched(true);
                 }
             }
             RoomMsg::Drain { .. } => unreachable!("handled by run"),
@@ -688,6 +690,9 @@ impl RoomOwner {
                             }
                             Err(mpsc::error::TrySendError::Closed(_)) => false,
                         });
+                        if self.watchers.is_empty() {
+                            self.room.set_watched(false);
+                        }
                     }
                 }
             }

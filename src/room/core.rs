@@ -11,7 +11,10 @@ use super::types::*;
 use crate::store::StoreOp;
 use bytes::Bytes;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+// Room state is keyed by viewer ids and keys on every input: foldhash (randomly seeded per
+// process) instead of SipHash.
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 /// WebSocket close codes the room asks for.
@@ -312,6 +315,8 @@ pub struct Room {
     heartbeat_ms: i64,
     /// Time of the input being applied (stamped on private frames).
     now: i64,
+    /// Whether anyone watches the room (WatchRoom): order events are not built otherwise.
+    watched: bool,
     commerce: Commerce,
 }
 
@@ -528,6 +533,7 @@ impl Room {
             peak_online: 0,
             heartbeat_ms,
             now,
+            watched: true,
             commerce,
         })
     }
@@ -569,6 +575,12 @@ impl Room {
             0,
         )
         .expect("record is present")
+    }
+
+    /// Tells the room whether a host watches it; without watchers it skips building the
+    /// per-order watch events (an order clone each) on the grab and order paths.
+    pub fn set_watched(&mut self, watched: bool) {
+        self.watched = watched;
     }
 
     pub fn record(&self) -> &RoomRecord {

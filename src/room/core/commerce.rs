@@ -12,9 +12,10 @@ use crate::room::event::{ClassView, RoomEvent};
 use crate::room::protocol::ProtocolError;
 use crate::room::types::*;
 use crate::store::StoreOp;
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rand::Rng;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
 
 /// Largest quantity one order may carry.
 pub const MAX_ORDER_QUANTITY: u32 = 1_000_000;
@@ -688,7 +689,9 @@ impl Room {
             room: self.record.id.clone(),
             order: Box::new(order.clone()),
         }));
-        out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+        if self.watched {
+            out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+        }
         out.push(Output::SendDurable {
             session,
             frame,
@@ -790,7 +793,9 @@ impl Room {
             room,
             order: Box::new(order.clone()),
         }));
-        out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+        if self.watched {
+            out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+        }
         for session in self.sessions_of(&order.viewer_id) {
             let frame = self.private("order_status", order_frame(&order));
             out.push(Output::Send { session, frame });
@@ -1028,7 +1033,9 @@ impl Room {
                         sale_id: sale_id.clone(),
                         order: Box::new(order.clone()),
                     }));
-                    out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+                    if self.watched {
+                        out.push(Output::Watch(WatchEvent::Order(Box::new(order.clone()))));
+                    }
                     self.commerce.orders.insert(on, order);
                     if sold_out {
                         self.broadcast(
