@@ -478,6 +478,15 @@ async fn redis_run(a: &Args) -> Run {
     run
 }
 
+/// Writes the page cache back to disk before a side starts, outside its timed region: with
+/// ext4's ordered journaling an fsync can have to write out other files' dirty data first, so
+/// without this the side that runs second would pay for the first side's leftovers (Redis's
+/// append-only file, or the previous run's database).
+fn settle() {
+    let _ = Command::new("sync").status();
+    std::thread::sleep(Duration::from_millis(500));
+}
+
 fn main() {
     let a = args();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -493,6 +502,7 @@ fn main() {
             a.window,
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
+        settle();
         if a.only.as_deref() == Some("showfloor") {
             let (grabs, orders) = showfloor_runs(&a).await;
             grabs.print();
@@ -504,6 +514,7 @@ fn main() {
             redis.print();
             return;
         }
+        settle();
         let (grabs, orders) = showfloor_runs(&a).await;
         redis.print();
         grabs.print();
