@@ -1,0 +1,138 @@
+//! The forwarding hot path: one ingested RTP packet → every subscriber of the room's program,
+//! rewritten per viewer and queued with `try_send` (a full queue drops and asks for a key
+//! frame; nobody waits). Synchronous: locks here are short and never held across `.await`.
+
+use super::keyframe::VideoCodec;
+use super::rewrite::{Downtrack, Incoming, SourceId, Verdict};
+use parking_lot::Mutex;
+use rtc::rtp;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::time::Instant;
+use tokio::sync::mpsc;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaKind {
+    Audio,
+    Video,
+}
+
+/// What a subscriber's writer task sends on its PeerConnection.
+pub struct Outbound {
+    pub kind: MediaKind,
+    pub packet: rtp::Packet,
+}
+
+/// Payload types the viewer's leg negotiated for each codec (0 = not negotiated).
+#[derive(Debug, Default)]
+pub struct PayloadTypes {
+    pub opus: AtomicU8,
+    pub vp8: AtomicU8,
+    pub h264: AtomicU8,
+}
+
+impl PayloadTypes {
+    pub fn video(&self, codec: VideoCodec) -> u8 {
+        match codec {
+            VideoCodec::Vp8 => self.vp8.load(Ordering::Relaxed),
+            VideoCodec::H264 => self.h264.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// One viewer of a room's program.
+pub struct Subscriber {
+    pub id: u64,
+    pub audio: Mutex<Downtrack>,
+    pub video: Mutex<Downtrack>,
+    pub payload_types: PayloadTypes,
+    pub queue: mpsc::Sender<Outbound>,
+    pub dropped: AtomicU64,
+}
+
+impl Subscriber {
+    pub fn downtrack(&self, kind: MediaKind) -> &Mutex<Downtrack> {
+        match kind {
+            MediaKind::Audio => &self.audio,
+            MediaKind::Video => &self.video,
+        }
+    }
+
+    /// Follow a new program source per kind (`None`: nothing on air of that kind).
+    pub fn switch_to(&self, audio: Option<SourceId>, video: Option<SourceId>) {
+        self.audio.lock().switch_to(audio);
+        self.video.lock().switch_to(video);
+    }
+}
+
+/// What one packet's fan-out did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct FanOut {
+    pub forwarded: usize,
+    pub dropped: usize,
+    /// Some subscriber waits for a key frame of this source (ask for one, throttled).
+    pub wants_keyframe: bool,
+}
+
+/// Codec facts of the packet's source, resolved once per packet.
+#[derive(Debug, Clone, Copy)]
+pub struct SourceCodec {
+    pub kind: MediaKind,
+    /// `None` for audio (Opus).
+    pub video: Option<VideoCodec>,
+}
+
+/// Forwards `packet` (already classified as `incoming`) to each subscriber.
+pub fn forward(
+    subscribers: &[std::sync::Arc<Subscriber>],
+    codec: SourceCodec,
+    packet: &rtp::Packet,
+    incoming: &Incoming,
+    now: Instant,
+) -> FanOut {
+    let mut out = FanOut::default();
+    for s in subscribers {
+        let pt = match codec.video {
+            Some(v) => s.payload_types.video(v),
+            None => s.payload_types.opus.load(Ordering::Relaxed),
+        };
+        if pt == 0 {
+            // This viewer's leg cannot carry the codec.
+            continue;
+        }
+        let dt = s.downtrack(codec.kind);
+        let verdict = dt.lock().rewrite(incoming, now);
+        match verdict {
+            Verdict::Forward(o) => {
+                let p = rtp::Packet {
+                    header: rtp::Header {
+                        version: 2,
+                        marker: packet.header.marker,
+                        payload_type: pt,
+                        sequence_number: o.seq,
+                        timestamp: o.ts,
+                        ssrc: o.ssrc,
+                        ..Default::default()
+                    },
+                    payload: packet.payload.clone(),
+                };
+                match s.queue.try_send(Outbound {
+                    kind: codec.kind,
+                    packet: p,
+                }) {
+                    Ok(()) => out.forwarded += 1,
+                    Err(_) => {
+                        s.dropped.fetch_add(1, Ordering::Relaxed);
+                        out.dropped += 1;
+                        if codec.kind == MediaKind::Video {
+                            dt.lock().drop_and_hold();
+                            out.wants_keyframe = true;
+                        }
+                    }
+                }
+            }
+            Verdict::Held => out.wants_keyframe = true,
+            Verdict::NotCurrent | Verdict::Stale => {}
+        }
+    }
+    out
+}
