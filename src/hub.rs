@@ -17,7 +17,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Room mailbox capacity. Senders wait when it is full (back-pressure on that viewer's
@@ -137,6 +137,8 @@ pub struct RoomHandle {
     pub id: String,
     /// The viewer-token key; immutable for the room's life, so checked without a round trip.
     pub token_key: Arc<str>,
+    /// The brand on air, kept current by the owner task (media follows it).
+    on_air: watch::Receiver<Option<String>>,
     tx: mpsc::Sender<RoomMsg>,
 }
 
@@ -184,6 +186,11 @@ impl RoomHandle {
         self.send(RoomMsg::Host { cmd, reply }).await?;
         rx.await
             .map_err(|_| HubError::Unavailable(self.id.clone()))?
+    }
+
+    /// Follows the brand on air: the current value at once, then every change.
+    pub fn on_air(&self) -> watch::Receiver<Option<String>> {
+        self.on_air.clone()
     }
 
     pub async fn watch(&self) -> Result<mpsc::Receiver<WatchEvent>, HubError> {
@@ -305,9 +312,11 @@ impl Hub {
     fn spawn(&self, room: Room) {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let weak = tx.downgrade();
+        let (on_air, on_air_rx) = watch::channel(room.record().brand_on_air.clone());
         let handle = RoomHandle {
             id: room.id().to_string(),
             token_key: Arc::from(room.record().token_key.as_str()),
+            on_air: on_air_rx,
             tx,
         };
         self.rooms.insert(handle.id.clone(), handle);
@@ -325,6 +334,7 @@ impl Hub {
             pending_ops: Vec::new(),
             deferred: Vec::new(),
             replies: Vec::new(),
+            on_air,
         };
         let task = tokio::spawn(async move {
             owner.run(rx).await;
@@ -448,6 +458,8 @@ struct RoomOwner {
     deferred: Vec<Deferred>,
     /// Host replies of the inputs applied since the last flush.
     replies: Vec<(Reply, HostReply)>,
+    /// Publishes the brand on air whenever a command changes it.
+    on_air: watch::Sender<Option<String>>,
 }
 
 impl RoomOwner {
@@ -563,13 +575,24 @@ impl RoomOwner {
                 self.room.client(session, msg, now, out);
             }
             RoomMsg::Undo { undo } => self.room.undo(undo),
-            RoomMsg::Host { cmd, reply } => match self.room.host(cmd, now, out) {
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+            RoomMsg::Host { cmd, reply } => {
+                match self.room.host(cmd, now, out) {
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                    // The reply waits for durability, the room does not.
+                    Ok(r) => self.replies.push((reply, r)),
                 }
-                // The reply waits for durability, the room does not.
-                Ok(r) => self.replies.push((reply, r)),
-            },
+                let brand = &self.room.record().brand_on_air;
+                self.on_air.send_if_modified(|b| {
+                    if b != brand {
+                        b.clone_from(brand);
+                        true
+                    } else {
+                        false
+                    }
+                });
+            }
             RoomMsg::Watch { tx } => {
                 if self.room.record().state == crate::room::types::RoomState::Ended {
                     let _ = tx.try_send(WatchEvent::Ended);
