@@ -129,6 +129,10 @@ enum RoomMsg {
     Undo {
         undo: Undo,
     },
+    /// The brands whose presenter feed is live (from the media module).
+    LiveFeeds {
+        brands: std::collections::BTreeSet<String>,
+    },
 }
 
 /// A handle on a room's owner task.
@@ -186,6 +190,11 @@ impl RoomHandle {
         self.send(RoomMsg::Host { cmd, reply }).await?;
         rx.await
             .map_err(|_| HubError::Unavailable(self.id.clone()))?
+    }
+
+    /// Tells the room which brands have a live presenter feed (viewers get `program`).
+    pub async fn set_live_feeds(&self, brands: std::collections::BTreeSet<String>) {
+        let _ = self.send(RoomMsg::LiveFeeds { brands }).await;
     }
 
     /// Follows the brand on air: the current value at once, then every change.
@@ -575,6 +584,7 @@ impl RoomOwner {
                 self.room.client(session, msg, now, out);
             }
             RoomMsg::Undo { undo } => self.room.undo(undo),
+            RoomMsg::LiveFeeds { brands } => self.room.set_live_feeds(brands, now, out),
             RoomMsg::Host { cmd, reply } => {
                 match self.room.host(cmd, now, out) {
                     Err(e) => {

@@ -26,7 +26,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use sfu::{MediaKind, Outbound, PayloadTypes, SourceCodec, Subscriber};
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
@@ -143,6 +143,8 @@ pub struct RoomMedia {
     program_video: AtomicU64,
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
     state: watch::Sender<ProgramState>,
+    /// Brands with a live feed, followed by a task that tells the room (its `program` event).
+    live: watch::Sender<BTreeSet<String>>,
     stats: Arc<MediaStats>,
 }
 
@@ -160,13 +162,26 @@ impl RoomMedia {
     /// Points the program (and every viewer) at the on-air brand's feeds.
     fn retarget(&self) {
         let brand = self.on_air.lock().clone();
-        let (audio, video) = {
+        let (audio, video, live) = {
             let feeds = self.feeds.lock();
+            let live: BTreeSet<String> = feeds
+                .iter()
+                .filter(|(_, f)| f.audio.is_some() || f.video.is_some())
+                .map(|(b, _)| b.clone())
+                .collect();
             match brand.as_ref().and_then(|b| feeds.get(b)) {
-                Some(f) => (f.audio.clone(), f.video.clone()),
-                None => (None, None),
+                Some(f) => (f.audio.clone(), f.video.clone(), live),
+                None => (None, None, live),
             }
         };
+        self.live.send_if_modified(|l| {
+            if *l != live {
+                *l = live;
+                true
+            } else {
+                false
+            }
+        });
         let a = audio.as_ref().map(|f| f.source);
         let v = video.as_ref().map(|f| f.source);
         let old_a = self.program_audio.swap(a.unwrap_or(0), Ordering::AcqRel);
@@ -424,6 +439,7 @@ impl Media {
                     brand: None,
                     live: false,
                 });
+                let (live, live_rx) = watch::channel(BTreeSet::new());
                 let rm = Arc::new(RoomMedia {
                     id: handle.id.clone(),
                     feeds: Mutex::new(HashMap::new()),
@@ -432,9 +448,11 @@ impl Media {
                     program_video: AtomicU64::new(0),
                     subscribers: RwLock::new(Vec::new()),
                     state,
+                    live,
                     stats: self.stats.clone(),
                 });
                 tokio::spawn(follow_on_air(Arc::downgrade(&rm), handle.on_air()));
+                tokio::spawn(report_live_feeds(live_rx, handle.clone()));
                 rm
             })
             .clone();
@@ -957,6 +975,7 @@ impl Media {
         for id in ids {
             self.close_session(&id).await;
         }
+        self.rooms.clear();
         self.mux.close();
     }
 
@@ -1027,6 +1046,13 @@ async fn follow_on_air(room: Weak<RoomMedia>, mut on_air: watch::Receiver<Option
         if on_air.changed().await.is_err() {
             return;
         }
+    }
+}
+
+async fn report_live_feeds(mut live: watch::Receiver<BTreeSet<String>>, room: RoomHandle) {
+    while live.changed().await.is_ok() {
+        let brands = live.borrow_and_update().clone();
+        room.set_live_feeds(brands).await;
     }
 }
 

@@ -276,7 +276,13 @@ impl AsyncUdpSocket for VirtualSocket {
             ecn: transmit.ecn,
             contents: transmit.contents,
             segment_size: transmit.segment_size,
-            src_ip: None,
+            // On a wildcard socket, answer from the interface the connection's candidate names.
+            src_ip: self
+                .mux
+                .local
+                .ip()
+                .is_unspecified()
+                .then_some(self.local.ip()),
         };
         self.mux.socket.poll_send(cx, &t)
     }

@@ -11,7 +11,7 @@ use super::types::*;
 use crate::store::StoreOp;
 use bytes::Bytes;
 use serde_json::json;
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::sync::Arc;
 
 /// WebSocket close codes the room asks for.
@@ -313,6 +313,10 @@ pub struct Room {
     /// Time of the input being applied (stamped on private frames).
     now: i64,
     commerce: Commerce,
+    /// Brands whose presenter feed is live (told by the media module).
+    live_feeds: BTreeSet<String>,
+    /// The program state viewers were last told of: (brand on air, its feed is live).
+    program_sent: (Option<String>, bool),
 }
 
 /// Settings for a new room, validated by [`Room::create`].
@@ -529,6 +533,12 @@ impl Room {
             heartbeat_ms,
             now,
             commerce,
+            live_feeds: BTreeSet::new(),
+            program_sent: (None, false),
+        })
+        .map(|mut r| {
+            r.program_sent = (r.record.brand_on_air.clone(), false);
+            r
         })
     }
 
@@ -681,6 +691,10 @@ impl Room {
                     "chat_rate_limit": r.chat_rate_limit,
                 },
                 "brand_on_air": on_air,
+                "program": {
+                    "brand_id": self.record.brand_on_air,
+                    "live": self.program().1,
+                },
                 "running_order": self.brands,
                 "shelf": view.shelf(&shelf),
                 "pinned_product": r.pinned_product,
@@ -1080,6 +1094,36 @@ impl Room {
         }));
         out.push(Output::Watch(WatchEvent::Chat(message)));
         Ok(())
+    }
+
+    /// The media module reports which brands have a live feed; viewers get `program` when
+    /// the brand on air gains or loses its feed.
+    pub fn set_live_feeds(&mut self, live: BTreeSet<String>, now: i64, out: &mut Vec<Output>) {
+        self.live_feeds = live;
+        self.update_program(now, out);
+    }
+
+    fn program(&self) -> (Option<String>, bool) {
+        let brand = self.record.brand_on_air.clone();
+        let live = brand.as_ref().is_some_and(|b| self.live_feeds.contains(b));
+        (brand, live)
+    }
+
+    /// Viewers hear of the program only when its liveness changes: a switch between two
+    /// brands without feeds changes nothing they can see (`brand_switched` tells the brand).
+    fn update_program(&mut self, now: i64, out: &mut Vec<Output>) {
+        let p = self.program();
+        if p.1 != self.program_sent.1 {
+            self.program_sent = p.clone();
+            self.broadcast(
+                RoomEvent::Program {
+                    brand_id: p.0,
+                    live: p.1,
+                },
+                now,
+                out,
+            );
+        }
     }
 
     /// Periodic work: coalesced counters, host stats, audience heartbeats, expiries.
@@ -1485,6 +1529,7 @@ impl Room {
                     out,
                 );
                 out.push(self.action("brand_switched", "", brand.name, now));
+                self.update_program(now, out);
                 Ok(HostReply::Room(Box::new(self.summary())))
             }
             HostCommand::UpsertProduct(input) => {
@@ -1897,6 +1942,89 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn program_event_follows_the_on_air_brands_feed() {
+        let mut r = room();
+        let mut out = Vec::new();
+        let brand = |r: &mut Room, name: &str, out: &mut Vec<Output>| match r
+            .host(
+                HostCommand::AddBrand {
+                    name: name.into(),
+                    logo_url: String::new(),
+                    position: None,
+                },
+                1,
+                out,
+            )
+            .unwrap()
+        {
+            HostReply::Brand(b) => b.id,
+            _ => unreachable!(),
+        };
+        let a = brand(&mut r, "Alpha", &mut out);
+        let b = brand(&mut r, "Bravo", &mut out);
+        let programs = |out: &[Output]| -> Vec<serde_json::Value> {
+            broadcasts(out)
+                .into_iter()
+                .filter(|e| e["type"] == "program")
+                .collect()
+        };
+        out.clear();
+        r.host(
+            HostCommand::SwitchBrand {
+                brand_id: a.clone(),
+            },
+            2,
+            &mut out,
+        )
+        .unwrap();
+        assert!(
+            programs(&out).is_empty(),
+            "no feed before or after: nothing to tell"
+        );
+        out.clear();
+        // A's and B's feeds go live: one event, about A (the brand on air).
+        r.set_live_feeds([a.clone(), b.clone()].into(), 3, &mut out);
+        let p = programs(&out);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["live"], true);
+        out.clear();
+        r.set_live_feeds([a.clone(), b.clone()].into(), 4, &mut out);
+        assert!(programs(&out).is_empty(), "no change, no event");
+        // Live A to live B: still live, nothing to tell; B's feed dropping is told.
+        r.host(
+            HostCommand::SwitchBrand {
+                brand_id: b.clone(),
+            },
+            5,
+            &mut out,
+        )
+        .unwrap();
+        assert!(programs(&out).is_empty());
+        out.clear();
+        r.set_live_feeds([a.clone()].into(), 6, &mut out);
+        let p = programs(&out);
+        assert_eq!(
+            (p[0]["brand_id"].as_str(), p[0]["live"].as_bool()),
+            (Some(b.as_str()), Some(false))
+        );
+        // The welcome tells a joining viewer the same.
+        out.clear();
+        r.join(7, viewer("late"), 7, &mut out).unwrap();
+        let welcome = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Send { frame, .. } => {
+                    let v: serde_json::Value = serde_json::from_slice(frame).unwrap();
+                    (v["type"] == "welcome").then_some(v)
+                }
+                _ => None,
+            })
+            .expect("welcome");
+        assert_eq!(welcome["program"]["brand_id"], b.as_str());
+        assert_eq!(welcome["program"]["live"], false);
     }
 
     #[test]
