@@ -82,6 +82,8 @@ pub struct Downtrack {
     run: Option<Run>,
     hold: bool,
     last: Option<Last>,
+    /// `last` before the most recent forward, to take that forward back (`undo`).
+    prev_last: Option<Last>,
     /// Output numbering before the first packet: (first seq - 1, first ts).
     origin: (u16, u32),
     forwarded: u64,
@@ -104,6 +106,7 @@ impl Downtrack {
             run: None,
             hold: video,
             last: None,
+            prev_last: None,
             origin: (first_seq.wrapping_sub(1), first_ts.wrapping_sub(1)),
             forwarded: 0,
         }
@@ -221,6 +224,7 @@ impl Downtrack {
             None => true,
         };
         if newer {
+            self.prev_last = self.last;
             self.last = Some(Last {
                 seq: out.seq,
                 ts: out.ts,
@@ -228,6 +232,21 @@ impl Downtrack {
             });
         }
         self.forwarded += 1;
+    }
+
+    /// The packet just forwarded as `out` could not be sent (the viewer's queue was full):
+    /// take it back so numbering stays gapless. Video then waits for a key frame; audio
+    /// gives the dropped packet's sequence number to the next one.
+    pub fn undo(&mut self, out: Outgoing) {
+        if self.last.is_some_and(|l| l.seq == out.seq) {
+            self.last = self.prev_last.take();
+        }
+        self.forwarded = self.forwarded.saturating_sub(1);
+        if self.video {
+            self.hold = true;
+        } else if let Some(m) = self.run.as_mut().and_then(|r| r.mapping.as_mut()) {
+            m.seq_offset = m.seq_offset.wrapping_sub(1);
+        }
     }
 
     /// Maps the RTP timestamp of a sender report of `source` onto the output timeline, so a
@@ -410,6 +429,33 @@ mod tests {
         assert_eq!(o.ts, last.ts + 9_000);
         // A held packet arriving late is before the new run.
         assert_eq!(d.rewrite(&pkt(A, 13, 9_000, false), t0), Verdict::Stale);
+    }
+
+    #[test]
+    fn undo_keeps_numbering_gapless() {
+        let t0 = Instant::now();
+        // Video: the undone packet's number is reused after the key-frame hold.
+        let mut d = Downtrack::new(1, 90_000, true, 100, 0);
+        d.switch_to(Some(A));
+        fwd(d.rewrite(&pkt(A, 1, 0, true), t0));
+        let lost = fwd(d.rewrite(&pkt(A, 2, 3_000, false), t0));
+        d.undo(lost);
+        assert!(d.is_holding());
+        assert_eq!(d.rewrite(&pkt(A, 3, 6_000, false), t0), Verdict::Held);
+        assert_eq!(fwd(d.rewrite(&pkt(A, 4, 9_000, true), t0)).seq, lost.seq);
+        // Audio: the next packet takes the undone one's number.
+        let mut d = Downtrack::new(1, 48_000, false, 100, 0);
+        d.switch_to(Some(A));
+        fwd(d.rewrite(&pkt(A, 1, 0, false), t0));
+        let lost = fwd(d.rewrite(&pkt(A, 2, 960, false), t0));
+        d.undo(lost);
+        let next = fwd(d.rewrite(&pkt(A, 3, 1_920, false), t0));
+        assert_eq!(next.seq, lost.seq);
+        assert_eq!(next.ts, lost.ts + 960);
+        assert_eq!(
+            fwd(d.rewrite(&pkt(A, 4, 2_880, false), t0)).seq,
+            lost.seq + 1
+        );
     }
 
     #[test]

@@ -123,10 +123,9 @@ pub fn forward(
                     Err(_) => {
                         s.dropped.fetch_add(1, Ordering::Relaxed);
                         out.dropped += 1;
-                        if codec.kind == MediaKind::Video {
-                            dt.lock().drop_and_hold();
-                            out.wants_keyframe = true;
-                        }
+                        // Numbering stays gapless; video waits for a key frame.
+                        dt.lock().undo(o);
+                        out.wants_keyframe |= codec.kind == MediaKind::Video;
                     }
                 }
             }
@@ -135,4 +134,104 @@ pub fn forward(
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn packet(seq: u16, ts: u32) -> rtp::Packet {
+        rtp::Packet {
+            header: rtp::Header {
+                version: 2,
+                payload_type: 100,
+                sequence_number: seq,
+                timestamp: ts,
+                ssrc: 42,
+                ..Default::default()
+            },
+            payload: bytes::Bytes::from_static(&[0x10, 0x00, 0x9d]),
+        }
+    }
+
+    fn incoming(seq: u16, ts: u32, keyframe: bool) -> Incoming {
+        Incoming {
+            source: 7,
+            seq,
+            ts,
+            keyframe,
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_holds_and_asks_for_a_key_frame() {
+        let (tx, mut rx) = mpsc::channel(1);
+        let s = Arc::new(Subscriber {
+            id: 1,
+            audio: Mutex::new(Downtrack::new(1, 48_000, false, 0, 0)),
+            video: Mutex::new(Downtrack::new(2, 90_000, true, 500, 0)),
+            payload_types: PayloadTypes::default(),
+            queue: tx,
+            dropped: AtomicU64::new(0),
+        });
+        s.payload_types.vp8.store(96, Ordering::Relaxed);
+        s.switch_to(None, Some(7));
+        let subs = vec![s.clone()];
+        let codec = SourceCodec {
+            kind: MediaKind::Video,
+            video: Some(VideoCodec::Vp8),
+        };
+        let now = Instant::now();
+        // Held until a key frame; the source is asked for one.
+        let f = forward(&subs, codec, &packet(9, 0), &incoming(9, 0, false), now);
+        assert_eq!((f.forwarded, f.wants_keyframe), (0, true));
+        let f = forward(&subs, codec, &packet(10, 0), &incoming(10, 0, true), now);
+        assert_eq!(f.forwarded, 1);
+        // The queue (capacity 1) is full: dropped, held, key frame wanted.
+        let f = forward(
+            &subs,
+            codec,
+            &packet(11, 3000),
+            &incoming(11, 3000, false),
+            now,
+        );
+        assert_eq!((f.dropped, f.wants_keyframe), (1, true));
+        assert!(s.video.lock().is_holding());
+        let first = rx.try_recv().unwrap().packet;
+        assert_eq!(first.header.payload_type, 96, "the viewer's payload type");
+        assert_eq!(first.header.ssrc, 2, "the viewer's SSRC");
+        assert_eq!(first.header.sequence_number, 500);
+        // Delta frames stay held even with room in the queue; the next key frame resumes
+        // with the next sequence number.
+        let f = forward(
+            &subs,
+            codec,
+            &packet(12, 6000),
+            &incoming(12, 6000, false),
+            now,
+        );
+        assert_eq!(f.forwarded, 0);
+        let f = forward(
+            &subs,
+            codec,
+            &packet(13, 9000),
+            &incoming(13, 9000, true),
+            now,
+        );
+        assert_eq!(f.forwarded, 1);
+        let next = rx.try_recv().unwrap().packet;
+        assert_eq!(next.header.sequence_number, 501);
+        assert_eq!(s.dropped.load(Ordering::Relaxed), 1);
+        // A viewer whose leg lacks the codec is skipped.
+        s.payload_types.vp8.store(0, Ordering::Relaxed);
+        let f = forward(
+            &subs,
+            codec,
+            &packet(14, 9000),
+            &incoming(14, 9000, false),
+            now,
+        );
+        assert_eq!(f, FanOut::default());
+    }
 }

@@ -251,6 +251,8 @@ async fn negotiate(
 /// A WHEP viewer.
 pub struct WhepViewer {
     pub pc: Arc<dyn PeerConnection>,
+    /// The server's SDP answer.
+    pub answer: String,
     pub received: Arc<Received>,
     pub state: watch::Receiver<RTCPeerConnectionState>,
     pub broke: Arc<AtomicBool>,
@@ -297,6 +299,7 @@ impl WhepViewer {
         }
         Ok(WhepViewer {
             pc,
+            answer: r.body.clone(),
             received,
             state: state_rx,
             broke,
@@ -459,6 +462,11 @@ impl WhipPublisher {
             stop,
             http_addr,
         })
+    }
+
+    /// Stops sending media but keeps the connection (an encoder that froze).
+    pub fn pause_media(&self) {
+        self.stop.store(true, Ordering::SeqCst);
     }
 
     pub async fn stop(self) -> u16 {
