@@ -27,7 +27,43 @@ pub fn router(media: Arc<Media>) -> Router {
             axum::routing::delete(whep_delete).patch(whep_patch),
         )
         .layer(DefaultBodyLimit::max(MAX_SDP_BYTES))
+        .layer(axum::middleware::from_fn(cors))
         .with_state(media)
+}
+
+/// WHIP/WHEP clients are often pages on another origin: answer preflights and let them read
+/// `Location`. Tokens travel in `Authorization`, never in cookies, so any origin may ask.
+async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let preflight = req.method() == axum::http::Method::OPTIONS;
+    let mut r = if preflight {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        next.run(req).await
+    };
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_EXPOSE_HEADERS,
+        HeaderValue::from_static("Location"),
+    );
+    if preflight {
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, POST, PATCH, DELETE, OPTIONS"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_HEADERS,
+            HeaderValue::from_static("Authorization, Content-Type"),
+        );
+        h.insert(
+            header::ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static("600"),
+        );
+    }
+    r
 }
 
 impl IntoResponse for MediaError {

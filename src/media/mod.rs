@@ -22,7 +22,8 @@ use rtc::peer_connection::configuration::media_engine::{
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpCodingParameters,
+    RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 use sfu::{MediaKind, Outbound, PayloadTypes, SourceCodec, Subscriber};
@@ -372,6 +373,53 @@ impl PeerConnectionEventHandler for Events {
     }
 }
 
+/// Only what the SFU forwards: Opus, VP8 and H.264 (packetization mode 1, baseline and
+/// constrained baseline). Offering VP9/AV1 to a publisher could leave a feed nobody can
+/// switch to; without RTX, retransmissions come on the primary SSRC and are rewritten like
+/// any other packet.
+fn register_sfu_codecs(engine: &mut MediaEngine) -> webrtc::error::Result<()> {
+    let feedback = |typ: &str, parameter: &str| RTCPFeedback {
+        typ: typ.to_owned(),
+        parameter: parameter.to_owned(),
+    };
+    let video_feedback = vec![
+        feedback("goog-remb", ""),
+        feedback("ccm", "fir"),
+        feedback("nack", ""),
+        feedback("nack", "pli"),
+    ];
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: opus(),
+            payload_type: 111,
+        },
+        RtpCodecKind::Audio,
+    )?;
+    let mut vp8 = video_codec(VideoCodec::Vp8);
+    vp8.rtcp_feedback = video_feedback.clone();
+    engine.register_codec(
+        RTCRtpCodecParameters {
+            rtp_codec: vp8,
+            payload_type: 96,
+        },
+        RtpCodecKind::Video,
+    )?;
+    for (pt, profile) in [(102, "42001f"), (125, "42e01f")] {
+        let mut h264 = video_codec(VideoCodec::H264);
+        h264.sdp_fmtp_line =
+            format!("level-asymmetry-allowed=1;packetization-mode=1;profile-level-id={profile}");
+        h264.rtcp_feedback = video_feedback.clone();
+        engine.register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: h264,
+                payload_type: pt,
+            },
+            RtpCodecKind::Video,
+        )?;
+    }
+    Ok(())
+}
+
 fn opus() -> RTCRtpCodec {
     RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_owned(),
@@ -391,7 +439,12 @@ fn video_codec(c: VideoCodec) -> RTCRtpCodec {
         .to_owned(),
         clock_rate: 90_000,
         channels: 0,
-        sdp_fmtp_line: String::new(),
+        sdp_fmtp_line: match c {
+            VideoCodec::Vp8 => String::new(),
+            VideoCodec::H264 => {
+                "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into()
+            }
+        },
         rtcp_feedback: vec![],
     }
 }
@@ -473,9 +526,7 @@ impl Media {
         endpoint_rt: Arc<dyn webrtc::runtime::Runtime>,
     ) -> Result<Arc<dyn PeerConnection>, MediaError> {
         let mut engine = MediaEngine::default();
-        engine
-            .register_default_codecs()
-            .map_err(|e| internal("codecs", e))?;
+        register_sfu_codecs(&mut engine).map_err(|e| internal("codecs", e))?;
         let registry =
             webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut engine)
                 .map_err(|e| internal("interceptors", e))?
