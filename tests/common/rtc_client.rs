@@ -7,11 +7,14 @@ use rtc::media::io::ivf_reader::IVFReader;
 use rtc::media::io::ogg_reader::OggReader;
 use rtc::media::Sample;
 use rtc::media_stream::MediaStreamTrack;
-use rtc::peer_connection::configuration::media_engine::{MIME_TYPE_OPUS, MIME_TYPE_VP8};
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use showfloor::media::keyframe::{starts_keyframe, VideoCodec};
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -107,6 +110,18 @@ fn dechunk(mut s: &str) -> String {
     out
 }
 
+/// `a=rtpmap:<pt> VP8/90000` and `H264/90000` lines of an SDP.
+pub fn video_payload_types(sdp: &str) -> Vec<(u8, VideoCodec)> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter_map(|l| {
+            let (pt, name) = l.split_once(' ')?;
+            let codec = VideoCodec::from_mime(&format!("video/{}", name.split('/').next()?))?;
+            Some((pt.parse().ok()?, codec))
+        })
+        .collect()
+}
+
 struct Events {
     gathered: watch::Sender<bool>,
     state: watch::Sender<RTCPeerConnectionState>,
@@ -153,6 +168,7 @@ impl PeerConnectionEventHandler for Events {
 /// One received RTP packet, as the viewer saw it.
 #[derive(Debug, Clone, Copy)]
 pub struct Seen {
+    pub pt: u8,
     pub seq: u16,
     pub ts: u32,
     pub ssrc: u32,
@@ -163,6 +179,8 @@ pub struct Seen {
 /// Everything a viewer received.
 #[derive(Default)]
 pub struct Received {
+    /// Video payload types of the negotiated session and their codecs.
+    pub video_codecs: parking_lot::Mutex<Vec<(u8, VideoCodec)>>,
     pub audio: parking_lot::Mutex<Vec<Seen>>,
     pub video: parking_lot::Mutex<Vec<Seen>>,
     pub audio_count: AtomicU64,
@@ -171,9 +189,17 @@ pub struct Received {
 
 impl Received {
     fn record(&self, kind: RtpCodecKind, p: &rtc::rtp::Packet) {
-        let keyframe = kind == RtpCodecKind::Video
-            && showfloor::media::keyframe::vp8_starts_keyframe(&p.payload);
+        let pt = p.header.payload_type;
+        let codec = self
+            .video_codecs
+            .lock()
+            .iter()
+            .find(|(x, _)| *x == pt)
+            .map(|(_, c)| *c);
+        let keyframe =
+            kind == RtpCodecKind::Video && codec.is_some_and(|c| starts_keyframe(c, &p.payload));
         let seen = Seen {
+            pt,
             seq: p.header.sequence_number,
             ts: p.header.timestamp,
             ssrc: p.header.ssrc,
@@ -193,9 +219,43 @@ impl Received {
     }
 }
 
-async fn build(events: Events, forward_plis: bool) -> Arc<dyn PeerConnection> {
+/// `only`: offer just Opus and this video codec, as an encoder such as OBS does.
+async fn build(
+    events: Events,
+    forward_plis: bool,
+    only: Option<VideoCodec>,
+) -> Arc<dyn PeerConnection> {
     let mut engine = MediaEngine::default();
-    engine.register_default_codecs().unwrap();
+    match only {
+        None => engine.register_default_codecs().unwrap(),
+        Some(video) => {
+            use rtc::rtp_transceiver::rtp_sender::RTCRtpCodecParameters;
+            let mut opus = codec(MIME_TYPE_OPUS, 48_000, 2);
+            opus.sdp_fmtp_line = "minptime=10;useinbandfec=1".into();
+            engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: opus,
+                        payload_type: 111,
+                    },
+                    RtpCodecKind::Audio,
+                )
+                .unwrap();
+            let (v, pt) = match video {
+                VideoCodec::Vp8 => (codec(MIME_TYPE_VP8, 90_000, 0), 96),
+                VideoCodec::H264 => (h264(), 125),
+            };
+            engine
+                .register_codec(
+                    RTCRtpCodecParameters {
+                        rtp_codec: v,
+                        payload_type: pt,
+                    },
+                    RtpCodecKind::Video,
+                )
+                .unwrap();
+        }
+    }
     let mut registry =
         webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut engine)
             .unwrap();
@@ -279,6 +339,7 @@ impl WhepViewer {
                 on_track: Some(received.clone()),
             },
             false,
+            None,
         )
         .await;
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -297,6 +358,7 @@ impl WhepViewer {
             let _ = pc.close().await;
             return Err((r.status, r.body));
         }
+        *received.video_codecs.lock() = video_payload_types(&r.body);
         Ok(WhepViewer {
             pc,
             answer: r.body.clone(),
@@ -347,6 +409,13 @@ fn codec(mime: &str, clock_rate: u32, channels: u16) -> RTCRtpCodec {
     }
 }
 
+fn h264() -> RTCRtpCodec {
+    let mut c = codec(MIME_TYPE_H264, 90_000, 0);
+    c.sdp_fmtp_line =
+        "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f".into();
+    c
+}
+
 fn sample_track(kind: RtpCodecKind, name: &str, c: RTCRtpCodec) -> Arc<TrackLocalStaticSample> {
     Arc::new(
         TrackLocalStaticSample::new(
@@ -371,11 +440,23 @@ fn sample_track(kind: RtpCodecKind, name: &str, c: RTCRtpCodec) -> Arc<TrackLoca
 }
 
 impl WhipPublisher {
+    /// Publishes the VP8 + Opus fixtures.
     pub async fn connect(
         http_addr: SocketAddr,
         room: &str,
         brand: &str,
         token: &str,
+    ) -> Result<WhipPublisher, (u16, String)> {
+        Self::connect_with(http_addr, room, brand, token, VideoCodec::Vp8).await
+    }
+
+    /// Publishes the VP8 or H.264 fixture, and Opus.
+    pub async fn connect_with(
+        http_addr: SocketAddr,
+        room: &str,
+        brand: &str,
+        token: &str,
+        video_codec: VideoCodec,
     ) -> Result<WhipPublisher, (u16, String)> {
         let (gathered, gathered_rx) = watch::channel(false);
         let (state, mut state_rx) = watch::channel(RTCPeerConnectionState::New);
@@ -387,13 +468,17 @@ impl WhipPublisher {
                 on_track: None,
             },
             true,
+            Some(video_codec),
         )
         .await;
-        let video = sample_track(
-            RtpCodecKind::Video,
-            "video",
-            codec(MIME_TYPE_VP8, 90_000, 0),
-        );
+        let video = match video_codec {
+            VideoCodec::Vp8 => sample_track(
+                RtpCodecKind::Video,
+                "video",
+                codec(MIME_TYPE_VP8, 90_000, 0),
+            ),
+            VideoCodec::H264 => sample_track(RtpCodecKind::Video, "video", h264()),
+        };
         let audio = sample_track(
             RtpCodecKind::Audio,
             "audio",
@@ -426,11 +511,34 @@ impl WhipPublisher {
         .await
         .expect("publisher connects")
         .expect("state channel");
-        let pt = |p: rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters| {
-            p.rtp_parameters.codecs.first().unwrap().payload_type
+        // The payload type negotiated for the codec this track carries.
+        let pt = |p: rtc::rtp_transceiver::rtp_sender::RTCRtpSendParameters, mime: &str| {
+            p.rtp_parameters
+                .codecs
+                .iter()
+                .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(mime))
+                .unwrap_or_else(|| {
+                    panic!(
+                        "{mime} not negotiated: {:?}",
+                        p.rtp_parameters
+                            .codecs
+                            .iter()
+                            .map(|c| (
+                                c.payload_type,
+                                c.rtp_codec.mime_type.clone(),
+                                c.rtp_codec.sdp_fmtp_line.clone()
+                            ))
+                            .collect::<Vec<_>>()
+                    )
+                })
+                .payload_type
         };
-        let video_pt = pt(vs.get_parameters().await.unwrap());
-        let audio_pt = pt(as_.get_parameters().await.unwrap());
+        let video_mime = match video_codec {
+            VideoCodec::Vp8 => MIME_TYPE_VP8,
+            VideoCodec::H264 => MIME_TYPE_H264,
+        };
+        let video_pt = pt(vs.get_parameters().await.unwrap(), video_mime);
+        let audio_pt = pt(as_.get_parameters().await.unwrap(), MIME_TYPE_OPUS);
         let stop = Arc::new(AtomicBool::new(false));
         let restart = Arc::new(AtomicBool::new(false));
         let plis = Arc::new(AtomicU64::new(0));
@@ -446,13 +554,26 @@ impl WhipPublisher {
                 }
             });
         }
-        tokio::spawn(stream_video(
-            video,
-            video_pt,
-            stop.clone(),
-            restart,
-            keyframes_sent.clone(),
-        ));
+        match video_codec {
+            VideoCodec::Vp8 => {
+                tokio::spawn(stream_video(
+                    video,
+                    video_pt,
+                    stop.clone(),
+                    restart,
+                    keyframes_sent.clone(),
+                ));
+            }
+            VideoCodec::H264 => {
+                tokio::spawn(stream_h264(
+                    video,
+                    video_pt,
+                    stop.clone(),
+                    restart,
+                    keyframes_sent.clone(),
+                ));
+            }
+        }
         tokio::spawn(stream_audio(audio, audio_pt, stop.clone()));
         Ok(WhipPublisher {
             pc,
@@ -516,6 +637,61 @@ async fn stream_video(
                 return;
             }
             tick.tick().await;
+        }
+    }
+}
+
+/// Plays the H.264 Annex-B file at 30 fps, looping; a PLI restarts it at its first access
+/// unit (SPS, PPS, IDR).
+async fn stream_h264(
+    track: Arc<TrackLocalStaticSample>,
+    pt: u8,
+    stop: Arc<AtomicBool>,
+    restart: Arc<AtomicBool>,
+    keyframes: Arc<AtomicU64>,
+) {
+    let ssrc = *track.ssrcs().await.first().unwrap();
+    let frame = Duration::from_millis(33);
+    let mut tick = tokio::time::interval(frame);
+    'file: while !stop.load(Ordering::SeqCst) {
+        let file = std::fs::File::open(format!("{FIXTURES}/output_h264.264")).unwrap();
+        let mut reader = rtc::media::io::h26x_reader::H26xSampleReader::new(
+            std::io::BufReader::new(file),
+            1 << 20,
+            false,
+        );
+        while let Ok(sample) = reader.next_sample() {
+            if stop.load(Ordering::SeqCst) {
+                return;
+            }
+            if restart.swap(false, Ordering::SeqCst) {
+                continue 'file;
+            }
+            // The sample may start with its Annex-B start code.
+            let d = &sample.data[..];
+            let nal = d
+                .strip_prefix(&[0, 0, 0, 1])
+                .or_else(|| d.strip_prefix(&[0, 0, 1]))
+                .unwrap_or(d);
+            if nal.first().is_some_and(|b| b & 0x1f == 7) {
+                keyframes.fetch_add(1, Ordering::SeqCst);
+            }
+            let s = Sample {
+                data: sample.data,
+                duration: if sample.timed { frame } else { Duration::ZERO },
+                ..Sample::new(Instant::now())
+            };
+            if track
+                .sample_writer(ssrc, pt)
+                .write_sample(&s)
+                .await
+                .is_err()
+            {
+                return;
+            }
+            if sample.timed {
+                tick.tick().await;
+            }
         }
     }
 }
