@@ -54,8 +54,8 @@ async fn fifty_viewers_receive_the_program() {
         assert!(
             Instant::now() < deadline,
             "{behind} of {VIEWERS} viewers lack media; forwarded {} dropped {}",
-            server.app().media.stats.forwarded.load(Ordering::Relaxed),
-            server.app().media.stats.dropped.load(Ordering::Relaxed)
+            server.app().media.stats.forwarded.get(),
+            server.app().media.stats.dropped.get()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -69,6 +69,16 @@ async fn fifty_viewers_receive_the_program() {
         assert!(video.iter().all(|s| s.ssrc == ssrc), "one video SSRC");
         assert!(!v.broke.load(Ordering::SeqCst));
     }
+    // The node's metrics show the media sessions and traffic.
+    let m = common::rtc_client::http(http, "GET", "/metrics", &[], "")
+        .await
+        .body;
+    assert!(
+        m.contains(&format!("showfloor_media_viewers {VIEWERS}")),
+        "{m}"
+    );
+    assert!(m.contains("showfloor_media_publishers 1"), "{m}");
+    assert!(m.contains("showfloor_media_rtp_forwarded_total"), "{m}");
     let total: u64 = viewers
         .iter()
         .map(|v| {

@@ -14,6 +14,8 @@ use crate::hub::{Hub, RoomHandle};
 use dashmap::DashMap;
 use keyframe::VideoCodec;
 use parking_lot::{Mutex, RwLock};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use rewrite::{Downtrack, Incoming, SourceId};
 use rtc::media_stream::MediaStreamTrack;
 use rtc::peer_connection::configuration::media_engine::{
@@ -83,13 +85,28 @@ fn internal(what: &str, e: impl std::fmt::Display) -> MediaError {
     MediaError::Internal(format!("{what}: {e}"))
 }
 
-/// Counters for tests and metrics.
+/// The media counters of the node's Prometheus metrics (`/metrics`), shared by reference.
 #[derive(Debug, Default)]
 pub struct MediaStats {
-    pub forwarded: AtomicU64,
-    pub dropped: AtomicU64,
-    pub keyframe_requests: AtomicU64,
-    pub switches: AtomicU64,
+    pub forwarded: Counter,
+    pub dropped: Counter,
+    pub keyframe_requests: Counter,
+    pub switches: Counter,
+    pub publishers: Gauge,
+    pub viewers: Gauge,
+}
+
+impl MediaStats {
+    pub fn from_metrics(m: &crate::metrics::Metrics) -> MediaStats {
+        MediaStats {
+            forwarded: m.media_rtp_forwarded.clone(),
+            dropped: m.media_rtp_dropped.clone(),
+            keyframe_requests: m.media_keyframe_requests.clone(),
+            switches: m.media_switches.clone(),
+            publishers: m.media_publishers.clone(),
+            viewers: m.media_viewers.clone(),
+        }
+    }
 }
 
 /// A room's program as viewers see it (also shown by `GET /whep/{room}`).
@@ -123,7 +140,7 @@ impl Feed {
         *last = Some(now);
         drop(last);
         if self.pli.try_send(()).is_ok() {
-            stats.keyframe_requests.fetch_add(1, Ordering::Relaxed);
+            stats.keyframe_requests.inc();
         }
     }
 }
@@ -188,7 +205,7 @@ impl RoomMedia {
         let old_a = self.program_audio.swap(a.unwrap_or(0), Ordering::AcqRel);
         let old_v = self.program_video.swap(v.unwrap_or(0), Ordering::AcqRel);
         if old_a != a.unwrap_or(0) || old_v != v.unwrap_or(0) {
-            self.stats.switches.fetch_add(1, Ordering::Relaxed);
+            self.stats.switches.inc();
             for s in self.subscribers.read().iter() {
                 s.switch_to(a, v);
             }
@@ -235,13 +252,9 @@ impl RoomMedia {
             let subs = self.subscribers.read();
             sfu::forward(&subs, feed.codec, p, &incoming, Instant::now())
         };
-        self.stats
-            .forwarded
-            .fetch_add(f.forwarded as u64, Ordering::Relaxed);
+        self.stats.forwarded.inc_by(f.forwarded as u64);
         if f.dropped > 0 {
-            self.stats
-                .dropped
-                .fetch_add(f.dropped as u64, Ordering::Relaxed);
+            self.stats.dropped.inc_by(f.dropped as u64);
         }
         if f.wants_keyframe {
             feed.request_keyframe(false, &self.stats);
@@ -452,6 +465,7 @@ fn video_codec(c: VideoCodec) -> RTCRtpCodec {
 impl Media {
     pub fn start(hub: Arc<Hub>, config: MediaConfig) -> std::io::Result<Arc<Media>> {
         let mux = UdpMux::bind(config.udp_addr)?;
+        let stats = Arc::new(MediaStats::from_metrics(hub.metrics()));
         let media = Arc::new(Media {
             hub,
             mux,
@@ -460,7 +474,7 @@ impl Media {
             rooms: DashMap::new(),
             sessions: DashMap::new(),
             next_id: AtomicU64::new(1),
-            stats: Arc::new(MediaStats::default()),
+            stats,
             janitor: Mutex::new(None),
         });
         let janitor = tokio::spawn(janitor(Arc::downgrade(&media)));
@@ -642,6 +656,7 @@ impl Media {
             tracks: Vec::new(),
         });
         self.sessions.insert(id.clone(), session.clone());
+        self.stats.publishers.inc();
         match self.answer(&pc, &endpoint, gathered, offer).await {
             Ok(sdp) => {
                 tracing::info!(room, brand, session = %id, "publisher connected by WHIP");
@@ -757,6 +772,7 @@ impl Media {
             tracks: vec![audio_track, video_track],
         });
         self.sessions.insert(id.clone(), session.clone());
+        self.stats.viewers.inc();
         let sdp = match self.answer(&pc, &endpoint, gathered, offer).await {
             Ok(sdp) => sdp,
             Err(e) => {
@@ -892,6 +908,10 @@ impl Media {
         if s.closed.swap(true, Ordering::AcqRel) {
             return;
         }
+        match &s.role {
+            Role::Publisher { .. } => self.stats.publishers.dec(),
+            Role::Viewer { .. } => self.stats.viewers.dec(),
+        };
         match &s.role {
             Role::Viewer { subscriber } => s.room_media.remove_subscriber(subscriber.id),
             Role::Publisher { brand } => {
