@@ -129,6 +129,11 @@ enum RoomMsg {
     Undo {
         undo: Undo,
     },
+    /// May this token id use the room's media (room not ended, token not kicked)?
+    Admits {
+        jti: String,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
     /// The brands whose presenter feed is live (from the media module).
     LiveFeeds {
         brands: std::collections::BTreeSet<String>,
@@ -143,6 +148,8 @@ pub struct RoomHandle {
     pub token_key: Arc<str>,
     /// The brand on air, kept current by the owner task (media follows it).
     on_air: watch::Receiver<Option<String>>,
+    /// Count of refused token ids; changes on every kick.
+    kicks: watch::Receiver<usize>,
     tx: mpsc::Sender<RoomMsg>,
 }
 
@@ -192,9 +199,31 @@ impl RoomHandle {
             .map_err(|_| HubError::Unavailable(self.id.clone()))?
     }
 
+    /// Checks a token id against the room's rules for joining (ended room, kicked tokens).
+    pub async fn admits(&self, jti: &str) -> Result<(), Refusal> {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || Refusal {
+            code: close::GOING_AWAY,
+            reason: "room is shutting down".into(),
+        };
+        self.send(RoomMsg::Admits {
+            jti: jti.to_string(),
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
     /// Tells the room which brands have a live presenter feed (viewers get `program`).
     pub async fn set_live_feeds(&self, brands: std::collections::BTreeSet<String>) {
         let _ = self.send(RoomMsg::LiveFeeds { brands }).await;
+    }
+
+    /// Changes whenever a token is kicked: holders of tokens outside the room's own sessions
+    /// (media) check theirs again with `admits`.
+    pub fn kicks(&self) -> watch::Receiver<usize> {
+        self.kicks.clone()
     }
 
     /// Follows the brand on air: the current value at once, then every change.
@@ -322,10 +351,12 @@ impl Hub {
         let (tx, rx) = mpsc::channel(MAILBOX);
         let weak = tx.downgrade();
         let (on_air, on_air_rx) = watch::channel(room.record().brand_on_air.clone());
+        let (kicks, kicks_rx) = watch::channel(room.kicked_tokens());
         let handle = RoomHandle {
             id: room.id().to_string(),
             token_key: Arc::from(room.record().token_key.as_str()),
             on_air: on_air_rx,
+            kicks: kicks_rx,
             tx,
         };
         self.rooms.insert(handle.id.clone(), handle);
@@ -344,6 +375,7 @@ impl Hub {
             deferred: Vec::new(),
             replies: Vec::new(),
             on_air,
+            kicks,
         };
         let task = tokio::spawn(async move {
             owner.run(rx).await;
@@ -469,6 +501,8 @@ struct RoomOwner {
     replies: Vec<(Reply, HostReply)>,
     /// Publishes the brand on air whenever a command changes it.
     on_air: watch::Sender<Option<String>>,
+    /// Publishes the count of kicked tokens whenever a command changes it.
+    kicks: watch::Sender<usize>,
 }
 
 impl RoomOwner {
@@ -584,6 +618,9 @@ impl RoomOwner {
                 self.room.client(session, msg, now, out);
             }
             RoomMsg::Undo { undo } => self.room.undo(undo),
+            RoomMsg::Admits { jti, reply } => {
+                let _ = reply.send(self.room.admits(&jti));
+            }
             RoomMsg::LiveFeeds { brands } => self.room.set_live_feeds(brands, now, out),
             RoomMsg::Host { cmd, reply } => {
                 match self.room.host(cmd, now, out) {
@@ -602,6 +639,9 @@ impl RoomOwner {
                         false
                     }
                 });
+                let kicked = self.room.kicked_tokens();
+                self.kicks
+                    .send_if_modified(|k| std::mem::replace(k, kicked) != kicked);
             }
             RoomMsg::Watch { tx } => {
                 if self.room.record().state == crate::room::types::RoomState::Ended {

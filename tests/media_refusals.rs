@@ -170,3 +170,64 @@ async fn bad_requests_get_clear_errors() {
     assert_eq!(r.status, 400, "{}", r.body);
     assert_eq!(v.leave().await, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kicked_tokens_and_ended_rooms_get_no_media() {
+    let server = Server::start().await;
+    let mut c = server.control().await;
+    let a = setup_show(&mut c).await;
+    let addr = server.app().http_addr;
+
+    // A viewer kicked on the WebSocket cannot use the same token for WHEP.
+    let token = c.token(&a.room, "troll").await;
+    let mut ws = server.viewer(&a.room, &token).await;
+    ws.expect("welcome").await;
+    let mut watching = WhepViewer::connect(addr, &a.room, &token).await.unwrap();
+    watching.wait_connected().await;
+    assert_eq!(server.app().media.session_count(), 1);
+    c.client
+        .kick_viewer(common::authed(showfloor::pb::KickViewerRequest {
+            room_id: a.room.clone(),
+            viewer_id: "troll".into(),
+            reason: "spam".into(),
+        }))
+        .await
+        .unwrap();
+    ws.closed().await;
+    // Its WHEP session ends too.
+    let t = std::time::Instant::now();
+    while server.app().media.session_count() > 0 {
+        assert!(
+            t.elapsed() < common::WAIT,
+            "the kicked viewer's media session ends"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(watching);
+    let (status, body) = WhepViewer::connect(addr, &a.room, &token)
+        .await
+        .err()
+        .expect("kicked token");
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("kicked"), "{body}");
+
+    // An ended room takes no media: 409.
+    let viewer = c.token(&a.room, "late").await;
+    let presenter = c.presenter_token(&a.room, &a.brand_a).await;
+    c.client
+        .close_room(common::authed(showfloor::pb::RoomRef {
+            room_id: a.room.clone(),
+        }))
+        .await
+        .unwrap();
+    let (status, body) = WhepViewer::connect(addr, &a.room, &viewer)
+        .await
+        .err()
+        .expect("ended room");
+    assert_eq!(status, 409, "{body}");
+    let (status, _) = WhipPublisher::connect(addr, &a.room, &a.brand_a, &presenter)
+        .await
+        .err()
+        .expect("ended room");
+    assert_eq!(status, 409);
+}

@@ -310,6 +310,9 @@ pub struct Session {
     endpoint: Arc<Endpoint>,
     room_media: Arc<RoomMedia>,
     created: Instant,
+    /// The token it was opened with: re-checked after kicks, and it expires.
+    jti: String,
+    token_expires_ms: i64,
     connected: AtomicBool,
     closed: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
@@ -494,7 +497,7 @@ impl Media {
         self.rooms.get(room).map(|r| r.clone())
     }
 
-    fn room_for(&self, handle: &RoomHandle) -> Arc<RoomMedia> {
+    fn room_for(self: &Arc<Self>, handle: &RoomHandle) -> Arc<RoomMedia> {
         if let Some(r) = self.rooms.get(&handle.id) {
             return r.clone();
         }
@@ -520,6 +523,7 @@ impl Media {
                 });
                 tokio::spawn(follow_on_air(Arc::downgrade(&rm), handle.on_air()));
                 tokio::spawn(report_live_feeds(live_rx, handle.clone()));
+                tokio::spawn(follow_kicks(Arc::downgrade(self), handle.clone()));
                 rm
             })
             .clone();
@@ -611,7 +615,9 @@ impl Media {
             .hub
             .room(room)
             .ok_or_else(|| MediaError::NotFound(format!("room {room} not found")))?;
-        auth::verify_presenter_token(token, room, brand, &handle.token_key).map_err(auth_error)?;
+        let claims = auth::verify_presenter_token(token, room, brand, &handle.token_key)
+            .map_err(auth_error)?;
+        admit(&handle, &claims.jti).await?;
         let room_media = self.room_for(&handle);
         let id = self.new_id();
         let (endpoint, rt) = self.mux.endpoint();
@@ -648,6 +654,8 @@ impl Media {
             endpoint: endpoint.clone(),
             room_media,
             created: Instant::now(),
+            jti: claims.jti.clone(),
+            token_expires_ms: claims.exp.saturating_mul(1000),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -680,7 +688,9 @@ impl Media {
             .hub
             .room(room)
             .ok_or_else(|| MediaError::NotFound(format!("room {room} not found")))?;
-        auth::verify_viewer_token(token, room, &handle.token_key).map_err(auth_error)?;
+        let claims =
+            auth::verify_viewer_token(token, room, &handle.token_key).map_err(auth_error)?;
+        admit(&handle, &claims.jti).await?;
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
             MediaError::Unavailable("this node has no room for more media viewers".into())
         })?;
@@ -764,6 +774,8 @@ impl Media {
             endpoint: endpoint.clone(),
             room_media,
             created: Instant::now(),
+            jti: claims.jti.clone(),
+            token_expires_ms: claims.exp.saturating_mul(1000),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -940,7 +952,7 @@ impl Media {
     }
 
     /// The program state of a room (404 for an unknown room).
-    pub fn program_state(&self, room: &str) -> Result<ProgramState, MediaError> {
+    pub fn program_state(self: &Arc<Self>, room: &str) -> Result<ProgramState, MediaError> {
         let handle = self
             .hub
             .room(room)
@@ -1055,6 +1067,10 @@ impl Media {
         let idle_ms = self.config.publisher_idle.as_millis() as i64;
         let mut stale = Vec::new();
         for s in self.sessions.iter() {
+            if s.token_expires_ms <= now_ms {
+                stale.push((s.id.clone(), "token expired"));
+                continue;
+            }
             if !s.connected.load(Ordering::Acquire) {
                 if s.created.elapsed() > CONNECT_TIMEOUT {
                     stale.push((s.id.clone(), "never connected"));
@@ -1089,6 +1105,15 @@ impl Media {
     }
 }
 
+/// The room's own rules: an ended room takes no media (409), a kicked token neither (403).
+async fn admit(handle: &RoomHandle, jti: &str) -> Result<(), MediaError> {
+    handle.admits(jti).await.map_err(|r| match r.code {
+        crate::room::core::close::ROOM_ENDED => MediaError::Conflict(r.reason),
+        crate::room::core::close::FORBIDDEN => MediaError::Forbidden(r.reason),
+        _ => MediaError::Unavailable(r.reason),
+    })
+}
+
 fn auth_error(e: auth::AuthError) -> MediaError {
     use auth::AuthError as A;
     match e {
@@ -1116,6 +1141,27 @@ async fn follow_on_air(room: Weak<RoomMedia>, mut on_air: watch::Receiver<Option
         drop(r);
         if on_air.changed().await.is_err() {
             return;
+        }
+    }
+}
+
+/// After a kick, every media session of the room checks its token again; a kicked token's
+/// sessions end (as its WebSocket did).
+async fn follow_kicks(media: Weak<Media>, room: RoomHandle) {
+    let mut kicks = room.kicks();
+    while kicks.changed().await.is_ok() {
+        let Some(m) = media.upgrade() else { return };
+        let mine: Vec<(String, String)> = m
+            .sessions
+            .iter()
+            .filter(|s| s.room == room.id)
+            .map(|s| (s.id.clone(), s.jti.clone()))
+            .collect();
+        for (id, jti) in mine {
+            if room.admits(&jti).await.is_err() {
+                tracing::info!(session = %id, "media session of a kicked token closed");
+                m.close_session(&id).await;
+            }
         }
     }
 }

@@ -738,6 +738,30 @@ impl Room {
 
     // ---------------------------------------------------------------- sessions
 
+    /// How many token ids are refused (kicked and not yet expired); changes when a kick
+    /// happens, so other holders of the room's tokens (media) know to check theirs again.
+    pub fn kicked_tokens(&self) -> usize {
+        self.kicked.len()
+    }
+
+    /// Whether a (signature-checked) token may join or use the room's media: not once the
+    /// room has ended, not with a token id that was kicked.
+    pub fn admits(&self, jti: &str) -> Result<(), Refusal> {
+        if self.record.state == RoomState::Ended {
+            return Err(Refusal {
+                code: close::ROOM_ENDED,
+                reason: "room ended".into(),
+            });
+        }
+        if self.kicked.contains_key(jti) {
+            return Err(Refusal {
+                code: close::FORBIDDEN,
+                reason: "kicked: this token was revoked".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// A viewer with a valid token joins. On success the welcome (or the resumed events)
     /// is among the outputs, before anything else for this session.
     pub fn join(
@@ -748,18 +772,7 @@ impl Room {
         out: &mut Vec<Output>,
     ) -> Result<AudienceClass, Refusal> {
         self.now = now;
-        if self.record.state == RoomState::Ended {
-            return Err(Refusal {
-                code: close::ROOM_ENDED,
-                reason: "room ended".into(),
-            });
-        }
-        if self.kicked.contains_key(&req.viewer.jti) {
-            return Err(Refusal {
-                code: close::FORBIDDEN,
-                reason: "kicked: this token was revoked".into(),
-            });
-        }
+        self.admits(&req.viewer.jti)?;
         let v = req.viewer;
         let class = self.class_for(&v.viewer_id, v.token_tier.as_deref());
         let s = Session {
