@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use showfloor::media::keyframe::{starts_keyframe, VideoCodec};
-use showfloor::media::rewrite::{Downtrack, Incoming};
+use showfloor::media::rewrite::{Downtrack, Incoming, Verdict};
 use showfloor::media::stun;
 use std::time::{Duration, Instant};
 
@@ -37,6 +37,10 @@ fuzz_target!(|data: &[u8]| {
             ts: u32::from_be_bytes([c[3], c[4], c[5], c[6]]),
             keyframe: c[7] & 1 == 1,
         };
-        let _ = d.rewrite(&p, t0 + Duration::from_millis(i as u64 * (c[7] as u64)));
+        let v = d.rewrite(&p, t0 + Duration::from_millis(i as u64 * (c[7] as u64)));
+        // A queue that was full: take the packet back.
+        if let (Verdict::Forward(out), true) = (v, c[7] & 2 != 0) {
+            d.undo(out);
+        }
     }
 });
