@@ -1,5 +1,5 @@
-//! Builds the server from a config: store, bus, hub, HTTP/WebSocket and gRPC listeners; drains
-//! them on shutdown.
+//! Builds the server from a config: store, bus, hub, media (WHIP/WHEP on the HTTP listener,
+//! one UDP port), HTTP/WebSocket and gRPC listeners; drains them on shutdown.
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
@@ -7,6 +7,7 @@ use crate::config::Config;
 use crate::control::ControlService;
 use crate::edge::{self, EdgeState};
 use crate::hub::{Hub, HubConfig};
+use crate::media::{Media, MediaConfig};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::store::sqlite::SqliteStore;
@@ -27,6 +28,8 @@ pub struct App {
     /// The key generated in `--dev` mode when none was configured.
     pub dev_key: Option<String>,
     pub hub: Arc<Hub>,
+    /// The SFU; `media.udp_addr()` is the one UDP port of all media.
+    pub media: Arc<Media>,
     draining: Arc<AtomicBool>,
     stop: watch::Sender<bool>,
     http_task: JoinHandle<()>,
@@ -59,6 +62,17 @@ impl App {
         .await
         .context("cannot load rooms from the store")?;
 
+        let media = Media::start(
+            hub.clone(),
+            MediaConfig {
+                udp_addr: config.media_udp_addr,
+                max_subscribers: config.max_media_subscribers,
+                queue: config.media_queue,
+                publisher_idle: Duration::from_secs(config.publisher_idle_secs),
+            },
+        )
+        .with_context(|| format!("cannot bind media UDP on {}", config.media_udp_addr))?;
+
         let http = tokio::net::TcpListener::bind(config.http_addr)
             .await
             .with_context(|| format!("cannot listen on {} (http)", config.http_addr))?;
@@ -77,7 +91,7 @@ impl App {
             outbound_queue: config.outbound_queue,
             draining: draining.clone(),
         };
-        let router = edge::router(edge_state);
+        let router = edge::router(edge_state).merge(crate::media::http::router(media.clone()));
         let mut http_stop = stop_rx.clone();
         let http_task = tokio::spawn(async move {
             // Events are small and latency-bound: never let Nagle hold a frame back.
@@ -121,12 +135,13 @@ impl App {
                 tracing::error!(error = %e, "grpc server failed");
             }
         });
-        tracing::info!(%http_addr, %grpc_addr, data_dir = %config.data_dir.display(), "showfloor serving");
+        tracing::info!(%http_addr, %grpc_addr, media_udp = %media.udp_addr(), data_dir = %config.data_dir.display(), "showfloor serving");
         Ok(App {
             http_addr,
             grpc_addr,
             dev_key,
             hub,
+            media,
             draining,
             stop,
             http_task,
@@ -138,6 +153,7 @@ impl App {
     /// Stop accepting, close viewers with "going away", flush the store, stop listeners.
     pub async fn shutdown(self) {
         self.draining.store(true, Ordering::Relaxed);
+        self.media.shutdown().await;
         self.hub.shutdown().await;
         let _ = self.stop.send(true);
         let wait = async {

@@ -1,4 +1,5 @@
-//! Host API keys for the control plane and room-scoped viewer tokens (HS256 JWT).
+//! Host API keys for the control plane, room-scoped viewer tokens and brand-scoped presenter
+//! tokens (HS256 JWT).
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -15,6 +16,8 @@ const LEEWAY_SECS: u64 = 5;
 pub enum Role {
     Viewer,
     Dealer,
+    /// A brand's presenter: may publish that brand's feed by WHIP (and watch like a viewer).
+    Presenter,
 }
 
 /// Claims of a viewer token. A host's backend may mint these itself with the room key
@@ -55,6 +58,26 @@ pub enum AuthError {
     Expired,
     #[error("token is invalid: {0}")]
     Invalid(String),
+    #[error("token is not a presenter token")]
+    NotPresenter,
+    #[error("token is for another brand")]
+    WrongBrand,
+}
+
+/// Claims of a presenter token: a viewer token's claims plus the brand it may publish.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PresenterClaims {
+    pub room: String,
+    /// Brand id whose feed this token may publish.
+    pub brand: String,
+    pub sub: String,
+    #[serde(default)]
+    pub name: String,
+    /// Always `presenter`.
+    pub role: Role,
+    pub iat: i64,
+    pub exp: i64,
+    pub jti: String,
 }
 
 /// A fresh 256-bit signing key, base64url without padding.
@@ -122,6 +145,40 @@ pub fn claimed_room(token: &str) -> Result<String, AuthError> {
         .map_err(|_| AuthError::Malformed)?;
     let r: RoomOnly = serde_json::from_slice(&bytes).map_err(|_| AuthError::Malformed)?;
     r.room.ok_or(AuthError::Invalid("no `room` claim".into()))
+}
+
+pub fn issue_presenter_token(key: &str, claims: &PresenterClaims) -> Result<String, AuthError> {
+    jsonwebtoken::encode(
+        &Header::new(Algorithm::HS256),
+        claims,
+        &EncodingKey::from_secret(&key_bytes(key)),
+    )
+    .map_err(|e| AuthError::Invalid(e.to_string()))
+}
+
+/// Checks a presenter token for `room` and `brand` signed with the room's `key`. A viewer or
+/// dealer token is refused with `NotPresenter`.
+pub fn verify_presenter_token(
+    token: &str,
+    room: &str,
+    brand: &str,
+    key: &str,
+) -> Result<PresenterClaims, AuthError> {
+    let c = verify_viewer_token(token, room, key)?;
+    if c.role != Role::Presenter {
+        return Err(AuthError::NotPresenter);
+    }
+    // The signature was checked above; read the brand claim from the same payload.
+    let payload = token.split('.').nth(1).ok_or(AuthError::Malformed)?;
+    let bytes = URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| AuthError::Malformed)?;
+    let p: PresenterClaims = serde_json::from_slice(&bytes)
+        .map_err(|_| AuthError::Invalid("presenter token needs a `brand` claim".into()))?;
+    if p.brand != brand {
+        return Err(AuthError::WrongBrand);
+    }
+    Ok(p)
 }
 
 /// Checks a viewer token for `room` signed with the room's `key`.
@@ -243,6 +300,36 @@ mod tests {
         assert_eq!(
             verify_viewer_token("", "r1", &key).unwrap_err(),
             AuthError::Missing
+        );
+    }
+
+    #[test]
+    fn presenter_tokens_are_bound_to_room_and_brand() {
+        let key = generate_key();
+        let p = PresenterClaims {
+            room: "r1".into(),
+            brand: "b1".into(),
+            sub: "cam-1".into(),
+            name: String::new(),
+            role: Role::Presenter,
+            iat: 0,
+            exp: far(),
+            jti: "j2".into(),
+        };
+        let t = issue_presenter_token(&key, &p).unwrap();
+        assert_eq!(verify_presenter_token(&t, "r1", "b1", &key).unwrap(), p);
+        assert_eq!(
+            verify_presenter_token(&t, "r1", "b2", &key).unwrap_err(),
+            AuthError::WrongBrand
+        );
+        assert_eq!(
+            verify_presenter_token(&t, "r2", "b1", &key).unwrap_err(),
+            AuthError::WrongRoom
+        );
+        let v = issue_viewer_token(&key, &claims("r1", far())).unwrap();
+        assert_eq!(
+            verify_presenter_token(&v, "r1", "b1", &key).unwrap_err(),
+            AuthError::NotPresenter
         );
     }
 

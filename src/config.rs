@@ -49,6 +49,19 @@ pub struct ServeArgs {
     /// Seconds to wait for sessions to close at shutdown [default: 10].
     #[arg(long, env = "SHOWFLOOR_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
+    /// The one UDP address all WebRTC media uses (WHIP and WHEP) [default: 0.0.0.0:7882].
+    #[arg(long, env = "SHOWFLOOR_MEDIA_UDP_ADDR")]
+    pub media_udp_addr: Option<SocketAddr>,
+    /// Most concurrent WHEP viewers on this node; more get 503 [default: 2000].
+    #[arg(long, env = "SHOWFLOOR_MAX_MEDIA_SUBSCRIBERS")]
+    pub max_media_subscribers: Option<usize>,
+    /// RTP packets queued per WHEP viewer; a full queue drops and waits for a key frame
+    /// [default: 512].
+    #[arg(long, env = "SHOWFLOOR_MEDIA_QUEUE")]
+    pub media_queue: Option<usize>,
+    /// A WHIP publisher that sends no media for this long is disconnected [default: 30].
+    #[arg(long, env = "SHOWFLOOR_PUBLISHER_IDLE_SECS")]
+    pub publisher_idle_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -64,6 +77,10 @@ struct FileConfig {
     outbound_queue: Option<usize>,
     heartbeat_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    media_udp_addr: Option<SocketAddr>,
+    max_media_subscribers: Option<usize>,
+    media_queue: Option<usize>,
+    publisher_idle_secs: Option<u64>,
 }
 
 #[derive(Debug, Clone)]
@@ -78,6 +95,10 @@ pub struct Config {
     pub outbound_queue: usize,
     pub heartbeat_secs: u64,
     pub shutdown_grace_secs: u64,
+    pub media_udp_addr: SocketAddr,
+    pub max_media_subscribers: usize,
+    pub media_queue: usize,
+    pub publisher_idle_secs: u64,
 }
 
 impl Config {
@@ -94,6 +115,10 @@ impl Config {
             outbound_queue: 1024,
             heartbeat_secs: 60,
             shutdown_grace_secs: 5,
+            media_udp_addr: "127.0.0.1:0".parse().expect("literal"),
+            max_media_subscribers: 2000,
+            media_queue: 512,
+            publisher_idle_secs: 30,
         }
     }
 
@@ -146,6 +171,19 @@ impl Config {
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
                 .unwrap_or(10),
+            media_udp_addr: args
+                .media_udp_addr
+                .or(file.media_udp_addr)
+                .unwrap_or_else(|| "0.0.0.0:7882".parse().expect("literal")),
+            max_media_subscribers: args
+                .max_media_subscribers
+                .or(file.max_media_subscribers)
+                .unwrap_or(2000),
+            media_queue: args.media_queue.or(file.media_queue).unwrap_or(512),
+            publisher_idle_secs: args
+                .publisher_idle_secs
+                .or(file.publisher_idle_secs)
+                .unwrap_or(30),
         };
         c.validate()?;
         Ok(c)
@@ -171,6 +209,14 @@ impl Config {
         range("outbound_queue", self.outbound_queue as u64, 16, 65_536)?;
         range("heartbeat_secs", self.heartbeat_secs, 1, 3600)?;
         range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 300)?;
+        range(
+            "max_media_subscribers",
+            self.max_media_subscribers as u64,
+            1,
+            100_000,
+        )?;
+        range("media_queue", self.media_queue as u64, 16, 65_536)?;
+        range("publisher_idle_secs", self.publisher_idle_secs, 1, 3600)?;
         if let Some(k) = self.api_keys.iter().find(|k| k.len() < 16) {
             return Err(ConfigError(format!(
                 "API keys must be at least 16 characters (one has {})",
@@ -209,6 +255,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.http_addr.port(), 7880);
         assert_eq!(c.grpc_addr.port(), 7881);
+        assert_eq!(c.media_udp_addr.port(), 7882);
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The gRPC control plane: a thin tonic service over the hub; domain errors become `Status`
 //! in one place (`status_of`).
 
-use crate::auth::{self, HostKeys, Role, ViewerClaims};
+use crate::auth::{self, HostKeys, PresenterClaims, Role, ViewerClaims};
 use crate::hub::{now_ms, Hub, HubError};
 use crate::metrics::Metrics;
 use crate::pb;
@@ -588,6 +588,65 @@ impl Control for ControlService {
                 token,
                 jti: claims.jti,
                 expires_ms: claims.exp * 1000,
+            })
+        })
+        .await
+    }
+
+    async fn issue_presenter_token(
+        &self,
+        req: Request<pb::IssuePresenterTokenRequest>,
+    ) -> Result<Response<pb::PresenterToken>, Status> {
+        self.call("IssuePresenterToken", req, |hub, r| async move {
+            need("brand_id", &r.brand_id)?;
+            let presenter = if r.presenter_id.is_empty() {
+                format!("presenter-{}", r.brand_id)
+            } else {
+                r.presenter_id.clone()
+            };
+            auth::check_viewer_id(&presenter)
+                .map_err(|m| Status::invalid_argument(format!("presenter_id: {m}")))?;
+            let ttl = if r.ttl_seconds == 0 {
+                86_400
+            } else {
+                r.ttl_seconds
+            };
+            if ttl > 30 * 86_400 {
+                return Err(Status::invalid_argument(
+                    "ttl_seconds must be at most 30 days (2592000)",
+                ));
+            }
+            let s = summary(&hub, &r.room_id).await?;
+            if s.record.state == RoomState::Ended {
+                return Err(Status::failed_precondition(format!(
+                    "room {} has ended",
+                    r.room_id
+                )));
+            }
+            if !s.brands.iter().any(|b| b.id == r.brand_id) {
+                return Err(Status::not_found(format!(
+                    "brand {} not found in room {}",
+                    r.brand_id, r.room_id
+                )));
+            }
+            let now = now_ms() / 1000;
+            let claims = PresenterClaims {
+                room: r.room_id.clone(),
+                brand: r.brand_id.clone(),
+                sub: presenter,
+                name: String::new(),
+                role: Role::Presenter,
+                iat: now,
+                exp: now + ttl as i64,
+                jti: auth::random_id(16),
+            };
+            let token = auth::issue_presenter_token(&s.record.token_key, &claims)
+                .map_err(|e| Status::internal(e.to_string()))?;
+            Ok(pb::PresenterToken {
+                token,
+                jti: claims.jti,
+                expires_ms: claims.exp * 1000,
+                whip_path: format!("/whip/{}/{}", r.room_id, r.brand_id),
             })
         })
         .await

@@ -25,11 +25,11 @@ Exit status:
   2   usage error (bad flags, no API key, bad server address)
   69  cannot connect to the server
 
-Human output goes to stdout; `issue-token` prints only the token on stdout (details on stderr),
-so `TOKEN=$(showfloor ctl issue-token ROOM VIEWER)` works. With --json every reply is printed
-as one JSON object (`watch`: one object per line). `get-draw-record` prints the draw's record
-JSON as is in both modes, so `showfloor ctl get-draw-record ROOM DRAW > record.json` feeds
-`showfloor verify-draw record.json`.";
+Human output goes to stdout; `issue-token` and `issue-presenter-token` print only the token on
+stdout (details on stderr), so `TOKEN=$(showfloor ctl issue-token ROOM VIEWER)` works. With
+--json every reply is printed as one JSON object (`watch`: one object per line).
+`get-draw-record` prints the draw's record JSON as is in both modes, so
+`showfloor ctl get-draw-record ROOM DRAW > record.json` feeds `showfloor verify-draw record.json`.";
 
 /// Talk to a running Showfloor server's control plane.
 #[derive(clap::Args, Debug)]
@@ -178,6 +178,18 @@ enum CtlCommand {
         /// Who invited this viewer.
         #[arg(long)]
         inviter: Option<String>,
+        /// Lifetime in seconds (server default 86400).
+        #[arg(long)]
+        ttl: Option<u32>,
+    },
+    /// A presenter token: BRAND's presenter publishes by WHIP to /whip/ROOM/BRAND with
+    /// `Authorization: Bearer <token>` (OBS: service WHIP, bearer token). Prints the token.
+    IssuePresenterToken {
+        room: String,
+        brand: String,
+        /// Who presents (for logs) [server default: presenter-BRAND].
+        #[arg(long)]
+        presenter: Option<String>,
         /// Lifetime in seconds (server default 86400).
         #[arg(long)]
         ttl: Option<u32>,
@@ -772,6 +784,26 @@ async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Status> {
                 ttl_seconds: ttl.unwrap_or_default(),
             };
             Reply::Token(c.issue_viewer_token(req).await?.into_inner())
+        }
+        C::IssuePresenterToken {
+            room,
+            brand,
+            presenter,
+            ttl,
+        } => {
+            let req = IssuePresenterTokenRequest {
+                room_id: room,
+                brand_id: brand,
+                presenter_id: presenter.unwrap_or_default(),
+                ttl_seconds: ttl.unwrap_or_default(),
+            };
+            let t = c.issue_presenter_token(req).await?.into_inner();
+            eprintln!("WHIP endpoint: POST {}", t.whip_path);
+            Reply::Token(ViewerToken {
+                token: t.token,
+                jti: t.jti,
+                expires_ms: t.expires_ms,
+            })
         }
         C::VerifyDealer {
             room,

@@ -127,7 +127,9 @@ async fn close_now(mut socket: WebSocket, code: u16, reason: &str) {
 
 fn refusal_for(e: &AuthError) -> (u16, String) {
     match e {
-        AuthError::WrongRoom => (close::FORBIDDEN, e.to_string()),
+        AuthError::WrongRoom | AuthError::NotPresenter | AuthError::WrongBrand => {
+            (close::FORBIDDEN, e.to_string())
+        }
         _ => (close::UNAUTHORIZED, e.to_string()),
     }
 }
@@ -154,7 +156,7 @@ async fn authenticate(
         inviter_id: claims.inv,
         token_tier: match claims.role {
             Role::Dealer => claims.tier,
-            Role::Viewer => None,
+            Role::Viewer | Role::Presenter => None,
         },
         jti: claims.jti,
         expires_ms: claims.exp.saturating_mul(1000),

@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, oneshot, Notify};
+use tokio::sync::{mpsc, oneshot, watch, Notify};
 use tokio::task::JoinHandle;
 
 /// Room mailbox capacity. Senders wait when it is full (back-pressure on that viewer's
@@ -129,6 +129,15 @@ enum RoomMsg {
     Undo {
         undo: Undo,
     },
+    /// May this token id use the room's media (room not ended, token not kicked)?
+    Admits {
+        jti: String,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
+    /// The brands whose presenter feed is live (from the media module).
+    LiveFeeds {
+        brands: std::collections::BTreeSet<String>,
+    },
 }
 
 /// A handle on a room's owner task.
@@ -137,6 +146,10 @@ pub struct RoomHandle {
     pub id: String,
     /// The viewer-token key; immutable for the room's life, so checked without a round trip.
     pub token_key: Arc<str>,
+    /// The brand on air, kept current by the owner task (media follows it).
+    on_air: watch::Receiver<Option<String>>,
+    /// Count of refused token ids; changes on every kick.
+    kicks: watch::Receiver<usize>,
     tx: mpsc::Sender<RoomMsg>,
 }
 
@@ -184,6 +197,38 @@ impl RoomHandle {
         self.send(RoomMsg::Host { cmd, reply }).await?;
         rx.await
             .map_err(|_| HubError::Unavailable(self.id.clone()))?
+    }
+
+    /// Checks a token id against the room's rules for joining (ended room, kicked tokens).
+    pub async fn admits(&self, jti: &str) -> Result<(), Refusal> {
+        let (reply, rx) = oneshot::channel();
+        let unavailable = || Refusal {
+            code: close::GOING_AWAY,
+            reason: "room is shutting down".into(),
+        };
+        self.send(RoomMsg::Admits {
+            jti: jti.to_string(),
+            reply,
+        })
+        .await
+        .map_err(|_| unavailable())?;
+        rx.await.map_err(|_| unavailable())?
+    }
+
+    /// Tells the room which brands have a live presenter feed (viewers get `program`).
+    pub async fn set_live_feeds(&self, brands: std::collections::BTreeSet<String>) {
+        let _ = self.send(RoomMsg::LiveFeeds { brands }).await;
+    }
+
+    /// Changes whenever a token is kicked: holders of tokens outside the room's own sessions
+    /// (media) check theirs again with `admits`.
+    pub fn kicks(&self) -> watch::Receiver<usize> {
+        self.kicks.clone()
+    }
+
+    /// Follows the brand on air: the current value at once, then every change.
+    pub fn on_air(&self) -> watch::Receiver<Option<String>> {
+        self.on_air.clone()
     }
 
     pub async fn watch(&self) -> Result<mpsc::Receiver<WatchEvent>, HubError> {
@@ -313,9 +358,13 @@ impl Hub {
         room.set_watched(false);
         let (tx, rx) = mpsc::channel(MAILBOX);
         let weak = tx.downgrade();
+        let (on_air, on_air_rx) = watch::channel(room.record().brand_on_air.clone());
+        let (kicks, kicks_rx) = watch::channel(room.kicked_tokens());
         let handle = RoomHandle {
             id: room.id().to_string(),
             token_key: Arc::from(room.record().token_key.as_str()),
+            on_air: on_air_rx,
+            kicks: kicks_rx,
             tx,
         };
         self.rooms.insert(handle.id.clone(), handle);
@@ -333,6 +382,8 @@ impl Hub {
             pending_ops: Vec::new(),
             deferred: Vec::new(),
             replies: Vec::new(),
+            on_air,
+            kicks,
         };
         let task = tokio::spawn(async move {
             owner.run(rx).await;
@@ -456,6 +507,10 @@ struct RoomOwner {
     deferred: Vec<Deferred>,
     /// Host replies of the inputs applied since the last flush.
     replies: Vec<(Reply, HostReply)>,
+    /// Publishes the brand on air whenever a command changes it.
+    on_air: watch::Sender<Option<String>>,
+    /// Publishes the count of kicked tokens whenever a command changes it.
+    kicks: watch::Sender<usize>,
 }
 
 impl RoomOwner {
@@ -574,13 +629,31 @@ impl RoomOwner {
                 self.room.client(session, msg, now, out);
             }
             RoomMsg::Undo { undo } => self.room.undo(undo),
-            RoomMsg::Host { cmd, reply } => match self.room.host(cmd, now, out) {
-                Err(e) => {
-                    let _ = reply.send(Err(e.into()));
+            RoomMsg::Admits { jti, reply } => {
+                let _ = reply.send(self.room.admits(&jti));
+            }
+            RoomMsg::LiveFeeds { brands } => self.room.set_live_feeds(brands, now, out),
+            RoomMsg::Host { cmd, reply } => {
+                match self.room.host(cmd, now, out) {
+                    Err(e) => {
+                        let _ = reply.send(Err(e.into()));
+                    }
+                    // The reply waits for durability, the room does not.
+                    Ok(r) => self.replies.push((reply, r)),
                 }
-                // The reply waits for durability, the room does not.
-                Ok(r) => self.replies.push((reply, r)),
-            },
+                let brand = &self.room.record().brand_on_air;
+                self.on_air.send_if_modified(|b| {
+                    if b != brand {
+                        b.clone_from(brand);
+                        true
+                    } else {
+                        false
+                    }
+                });
+                let kicked = self.room.kicked_tokens();
+                self.kicks
+                    .send_if_modified(|k| std::mem::replace(k, kicked) != kicked);
+            }
             RoomMsg::Watch { tx } => {
                 if self.room.record().state == crate::room::types::RoomState::Ended {
                     let _ = tx.try_send(WatchEvent::Ended);

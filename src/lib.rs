@@ -9,6 +9,7 @@ pub mod ctl;
 pub mod draw;
 pub mod edge;
 pub mod hub;
+pub mod media;
 pub mod metrics;
 pub mod room;
 pub mod store;

@@ -26,6 +26,12 @@ pub struct Metrics {
     pub slow_consumer_closes: Counter,
     pub ws_closes: Family<CloseLabels, Counter>,
     pub grpc_calls: Family<GrpcLabels, Counter>,
+    pub media_publishers: Gauge,
+    pub media_viewers: Gauge,
+    pub media_rtp_forwarded: Counter,
+    pub media_rtp_dropped: Counter,
+    pub media_keyframe_requests: Counter,
+    pub media_switches: Counter,
 }
 
 impl Default for Metrics {
@@ -44,6 +50,12 @@ impl Metrics {
         let slow_consumer_closes = Counter::default();
         let ws_closes = Family::<CloseLabels, Counter>::default();
         let grpc_calls = Family::<GrpcLabels, Counter>::default();
+        let media_publishers = Gauge::default();
+        let media_viewers = Gauge::default();
+        let media_rtp_forwarded = Counter::default();
+        let media_rtp_dropped = Counter::default();
+        let media_keyframe_requests = Counter::default();
+        let media_switches = Counter::default();
         registry.register(
             "connections",
             "Open viewer WebSocket connections",
@@ -75,8 +87,44 @@ impl Metrics {
             "Control-plane calls by method and status code",
             grpc_calls.clone(),
         );
+        registry.register(
+            "media_publishers",
+            "WHIP sessions (brand presenters) on this node",
+            media_publishers.clone(),
+        );
+        registry.register(
+            "media_viewers",
+            "WHEP sessions (program viewers) on this node",
+            media_viewers.clone(),
+        );
+        registry.register(
+            "media_rtp_forwarded",
+            "RTP packets queued to WHEP viewers",
+            media_rtp_forwarded.clone(),
+        );
+        registry.register(
+            "media_rtp_dropped",
+            "RTP packets dropped because a viewer's bounded queue was full",
+            media_rtp_dropped.clone(),
+        );
+        registry.register(
+            "media_keyframe_requests",
+            "PLIs sent to publishers (switches, new viewers, viewer requests, drops)",
+            media_keyframe_requests.clone(),
+        );
+        registry.register(
+            "media_switches",
+            "Program source changes (brand switches, feeds starting or ending)",
+            media_switches.clone(),
+        );
         Metrics {
             registry,
+            media_publishers,
+            media_viewers,
+            media_rtp_forwarded,
+            media_rtp_dropped,
+            media_keyframe_requests,
+            media_switches,
             connections,
             rooms,
             frames_sent,

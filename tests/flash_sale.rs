@@ -353,6 +353,7 @@ async fn spawn_server(dir: &std::path::Path, http: u16, grpc: u16) -> std::proce
         .args(["serve", "--api-key", KEY])
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .args(["--media-udp-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir)
         .stdout(Stdio::null())

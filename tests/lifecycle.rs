@@ -64,6 +64,7 @@ async fn serve_ctl_and_sigterm_drain() {
         .args(["serve", "--api-key", KEY])
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .args(["--media-udp-addr", "127.0.0.1:0"])
         .arg("--data-dir")
         .arg(dir.path())
         .stdout(Stdio::null())

@@ -14,7 +14,7 @@ use serde_json::json;
 // Room state is keyed by viewer ids and keys on every input: foldhash (randomly seeded per
 // process) instead of SipHash.
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
 
 /// WebSocket close codes the room asks for.
@@ -318,6 +318,10 @@ pub struct Room {
     /// Whether anyone watches the room (WatchRoom): order events are not built otherwise.
     watched: bool,
     commerce: Commerce,
+    /// Brands whose presenter feed is live (told by the media module).
+    live_feeds: BTreeSet<String>,
+    /// The program state viewers were last told of: (brand on air, its feed is live).
+    program_sent: (Option<String>, bool),
 }
 
 /// Settings for a new room, validated by [`Room::create`].
@@ -535,6 +539,12 @@ impl Room {
             now,
             watched: true,
             commerce,
+            live_feeds: BTreeSet::new(),
+            program_sent: (None, false),
+        })
+        .map(|mut r| {
+            r.program_sent = (r.record.brand_on_air.clone(), false);
+            r
         })
     }
 
@@ -698,6 +708,10 @@ impl Room {
                     "chat_rate_limit": r.chat_rate_limit,
                 },
                 "brand_on_air": on_air,
+                "program": {
+                    "brand_id": self.record.brand_on_air,
+                    "live": self.program().1,
+                },
                 "running_order": self.brands,
                 "shelf": view.shelf(&shelf),
                 "pinned_product": r.pinned_product,
@@ -741,6 +755,30 @@ impl Room {
 
     // ---------------------------------------------------------------- sessions
 
+    /// How many token ids are refused (kicked and not yet expired); changes when a kick
+    /// happens, so other holders of the room's tokens (media) know to check theirs again.
+    pub fn kicked_tokens(&self) -> usize {
+        self.kicked.len()
+    }
+
+    /// Whether a (signature-checked) token may join or use the room's media: not once the
+    /// room has ended, not with a token id that was kicked.
+    pub fn admits(&self, jti: &str) -> Result<(), Refusal> {
+        if self.record.state == RoomState::Ended {
+            return Err(Refusal {
+                code: close::ROOM_ENDED,
+                reason: "room ended".into(),
+            });
+        }
+        if self.kicked.contains_key(jti) {
+            return Err(Refusal {
+                code: close::FORBIDDEN,
+                reason: "kicked: this token was revoked".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// A viewer with a valid token joins. On success the welcome (or the resumed events)
     /// is among the outputs, before anything else for this session.
     pub fn join(
@@ -751,18 +789,7 @@ impl Room {
         out: &mut Vec<Output>,
     ) -> Result<AudienceClass, Refusal> {
         self.now = now;
-        if self.record.state == RoomState::Ended {
-            return Err(Refusal {
-                code: close::ROOM_ENDED,
-                reason: "room ended".into(),
-            });
-        }
-        if self.kicked.contains_key(&req.viewer.jti) {
-            return Err(Refusal {
-                code: close::FORBIDDEN,
-                reason: "kicked: this token was revoked".into(),
-            });
-        }
+        self.admits(&req.viewer.jti)?;
         let v = req.viewer;
         let class = self.class_for(&v.viewer_id, v.token_tier.as_deref());
         let s = Session {
@@ -1099,6 +1126,36 @@ impl Room {
         }));
         out.push(Output::Watch(WatchEvent::Chat(Box::new(message))));
         Ok(())
+    }
+
+    /// The media module reports which brands have a live feed; viewers get `program` when
+    /// the brand on air gains or loses its feed.
+    pub fn set_live_feeds(&mut self, live: BTreeSet<String>, now: i64, out: &mut Vec<Output>) {
+        self.live_feeds = live;
+        self.update_program(now, out);
+    }
+
+    fn program(&self) -> (Option<String>, bool) {
+        let brand = self.record.brand_on_air.clone();
+        let live = brand.as_ref().is_some_and(|b| self.live_feeds.contains(b));
+        (brand, live)
+    }
+
+    /// Viewers hear of the program only when its liveness changes: a switch between two
+    /// brands without feeds changes nothing they can see (`brand_switched` tells the brand).
+    fn update_program(&mut self, now: i64, out: &mut Vec<Output>) {
+        let p = self.program();
+        if p.1 != self.program_sent.1 {
+            self.program_sent = p.clone();
+            self.broadcast(
+                RoomEvent::Program {
+                    brand_id: p.0,
+                    live: p.1,
+                },
+                now,
+                out,
+            );
+        }
     }
 
     /// Periodic work: coalesced counters, host stats, audience heartbeats, expiries.
@@ -1506,6 +1563,7 @@ impl Room {
                     out,
                 );
                 out.push(self.action("brand_switched", "", brand.name, now));
+                self.update_program(now, out);
                 Ok(HostReply::Room(Box::new(self.summary())))
             }
             HostCommand::UpsertProduct(input) => {
@@ -1918,6 +1976,89 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn program_event_follows_the_on_air_brands_feed() {
+        let mut r = room();
+        let mut out = Vec::new();
+        let brand = |r: &mut Room, name: &str, out: &mut Vec<Output>| match r
+            .host(
+                HostCommand::AddBrand {
+                    name: name.into(),
+                    logo_url: String::new(),
+                    position: None,
+                },
+                1,
+                out,
+            )
+            .unwrap()
+        {
+            HostReply::Brand(b) => b.id,
+            _ => unreachable!(),
+        };
+        let a = brand(&mut r, "Alpha", &mut out);
+        let b = brand(&mut r, "Bravo", &mut out);
+        let programs = |out: &[Output]| -> Vec<serde_json::Value> {
+            broadcasts(out)
+                .into_iter()
+                .filter(|e| e["type"] == "program")
+                .collect()
+        };
+        out.clear();
+        r.host(
+            HostCommand::SwitchBrand {
+                brand_id: a.clone(),
+            },
+            2,
+            &mut out,
+        )
+        .unwrap();
+        assert!(
+            programs(&out).is_empty(),
+            "no feed before or after: nothing to tell"
+        );
+        out.clear();
+        // A's and B's feeds go live: one event, about A (the brand on air).
+        r.set_live_feeds([a.clone(), b.clone()].into(), 3, &mut out);
+        let p = programs(&out);
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0]["live"], true);
+        out.clear();
+        r.set_live_feeds([a.clone(), b.clone()].into(), 4, &mut out);
+        assert!(programs(&out).is_empty(), "no change, no event");
+        // Live A to live B: still live, nothing to tell; B's feed dropping is told.
+        r.host(
+            HostCommand::SwitchBrand {
+                brand_id: b.clone(),
+            },
+            5,
+            &mut out,
+        )
+        .unwrap();
+        assert!(programs(&out).is_empty());
+        out.clear();
+        r.set_live_feeds([a.clone()].into(), 6, &mut out);
+        let p = programs(&out);
+        assert_eq!(
+            (p[0]["brand_id"].as_str(), p[0]["live"].as_bool()),
+            (Some(b.as_str()), Some(false))
+        );
+        // The welcome tells a joining viewer the same.
+        out.clear();
+        r.join(7, viewer("late"), 7, &mut out).unwrap();
+        let welcome = out
+            .iter()
+            .find_map(|o| match o {
+                Output::Send { frame, .. } => {
+                    let v: serde_json::Value = serde_json::from_slice(frame).unwrap();
+                    (v["type"] == "welcome").then_some(v)
+                }
+                _ => None,
+            })
+            .expect("welcome");
+        assert_eq!(welcome["program"]["brand_id"], b.as_str());
+        assert_eq!(welcome["program"]["live"], false);
     }
 
     #[test]

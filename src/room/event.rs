@@ -58,6 +58,12 @@ pub enum RoomEvent {
     RoomState {
         state: RoomState,
     },
+    /// The brand on air and whether its presenter's feed is live (media keeps flowing to
+    /// WHEP viewers only when it is).
+    Program {
+        brand_id: Option<String>,
+        live: bool,
+    },
     SaleScheduled {
         sale: FlashSale,
         product_name: String,
@@ -139,6 +145,7 @@ impl RoomEvent {
             RoomEvent::ProductUpdated { .. } => "product_updated",
             RoomEvent::ProductRemoved { .. } => "product_removed",
             RoomEvent::RoomState { .. } => "room_state",
+            RoomEvent::Program { .. } => "program",
             RoomEvent::SaleScheduled { .. } => "sale_scheduled",
             RoomEvent::SaleStarted { .. } => "sale_started",
             RoomEvent::StockLeft { .. } => "stock_left",
@@ -395,6 +402,12 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             seq,
             at,
             &serde_json::json!({ "state": state.as_str() }),
+        ),
+        RoomEvent::Program { brand_id, live } => envelope(
+            kind,
+            seq,
+            at,
+            &serde_json::json!({ "brand_id": brand_id, "live": live }),
         ),
         RoomEvent::SaleScheduled { sale, product_name }
         | RoomEvent::SaleStarted { sale, product_name } => {

@@ -2,6 +2,8 @@
 //! and WebSocket viewers.
 #![allow(dead_code)]
 
+pub mod rtc_client;
+
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
 use showfloor::app::App;
@@ -132,6 +134,20 @@ impl Control {
                 room_id: room.into(),
                 viewer_id: viewer.into(),
                 display_name: format!("name-{viewer}"),
+                ..Default::default()
+            }))
+            .await
+            .unwrap()
+            .into_inner()
+            .token
+    }
+
+    /// A presenter token for `brand` of `room` (WHIP).
+    pub async fn presenter_token(&mut self, room: &str, brand: &str) -> String {
+        self.client
+            .issue_presenter_token(authed(pb::IssuePresenterTokenRequest {
+                room_id: room.into(),
+                brand_id: brand.into(),
                 ..Default::default()
             }))
             .await
