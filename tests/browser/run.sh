@@ -2,7 +2,7 @@
 # Browser test: headless Chromium publishes by WHIP and plays by WHEP through a local
 # showfloor, across brand switches. Installs what it needs (Debian's chromium, playwright-core
 # from npm — never a downloaded browser), builds the server, runs, cleans up.
-#   bash tests/browser/run.sh
+#   bash tests/browser/run.sh            (or: cargo test --test browser, part of the suite)
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -12,8 +12,13 @@ if ! command -v chromium >/dev/null; then
 fi
 (cd "$here" && npm install --no-audit --no-fund --silent)
 
-(cd "$root" && cargo build --bin showfloor)
-bin="${CARGO_TARGET_DIR:-$root/target}/debug/showfloor"
+# `cargo test --test browser` passes the binary it built; run by hand, build it here.
+if [ -n "${SHOWFLOOR_BIN:-}" ]; then
+  bin="$SHOWFLOOR_BIN"
+else
+  (cd "$root" && cargo build --bin showfloor)
+  bin="${CARGO_TARGET_DIR:-$root/target}/debug/showfloor"
+fi
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 http=$(free_port)
