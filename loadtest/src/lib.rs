@@ -1,0 +1,268 @@
+//! The Showfloor load-test harness: scenarios that drive a running server with many simulated
+//! viewers over real WebSockets, measure latency from timestamps carried in the payload, and
+//! check what users would notice (loss, oversell, disconnects). `main.rs` is the command line;
+//! the scenarios are here so tests can run small versions of them in-process.
+
+pub mod scenario;
+
+use futures_util::stream::{SplitSink, SplitStream};
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use showfloor::pb;
+use showfloor::pb::control_client::ControlClient;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::net::TcpSocket;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+/// Loopback connections per source address: below the ephemeral port range (~28k) with room
+/// to spare, so a large audience spreads over 127.0.0.1, 127.0.0.2, …
+pub const CONNECTIONS_PER_SOURCE: usize = 20_000;
+
+/// Where the server is and how to steer it.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// HTTP/WebSocket address, e.g. 127.0.0.1:7880.
+    pub http: SocketAddr,
+    /// gRPC endpoint, e.g. http://127.0.0.1:7881.
+    pub grpc: String,
+    /// A host API key.
+    pub api_key: String,
+}
+
+pub type Ws = WebSocketStream<tokio::net::TcpStream>;
+pub type WsTx = SplitSink<Ws, Message>;
+pub type WsRx = SplitStream<Ws>;
+
+impl Target {
+    pub async fn control(&self) -> anyhow::Result<Control> {
+        let client = ControlClient::connect(self.grpc.clone())
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {e}", self.grpc))?;
+        Ok(Control {
+            client,
+            key: self.api_key.clone(),
+        })
+    }
+
+    /// Opens viewer `index`'s WebSocket. On loopback, connections are spread over source
+    /// addresses 127.0.0.x so a single address's ephemeral ports are never the limit.
+    pub async fn connect(&self, index: usize, room: &str, token: &str) -> anyhow::Result<Ws> {
+        let socket = TcpSocket::new_v4()?;
+        if let IpAddr::V4(ip) = self.http.ip() {
+            if ip.is_loopback() {
+                let n = 1 + (index / CONNECTIONS_PER_SOURCE) as u32;
+                let source = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n);
+                socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+            }
+        }
+        let stream = socket.connect(self.http).await?;
+        stream.set_nodelay(true)?;
+        let url = format!("ws://{}/ws/{room}?token={token}", self.http);
+        let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
+        Ok(ws)
+    }
+}
+
+/// The control plane with the host key attached to every call.
+pub struct Control {
+    pub client: ControlClient<tonic::transport::Channel>,
+    key: String,
+}
+
+impl Control {
+    pub fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = tonic::Request::new(msg);
+        if let Ok(v) = format!("Bearer {}", self.key).parse() {
+            r.metadata_mut().insert("authorization", v);
+        }
+        r
+    }
+
+    /// Ends a room the harness created (its data stays in the server's store).
+    pub async fn close_room(&mut self, room: &str) {
+        let req = self.req(pb::RoomRef {
+            room_id: room.to_string(),
+        });
+        if let Err(e) = self.client.close_room(req).await {
+            eprintln!("could not close room {room}: {}", e.message());
+        }
+    }
+}
+
+/// A viewer token minted with the room's key (from CreateRoom / GetRoomTokenKey).
+pub fn token(room: &str, key: &str, viewer: &str, tier: Option<&str>) -> String {
+    use showfloor::auth::{issue_viewer_token, Role, ViewerClaims};
+    let now = showfloor::hub::now_ms() / 1000;
+    issue_viewer_token(
+        key,
+        &ViewerClaims {
+            room: room.to_string(),
+            sub: viewer.to_string(),
+            name: viewer.to_string(),
+            role: if tier.is_some() {
+                Role::Dealer
+            } else {
+                Role::Viewer
+            },
+            tier: tier.map(str::to_string),
+            inv: None,
+            iat: now,
+            exp: now + 6 * 3600,
+            jti: format!("lt-{viewer}-{now}"),
+        },
+    )
+    .expect("a room key signs")
+}
+
+/// Reads frames until one of type `kind` arrives (other frames are skipped).
+pub async fn expect(rx: &mut WsRx, kind: &str, within: Duration) -> anyhow::Result<String> {
+    let needle = format!("{{\"type\":\"{kind}\"");
+    tokio::time::timeout(within, async {
+        while let Some(m) = rx.next().await {
+            if let Message::Text(t) = m? {
+                if t.as_str().starts_with(&needle) {
+                    return Ok(t.as_str().to_string());
+                }
+            }
+        }
+        anyhow::bail!("the connection closed before {kind}")
+    })
+    .await
+    .map_err(|_| anyhow::anyhow!("no {kind} within {within:?}"))?
+}
+
+/// Microseconds since the harness's epoch: send and receive times on one clock.
+#[derive(Debug, Clone, Copy)]
+pub struct Clock(Instant);
+
+impl Clock {
+    pub fn new() -> Clock {
+        Clock(Instant::now())
+    }
+    pub fn now_us(&self) -> u64 {
+        self.0.elapsed().as_micros() as u64
+    }
+}
+
+impl Default for Clock {
+    fn default() -> Self {
+        Clock::new()
+    }
+}
+
+/// A latency histogram in microseconds (1 µs to 10 min, 3 significant digits).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("valid bounds")
+}
+
+/// Percentiles of a histogram, in milliseconds.
+#[derive(Debug, Clone, Serialize)]
+pub struct Latency {
+    pub count: u64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Latency {
+    pub fn of(h: &Histogram<u64>) -> Latency {
+        let ms = |us: u64| us as f64 / 1000.0;
+        Latency {
+            count: h.len(),
+            p50_ms: ms(h.value_at_quantile(0.50)),
+            p90_ms: ms(h.value_at_quantile(0.90)),
+            p99_ms: ms(h.value_at_quantile(0.99)),
+            p999_ms: ms(h.value_at_quantile(0.999)),
+            max_ms: ms(h.max()),
+        }
+    }
+}
+
+/// One correctness check of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: String,
+    pub ok: bool,
+    pub detail: String,
+}
+
+/// What a scenario found: numbers, latency and checks. A run fails when any check fails.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub scenario: String,
+    pub numbers: serde_json::Map<String, serde_json::Value>,
+    pub latency: Option<Latency>,
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    pub fn new(scenario: &str) -> Report {
+        Report {
+            scenario: scenario.to_string(),
+            numbers: serde_json::Map::new(),
+            latency: None,
+            checks: Vec::new(),
+        }
+    }
+
+    pub fn number(&mut self, name: &str, v: impl Into<serde_json::Value>) {
+        self.numbers.insert(name.to_string(), v.into());
+    }
+
+    pub fn check(&mut self, name: &str, ok: bool, detail: String) {
+        self.checks.push(Check {
+            name: name.to_string(),
+            ok,
+            detail,
+        });
+    }
+
+    pub fn passed(&self) -> bool {
+        self.checks.iter().all(|c| c.ok)
+    }
+
+    /// The summary for people.
+    pub fn human(&self) -> String {
+        let mut s = format!("scenario {}\n", self.scenario);
+        for (k, v) in &self.numbers {
+            s.push_str(&format!("  {k:<24} {v}\n"));
+        }
+        if let Some(l) = &self.latency {
+            s.push_str(&format!(
+                "  latency ms               p50 {:.2}  p90 {:.2}  p99 {:.2}  p99.9 {:.2}  max {:.2}  (n = {})\n",
+                l.p50_ms, l.p90_ms, l.p99_ms, l.p999_ms, l.max_ms, l.count
+            ));
+        }
+        for c in &self.checks {
+            let mark = if c.ok { "ok  " } else { "FAIL" };
+            s.push_str(&format!("  {mark} {:<20} {}\n", c.name, c.detail));
+        }
+        s.push_str(if self.passed() {
+            "  result: PASS\n"
+        } else {
+            "  result: FAIL\n"
+        });
+        s
+    }
+}
+
+/// A progress bar on a terminal; nothing otherwise (or with `--json`).
+pub fn progress(len: u64, what: &str, visible: bool) -> indicatif::ProgressBar {
+    use std::io::IsTerminal;
+    if !visible || !std::io::stderr().is_terminal() {
+        return indicatif::ProgressBar::hidden();
+    }
+    let bar = indicatif::ProgressBar::new(len);
+    if let Ok(style) =
+        indicatif::ProgressStyle::with_template("{msg:>12} [{bar:40}] {pos}/{len} {elapsed}")
+    {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    bar.set_message(what.to_string());
+    bar
+}

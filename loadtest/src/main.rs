@@ -1,0 +1,154 @@
+//! `showfloor-loadtest`: drives a running Showfloor server and tells the truth about latency,
+//! loss and correctness. Exit status: 0 every check passed, 1 a check failed, 2 the run could
+//! not be carried out (server unreachable, bad arguments, setup refused).
+
+use clap::{Parser, Subcommand};
+use showfloor_loadtest::scenario::{self, ChatStorm, FlashSale};
+use showfloor_loadtest::Target;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::time::Duration;
+
+#[derive(Parser)]
+#[command(name = "showfloor-loadtest", version, about)]
+struct Cli {
+    /// The server's HTTP/WebSocket address.
+    #[arg(long, default_value = "127.0.0.1:7880", env = "SHOWFLOOR_HTTP")]
+    http: SocketAddr,
+    /// The server's gRPC control plane.
+    #[arg(
+        long,
+        default_value = "http://127.0.0.1:7881",
+        env = "SHOWFLOOR_SERVER"
+    )]
+    grpc: String,
+    /// A host API key (the harness creates its own room with it and closes it afterwards).
+    #[arg(long, env = "SHOWFLOOR_API_KEY", hide_env_values = true)]
+    api_key: String,
+    /// Print the report as JSON on stdout (no progress bar).
+    #[arg(long)]
+    json: bool,
+    /// Give up after this many seconds in all.
+    #[arg(long, default_value_t = 600)]
+    timeout_secs: u64,
+    #[command(subcommand)]
+    scenario: Scenario,
+}
+
+#[derive(Subcommand)]
+enum Scenario {
+    /// N viewers, K of them chatting M messages per second in total; delivery latency, loss.
+    ChatStorm {
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        #[arg(long, default_value_t = 10)]
+        senders: usize,
+        /// Messages per second, all senders together.
+        #[arg(long, default_value_t = 100)]
+        rate: u32,
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+    },
+    /// N dealers grab at the same instant; no oversell, limits, every win has its order.
+    FlashSale {
+        #[arg(long, default_value_t = 1000)]
+        dealers: usize,
+        #[arg(long, default_value_t = 100)]
+        stock: u32,
+        /// Units per dealer.
+        #[arg(long, default_value_t = 1)]
+        limit: u32,
+        /// Grabs per dealer (distinct keys), sent together; each dealer also repeats its first.
+        #[arg(long, default_value_t = 2)]
+        attempts: u32,
+    },
+}
+
+const MAX_CONNECTIONS: usize = 100_000;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("cannot start the runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let target = Target {
+        http: cli.http,
+        grpc: cli.grpc.clone(),
+        api_key: cli.api_key.clone(),
+    };
+    let progress = !cli.json;
+    let run = async {
+        match cli.scenario {
+            Scenario::ChatStorm {
+                viewers,
+                senders,
+                rate,
+                seconds,
+            } => {
+                anyhow::ensure!(
+                    viewers <= MAX_CONNECTIONS,
+                    "at most {MAX_CONNECTIONS} viewers"
+                );
+                anyhow::ensure!(seconds <= 3600, "at most 3600 seconds");
+                let o = ChatStorm {
+                    viewers,
+                    senders,
+                    rate,
+                    seconds,
+                };
+                scenario::chat_storm(&target, &o, progress).await
+            }
+            Scenario::FlashSale {
+                dealers,
+                stock,
+                limit,
+                attempts,
+            } => {
+                anyhow::ensure!(
+                    dealers <= MAX_CONNECTIONS,
+                    "at most {MAX_CONNECTIONS} dealers"
+                );
+                let o = FlashSale {
+                    dealers,
+                    stock,
+                    limit,
+                    attempts,
+                };
+                scenario::flash_sale(&target, &o, progress).await
+            }
+        }
+    };
+    let result = rt.block_on(async {
+        tokio::time::timeout(Duration::from_secs(cli.timeout_secs), run)
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("gave up after {} s", cli.timeout_secs)))
+    });
+    match result {
+        Ok(report) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", report.human());
+            }
+            if report.passed() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => {
+            eprintln!("showfloor-loadtest: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,533 @@
+//! The scenarios: each sets up its own room through the control plane, drives it, checks the
+//! invariants a user would notice and closes the room again.
+
+use crate::{expect, histogram, progress, token, Clock, Control, Latency, Report, Target};
+use futures_util::{SinkExt, StreamExt};
+use showfloor::pb;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Connections opened at once while an audience joins.
+const JOIN_CONCURRENCY: usize = 256;
+/// How long a viewer waits for its welcome.
+const WELCOME_WITHIN: Duration = Duration::from_secs(30);
+
+/// Creates a live room with one brand and one product (gold/silver prices) on the shelf.
+async fn live_room(c: &mut Control, title: &str, chat_per_second: u32) -> anyhow::Result<Room> {
+    let created = c
+        .client
+        .create_room(c.req(pb::CreateRoomRequest {
+            title: title.to_string(),
+            tiers: vec!["gold".into(), "silver".into()],
+            chat_rate_limit: Some(pb::ChatRateLimit {
+                messages: chat_per_second.clamp(1, 1000),
+                per_seconds: 1,
+            }),
+            ..Default::default()
+        }))
+        .await?
+        .into_inner();
+    let room = created
+        .room
+        .ok_or_else(|| anyhow::anyhow!("CreateRoom returned no room"))?
+        .id;
+    let brand = c
+        .client
+        .add_brand(c.req(pb::AddBrandRequest {
+            room_id: room.clone(),
+            name: "Load test brand".into(),
+            logo_url: String::new(),
+            position: None,
+        }))
+        .await?
+        .into_inner();
+    let product = c
+        .client
+        .upsert_product(c.req(pb::UpsertProductRequest {
+            room_id: room.clone(),
+            brand_id: brand.id.clone(),
+            name: "Load test jacket".into(),
+            link: "https://shop.example/loadtest".into(),
+            min_order_quantity: 1,
+            prices: vec![
+                pb::TierPrice {
+                    tier: "gold".into(),
+                    price_cents: 10_000,
+                },
+                pb::TierPrice {
+                    tier: "silver".into(),
+                    price_cents: 11_000,
+                },
+            ],
+            ..Default::default()
+        }))
+        .await?
+        .into_inner();
+    let brand_ref = pb::BrandRef {
+        room_id: room.clone(),
+        brand_id: brand.id,
+    };
+    c.client.switch_brand(c.req(brand_ref)).await?;
+    let room_ref = pb::RoomRef {
+        room_id: room.clone(),
+    };
+    c.client.open_room(c.req(room_ref)).await?;
+    Ok(Room {
+        id: room,
+        key: created.token_key,
+        product: product.id,
+    })
+}
+
+struct Room {
+    id: String,
+    key: String,
+    product: String,
+}
+
+/// Connects `n` viewers (named `{prefix}{i}`, dealers of `tier` if given) and waits for their
+/// welcomes. Returns the connections, or the first failure with how many had connected.
+async fn join(
+    target: &Target,
+    room: &Room,
+    n: usize,
+    prefix: &str,
+    tier: Option<&str>,
+    show_progress: bool,
+) -> anyhow::Result<Vec<crate::Ws>> {
+    let bar = progress(n as u64, "joining", show_progress);
+    let gate = Arc::new(Semaphore::new(JOIN_CONCURRENCY));
+    let mut tasks = Vec::with_capacity(n);
+    for i in 0..n {
+        let (target, room_id) = (target.clone(), room.id.clone());
+        let token = token(&room.id, &room.key, &format!("{prefix}{i}"), tier);
+        let gate = gate.clone();
+        let bar = bar.clone();
+        tasks.push(tokio::spawn(async move {
+            let _permit = gate.acquire_owned().await?;
+            let ws = target.connect(i, &room_id, &token).await?;
+            let (tx, mut rx) = ws.split();
+            expect(&mut rx, "welcome", WELCOME_WITHIN).await?;
+            bar.inc(1);
+            anyhow::Ok(tx.reunite(rx)?)
+        }));
+    }
+    let mut out = Vec::with_capacity(n);
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await? {
+            Ok(ws) => out.push(ws),
+            Err(e) => anyhow::bail!("viewer {i} could not join ({} joined): {e}", out.len()),
+        }
+    }
+    bar.finish_and_clear();
+    Ok(out)
+}
+
+/// `chat-storm`: `viewers` connected, `senders` of them chatting `rate` messages per second in
+/// total for `seconds`. Every message carries its send time; every viewer reads everything.
+#[derive(Debug, Clone)]
+pub struct ChatStorm {
+    pub viewers: usize,
+    pub senders: usize,
+    pub rate: u32,
+    pub seconds: u64,
+}
+
+pub async fn chat_storm(
+    target: &Target,
+    o: &ChatStorm,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(o.viewers >= 1, "--viewers must be at least 1");
+    anyhow::ensure!(
+        (1..=o.viewers).contains(&o.senders),
+        "--senders must be 1 to --viewers"
+    );
+    anyhow::ensure!(o.rate >= 1, "--rate must be at least 1 message per second");
+    let per_sender = (o.rate as f64 / o.senders as f64).max(0.001);
+    let mut c = target.control().await?;
+    // The room's per-viewer limit leaves the senders headroom: a late tick sends at once.
+    let limit = (per_sender * 2.0).ceil() as u32 + 5;
+    anyhow::ensure!(
+        limit <= 1000,
+        "{per_sender:.0} messages/s per sender needs a chat limit above the room maximum of 1000 a second: use more senders"
+    );
+    let room = live_room(&mut c, "Load test: chat storm", limit).await?;
+    let result = async {
+        let conns = join(target, &room, o.viewers, "chatter-", None, show_progress).await?;
+        let clock = Clock::new();
+        let received = Arc::new(AtomicU64::new(0));
+        let refused = Arc::new(AtomicU64::new(0));
+        let disconnects = Arc::new(AtomicU64::new(0));
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let mut readers = Vec::new();
+        let mut senders = Vec::new();
+        // Write halves of the viewers that only read, kept open until the end.
+        let mut idle = Vec::new();
+        for (i, ws) in conns.into_iter().enumerate() {
+            let (mut tx, mut rx) = ws.split();
+            let (received, refused, disconnects) =
+                (received.clone(), refused.clone(), disconnects.clone());
+            let mut stop = stop_rx.clone();
+            readers.push(tokio::spawn(async move {
+                let mut h = histogram();
+                loop {
+                    let m = tokio::select! {
+                        m = rx.next() => m,
+                        _ = stop.wait_for(|s| *s) => break,
+                    };
+                    match m {
+                        Some(Ok(Message::Text(t))) => {
+                            let t = t.as_str();
+                            if t.starts_with("{\"type\":\"chat\"") {
+                                if let Some(sent) = sent_at(t) {
+                                    let _ = h.record(clock.now_us().saturating_sub(sent).max(1));
+                                    received.fetch_add(1, Ordering::Relaxed);
+                                }
+                            } else if t.starts_with("{\"type\":\"error\"") {
+                                refused.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                        Some(Ok(_)) => {}
+                        _ => {
+                            disconnects.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                    }
+                }
+                h
+            }));
+            if i < o.senders {
+                let period = Duration::from_secs_f64(1.0 / per_sender);
+                let seconds = o.seconds;
+                senders.push(tokio::spawn(async move {
+                    let mut tick = tokio::time::interval(period);
+                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                    let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
+                    let mut sent = 0u64;
+                    while tokio::time::Instant::now() < until {
+                        tick.tick().await;
+                        let text = format!("lt {i} {sent} t={}", clock.now_us());
+                        let msg = serde_json::json!({"type": "chat", "text": text}).to_string();
+                        if tx.send(Message::text(msg)).await.is_err() {
+                            break;
+                        }
+                        sent += 1;
+                    }
+                    (sent, tx)
+                }));
+            } else {
+                idle.push(tx);
+            }
+        }
+        let bar = progress(o.seconds, "sending", show_progress);
+        let started = clock.now_us();
+        for _ in 0..o.seconds {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            bar.inc(1);
+        }
+        let mut sent = 0u64;
+        let mut keep = Vec::new();
+        for s in senders {
+            let (n, tx) = s.await?;
+            sent += n;
+            keep.push(tx);
+        }
+        let send_secs = (clock.now_us() - started) as f64 / 1e6;
+        // Deliveries still in flight: wait until they stop arriving (at most 10 s).
+        let mut last = u64::MAX;
+        for _ in 0..40 {
+            tokio::time::sleep(Duration::from_millis(250)).await;
+            let now = received.load(Ordering::Relaxed);
+            if now == last && now >= expected(sent, &refused, o.viewers) {
+                break;
+            }
+            last = now;
+        }
+        bar.finish_and_clear();
+        let _ = stop_tx.send(true);
+        let mut h = histogram();
+        for r in readers {
+            let _ = h.add(r.await?);
+        }
+        drop(keep);
+        drop(idle);
+        let refused = refused.load(Ordering::Relaxed);
+        let accepted = sent.saturating_sub(refused);
+        let expected = accepted * o.viewers as u64;
+        let received = received.load(Ordering::Relaxed);
+        let disconnects = disconnects.load(Ordering::Relaxed);
+        let mut r = Report::new("chat-storm");
+        r.number("viewers", o.viewers);
+        r.number("senders", o.senders);
+        r.number("messages_sent", sent);
+        r.number("messages_refused", refused);
+        r.number("deliveries", received);
+        r.number(
+            "deliveries_per_s",
+            (received as f64 / send_secs).round() as u64,
+        );
+        r.number("send_seconds", (send_secs * 100.0).round() / 100.0);
+        r.latency = Some(Latency::of(&h));
+        r.check(
+            "no loss",
+            received == expected,
+            format!(
+                "{received} of {expected} deliveries ({accepted} messages × {} viewers)",
+                o.viewers
+            ),
+        );
+        r.check(
+            "no disconnects",
+            disconnects == 0,
+            format!("{disconnects} viewers lost their connection"),
+        );
+        r.check(
+            "nothing refused",
+            refused == 0,
+            format!("{refused} messages refused by the server"),
+        );
+        anyhow::Ok(r)
+    }
+    .await;
+    c.close_room(&room.id).await;
+    result
+}
+
+fn expected(sent: u64, refused: &AtomicU64, viewers: usize) -> u64 {
+    sent.saturating_sub(refused.load(Ordering::Relaxed)) * viewers as u64
+}
+
+/// The send time carried in a load-test chat message (`… t=<µs>`).
+fn sent_at(frame: &str) -> Option<u64> {
+    let at = frame.find(" t=")? + 3;
+    let digits: String = frame[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
+    digits.parse().ok()
+}
+
+/// `flash-sale`: `dealers` verified dealers wait for the sale to start, then each sends
+/// `attempts` grabs with distinct keys, plus its first key again, at the same instant.
+#[derive(Debug, Clone)]
+pub struct FlashSale {
+    pub dealers: usize,
+    pub stock: u32,
+    pub limit: u32,
+    pub attempts: u32,
+}
+
+pub async fn flash_sale(
+    target: &Target,
+    o: &FlashSale,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(o.dealers >= 1, "--dealers must be at least 1");
+    anyhow::ensure!(o.stock >= 1, "--stock must be at least 1");
+    anyhow::ensure!(o.limit >= 1, "--limit must be at least 1");
+    anyhow::ensure!(
+        (1..=100).contains(&o.attempts),
+        "--attempts must be 1 to 100"
+    );
+    let mut c = target.control().await?;
+    let room = live_room(&mut c, "Load test: flash sale", 1).await?;
+    let result = async {
+        let conns = join(
+            target,
+            &room,
+            o.dealers,
+            "dealer-",
+            Some("gold"),
+            show_progress,
+        )
+        .await?;
+        let start_ms = showfloor::hub::now_ms() + 1500;
+        let sale = c
+            .client
+            .create_flash_sale(c.req(pb::CreateFlashSaleRequest {
+                room_id: room.id.clone(),
+                product_id: room.product.clone(),
+                stock: o.stock,
+                per_dealer_limit: o.limit,
+                prices: vec![pb::TierPrice {
+                    tier: "gold".into(),
+                    price_cents: 5_000,
+                }],
+                start_ms,
+                duration_seconds: 600,
+                tiers: vec!["gold".into()],
+            }))
+            .await?
+            .into_inner();
+        let clock = Clock::new();
+        let mut tasks = Vec::new();
+        for ws in conns {
+            let sale_id = sale.id.clone();
+            let attempts = o.attempts;
+            tasks.push(tokio::spawn(async move {
+                let (mut tx, mut rx) = ws.split();
+                expect(&mut rx, "sale_started", Duration::from_secs(30)).await?;
+                let mut sent = Vec::new();
+                for k in 0..attempts {
+                    sent.push((format!("k{k}"), clock.now_us()));
+                }
+                sent.push(("k0".to_string(), clock.now_us()));
+                for (key, _) in &sent {
+                    let m = serde_json::json!({"type": "grab", "sale_id": sale_id, "key": key});
+                    tx.feed(Message::text(m.to_string())).await?;
+                }
+                tx.flush().await?;
+                let mut answers = Vec::new();
+                while answers.len() < sent.len() {
+                    let frame = expect(&mut rx, "grab_result", Duration::from_secs(60)).await?;
+                    let v: serde_json::Value = serde_json::from_str(&frame)?;
+                    let at = clock.now_us();
+                    let key = v["key"].as_str().unwrap_or_default().to_string();
+                    answers.push((
+                        key,
+                        v["result"].as_str().unwrap_or_default().to_string(),
+                        v["order_id"].as_str().map(str::to_string),
+                        at,
+                    ));
+                }
+                let _ = tx.close().await;
+                anyhow::Ok((sent, answers))
+            }));
+        }
+        let mut h = histogram();
+        let (mut won_orders, mut over_limit, mut key_mismatch, mut answered) =
+            (Vec::new(), 0, 0, 0u64);
+        let (mut first_sent, mut last_answer) = (u64::MAX, 0u64);
+        for (i, t) in tasks.into_iter().enumerate() {
+            let (sent, answers) = t.await?.map_err(|e| anyhow::anyhow!("dealer {i}: {e}"))?;
+            // Answers come in the order the grabs were sent (one connection, one room); the
+            // last one answers the repeated first key and is not a grab of its own.
+            let mut wins = 0;
+            for (n, ((key, at_sent), (akey, result, order, at))) in
+                sent.iter().zip(&answers).enumerate()
+            {
+                first_sent = first_sent.min(*at_sent);
+                last_answer = last_answer.max(*at);
+                let _ = h.record(at.saturating_sub(*at_sent).max(1));
+                answered += 1;
+                if key != akey {
+                    key_mismatch += 1;
+                }
+                if result == "won" && n + 1 < sent.len() {
+                    wins += 1;
+                    won_orders.extend(order.clone());
+                }
+            }
+            // The repeated first key must get the first answer again.
+            let first = answers.first().map(|a| (&a.1, &a.2));
+            let repeat = answers.last().map(|a| (&a.1, &a.2));
+            if first != repeat {
+                key_mismatch += 1;
+            }
+            if wins > o.limit {
+                over_limit += 1;
+            }
+        }
+        let secs = (last_answer.saturating_sub(first_sent)) as f64 / 1e6;
+        let winners = won_orders.len() as u64;
+        let orders = c
+            .client
+            .list_orders(c.req(pb::ListOrdersRequest {
+                room_id: room.id.clone(),
+                sale_id: sale.id.clone(),
+                limit: 1,
+                ..Default::default()
+            }))
+            .await?
+            .into_inner();
+        let after = c
+            .client
+            .get_flash_sale(c.req(pb::FlashSaleRef {
+                room_id: room.id.clone(),
+                sale_id: sale.id.clone(),
+            }))
+            .await?
+            .into_inner();
+        let mut unique = won_orders.clone();
+        unique.sort();
+        unique.dedup();
+        let demand = o.dealers as u64 * u64::from(o.limit.min(o.attempts));
+        let expected_winners = demand.min(u64::from(o.stock));
+        let mut r = Report::new("flash-sale");
+        r.number("dealers", o.dealers);
+        r.number("stock", o.stock);
+        r.number("per_dealer_limit", o.limit);
+        r.number("grab_answers", answered);
+        r.number(
+            "grab_answers_per_s",
+            (answered as f64 / secs.max(1e-6)).round() as u64,
+        );
+        r.number("won", winners);
+        r.latency = Some(Latency::of(&h));
+        r.check(
+            "no oversell",
+            winners <= u64::from(o.stock) && after.granted as u64 == winners,
+            format!(
+                "{winners} won of stock {}; the sale says {} granted",
+                o.stock, after.granted
+            ),
+        );
+        r.check(
+            "stock accounted",
+            after.granted + after.remaining == o.stock,
+            format!(
+                "granted {} + remaining {} = stock {}",
+                after.granted, after.remaining, o.stock
+            ),
+        );
+        r.check(
+            "sold what was asked",
+            winners == expected_winners,
+            format!(
+                "{winners} winners, expected min(demand {demand}, stock {})",
+                o.stock
+            ),
+        );
+        r.check(
+            "limit per dealer",
+            over_limit == 0,
+            format!("{over_limit} dealers above the limit of {}", o.limit),
+        );
+        r.check(
+            "every win has its order",
+            unique.len() as u64 == winners && u64::from(orders.total_count) == winners,
+            format!(
+                "{} distinct order ids for {winners} wins; ListOrders counts {}",
+                unique.len(),
+                orders.total_count
+            ),
+        );
+        r.check(
+            "idempotent keys",
+            key_mismatch == 0,
+            format!(
+                "{key_mismatch} answers for the wrong key or a repeated key answered differently"
+            ),
+        );
+        anyhow::Ok(r)
+    }
+    .await;
+    c.close_room(&room.id).await;
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_send_time_is_read_back_from_the_frame() {
+        let f = r#"{"type":"chat","seq":4,"at":1,"text":"lt 3 17 t=123456","is_dealer":false}"#;
+        assert_eq!(sent_at(f), Some(123_456));
+        assert_eq!(sent_at(r#"{"type":"chat","text":"hello"}"#), None);
+    }
+}

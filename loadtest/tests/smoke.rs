@@ -1,0 +1,70 @@
+//! Small versions of the scenarios against a real server started in-process on port 0: the
+//! CI smoke run. They fail on loss, oversell, a missing order or a disconnect; timings are
+//! printed, never asserted.
+
+use showfloor::app::App;
+use showfloor::config::Config;
+use showfloor_loadtest::scenario::{self, ChatStorm, FlashSale};
+use showfloor_loadtest::Target;
+
+const KEY: &str = "loadtest-smoke-key-0123456789";
+
+async fn server() -> (App, Target, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = App::start(Config::for_tests(dir.path().to_path_buf(), KEY))
+        .await
+        .expect("server starts");
+    let target = Target {
+        http: app.http_addr,
+        grpc: format!("http://{}", app.grpc_addr),
+        api_key: KEY.into(),
+    };
+    (app, target, dir)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chat_storm_smoke_delivers_everything() {
+    let (app, target, _dir) = server().await;
+    let o = ChatStorm {
+        viewers: 300,
+        senders: 10,
+        rate: 200,
+        seconds: 3,
+    };
+    let report = scenario::chat_storm(&target, &o, false).await.unwrap();
+    println!("{}", report.human());
+    assert!(report.passed(), "{}", report.human());
+    assert!(report.numbers["deliveries"].as_u64().unwrap() >= 300 * 500);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flash_sale_smoke_never_oversells() {
+    let (app, target, _dir) = server().await;
+    let o = FlashSale {
+        dealers: 300,
+        stock: 100,
+        limit: 1,
+        attempts: 2,
+    };
+    let report = scenario::flash_sale(&target, &o, false).await.unwrap();
+    println!("{}", report.human());
+    assert!(report.passed(), "{}", report.human());
+    assert_eq!(report.numbers["won"], 100);
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wrong_key_is_a_clear_error() {
+    let (app, mut target, _dir) = server().await;
+    target.api_key = "not-the-key".into();
+    let o = FlashSale {
+        dealers: 1,
+        stock: 1,
+        limit: 1,
+        attempts: 1,
+    };
+    let err = scenario::flash_sale(&target, &o, false).await.unwrap_err();
+    assert!(format!("{err:#}").to_lowercase().contains("key"), "{err:#}");
+    app.shutdown().await;
+}
