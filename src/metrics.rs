@@ -156,6 +156,26 @@ impl Metrics {
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
+        if let Some(bytes) = resident_bytes() {
+            // The standard process metric, for memory per connection (the load harness).
+            let at = out.rfind("# EOF").unwrap_or(out.len());
+            out.insert_str(
+                at,
+                &format!(
+                    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+                     # TYPE process_resident_memory_bytes gauge\n\
+                     process_resident_memory_bytes {bytes}\n"
+                ),
+            );
+        }
         out
     }
+}
+
+/// The process's resident set size, from `/proc/self/status` (Linux).
+fn resident_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
 }

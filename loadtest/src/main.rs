@@ -3,7 +3,7 @@
 //! not be carried out (server unreachable, bad arguments, setup refused).
 
 use clap::{Parser, Subcommand};
-use showfloor_loadtest::scenario::{self, ChatStorm, FlashSale};
+use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -37,6 +37,17 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Scenario {
+    /// N viewers join at R per second and stay; connect success and time, server memory per viewer.
+    Audience {
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        /// Joins per second.
+        #[arg(long, default_value_t = 500)]
+        rate: u32,
+        /// Seconds to stay connected once everyone joined.
+        #[arg(long, default_value_t = 5)]
+        hold_secs: u64,
+    },
     /// N viewers, K of them chatting M messages per second in total; delivery latency, loss.
     ChatStorm {
         #[arg(long, default_value_t = 1000)]
@@ -86,6 +97,23 @@ fn main() -> ExitCode {
     let progress = !cli.json;
     let run = async {
         match cli.scenario {
+            Scenario::Audience {
+                viewers,
+                rate,
+                hold_secs,
+            } => {
+                anyhow::ensure!(
+                    viewers <= MAX_CONNECTIONS,
+                    "at most {MAX_CONNECTIONS} viewers"
+                );
+                anyhow::ensure!(hold_secs <= 3600, "at most 3600 seconds");
+                let o = Audience {
+                    viewers,
+                    rate,
+                    hold_secs,
+                };
+                scenario::audience(&target, &o, progress).await
+            }
             Scenario::ChatStorm {
                 viewers,
                 senders,

@@ -520,6 +520,165 @@ pub async fn flash_sale(
     result
 }
 
+/// `audience`: `viewers` join at `rate` per second and stay for `hold` seconds: connect
+/// success, connect time (TCP + WebSocket upgrade + welcome) and the server's memory per
+/// connected viewer (its `process_resident_memory_bytes` before and after).
+#[derive(Debug, Clone)]
+pub struct Audience {
+    pub viewers: usize,
+    pub rate: u32,
+    pub hold_secs: u64,
+}
+
+pub async fn audience(
+    target: &Target,
+    o: &Audience,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(o.viewers >= 1, "--viewers must be at least 1");
+    anyhow::ensure!(o.rate >= 1, "--rate must be at least 1 viewer per second");
+    let mut c = target.control().await?;
+    let room = live_room(&mut c, "Load test: audience", 1).await?;
+    let result = async {
+        let rss_before = resident_bytes(target).await;
+        let clock = Clock::new();
+        let bar = progress(o.viewers as u64, "joining", show_progress);
+        let gate = Arc::new(Semaphore::new(JOIN_CONCURRENCY));
+        let period = Duration::from_secs_f64(1.0 / f64::from(o.rate));
+        let mut tick = tokio::time::interval(period);
+        let mut tasks = Vec::with_capacity(o.viewers);
+        for i in 0..o.viewers {
+            tick.tick().await;
+            let permit = gate.clone().acquire_owned().await?;
+            let (target, room_id, bar) = (target.clone(), room.id.clone(), bar.clone());
+            let token = token(&room.id, &room.key, &format!("watcher-{i}"), None);
+            tasks.push(tokio::spawn(async move {
+                let t0 = clock.now_us();
+                let joined = async {
+                    let ws = target.connect(i, &room_id, &token).await?;
+                    let (tx, mut rx) = ws.split();
+                    expect(&mut rx, "welcome", WELCOME_WITHIN).await?;
+                    anyhow::Ok((tx, rx))
+                }
+                .await;
+                drop(permit);
+                bar.inc(1);
+                joined.map(|ws| (ws, clock.now_us() - t0))
+            }));
+        }
+        let mut h = histogram();
+        let mut conns = Vec::new();
+        let mut failures = Vec::new();
+        for t in tasks {
+            match t.await? {
+                Ok((ws, us)) => {
+                    let _ = h.record(us.max(1));
+                    conns.push(ws);
+                }
+                Err(e) => failures.push(e.to_string()),
+            }
+        }
+        bar.finish_and_clear();
+        let connected = conns.len();
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let rss_after = resident_bytes(target).await;
+        // Hold: every connection must stay up (the server's heartbeats are answered by the
+        // reads below).
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+        let disconnects = Arc::new(AtomicU64::new(0));
+        let mut readers = Vec::new();
+        for (tx, mut rx) in conns {
+            let mut stop = stop_rx.clone();
+            let disconnects = disconnects.clone();
+            readers.push(tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        m = rx.next() => match m {
+                            Some(Ok(_)) => {}
+                            _ => {
+                                disconnects.fetch_add(1, Ordering::Relaxed);
+                                break;
+                            }
+                        },
+                        _ = stop.wait_for(|s| *s) => break,
+                    }
+                }
+                drop(tx);
+            }));
+        }
+        tokio::time::sleep(Duration::from_secs(o.hold_secs)).await;
+        let _ = stop_tx.send(true);
+        for r in readers {
+            r.await?;
+        }
+        let disconnects = disconnects.load(Ordering::Relaxed);
+        let mut r = Report::new("audience");
+        r.number("viewers", o.viewers);
+        r.number("connected", connected);
+        r.number("failed", failures.len());
+        r.number("join_rate_per_s", o.rate);
+        if let (Some(before), Some(after)) = (rss_before, rss_after) {
+            r.number("server_rss_before_mb", before / 1_048_576);
+            r.number("server_rss_after_mb", after / 1_048_576);
+            if connected > 0 {
+                let per = after.saturating_sub(before) as f64 / connected as f64;
+                r.number("server_kb_per_viewer", (per / 1024.0 * 10.0).round() / 10.0);
+            }
+        } else {
+            r.number(
+                "server_kb_per_viewer",
+                "unknown (no process_resident_memory_bytes on /metrics)",
+            );
+        }
+        r.latency = Some(Latency::of(&h));
+        let need = (o.viewers as f64 * 0.999).ceil() as usize;
+        r.check(
+            "connected",
+            connected >= need,
+            format!(
+                "{connected} of {} (need 99.9 %){}",
+                o.viewers,
+                failures
+                    .first()
+                    .map(|e| format!("; first failure: {e}"))
+                    .unwrap_or_default()
+            ),
+        );
+        r.check(
+            "no disconnects",
+            disconnects == 0,
+            format!(
+                "{disconnects} connections dropped during the {} s hold",
+                o.hold_secs
+            ),
+        );
+        anyhow::Ok(r)
+    }
+    .await;
+    c.close_room(&room.id).await;
+    result
+}
+
+/// The server's `process_resident_memory_bytes` from `/metrics` (a plain HTTP/1.1 GET).
+async fn resident_bytes(target: &Target) -> Option<u64> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(target.http).await.ok()?;
+    let req = format!(
+        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
+        target.http
+    );
+    s.write_all(req.as_bytes()).await.ok()?;
+    let mut body = String::new();
+    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut body))
+        .await
+        .ok()?
+        .ok()?;
+    body.lines()
+        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .map(|v| v as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,7 +4,7 @@
 
 use showfloor::app::App;
 use showfloor::config::Config;
-use showfloor_loadtest::scenario::{self, ChatStorm, FlashSale};
+use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale};
 use showfloor_loadtest::Target;
 
 const KEY: &str = "loadtest-smoke-key-0123456789";
@@ -66,5 +66,21 @@ async fn a_wrong_key_is_a_clear_error() {
     };
     let err = scenario::flash_sale(&target, &o, false).await.unwrap_err();
     assert!(format!("{err:#}").to_lowercase().contains("key"), "{err:#}");
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audience_smoke_connects_everyone_and_reports_memory() {
+    let (app, target, _dir) = server().await;
+    let o = Audience {
+        viewers: 500,
+        rate: 1000,
+        hold_secs: 1,
+    };
+    let report = scenario::audience(&target, &o, false).await.unwrap();
+    println!("{}", report.human());
+    assert!(report.passed(), "{}", report.human());
+    assert_eq!(report.numbers["connected"], 500);
+    assert!(report.numbers["server_kb_per_viewer"].is_number());
     app.shutdown().await;
 }
