@@ -50,6 +50,17 @@ impl Target {
     /// Opens viewer `index`'s WebSocket. On loopback, connections are spread over source
     /// addresses 127.0.0.x so a single address's ephemeral ports are never the limit.
     pub async fn connect(&self, index: usize, room: &str, token: &str) -> anyhow::Result<Ws> {
+        self.connect_resuming(index, room, token, None).await
+    }
+
+    /// As [`Target::connect`], asking to resume after `(last_seq, epoch)`.
+    pub async fn connect_resuming(
+        &self,
+        index: usize,
+        room: &str,
+        token: &str,
+        resume: Option<(u64, &str)>,
+    ) -> anyhow::Result<Ws> {
         let socket = TcpSocket::new_v4()?;
         if let IpAddr::V4(ip) = self.http.ip() {
             if ip.is_loopback() {
@@ -60,7 +71,10 @@ impl Target {
         }
         let stream = socket.connect(self.http).await?;
         stream.set_nodelay(true)?;
-        let url = format!("ws://{}/ws/{room}?token={token}", self.http);
+        let mut url = format!("ws://{}/ws/{room}?token={token}", self.http);
+        if let Some((last_seq, epoch)) = resume {
+            url.push_str(&format!("&last_seq={last_seq}&epoch={epoch}"));
+        }
         let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
         Ok(ws)
     }

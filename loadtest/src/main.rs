@@ -3,7 +3,7 @@
 //! not be carried out (server unreachable, bad arguments, setup refused).
 
 use clap::{Parser, Subcommand};
-use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale};
+use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -59,6 +59,26 @@ enum Scenario {
         rate: u32,
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+    },
+    /// Drop X % of N viewers at once and reconnect them with resume while events flow: time to
+    /// recover, and proof that no viewer missed an event.
+    ReconnectStorm {
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        #[arg(long, default_value_t = 50)]
+        drop_percent: u32,
+        /// Host announcements per second while the storm runs.
+        #[arg(long, default_value_t = 20)]
+        events_per_s: u32,
+        #[arg(long, default_value_t = 9)]
+        seconds: u64,
+        /// How long the dropped viewers stay away before they reconnect, in milliseconds.
+        #[arg(long, default_value_t = 1000)]
+        away_ms: u64,
+        /// The storm fails unless every dropped viewer resumed within this many seconds of
+        /// reconnecting.
+        #[arg(long, default_value_t = 5.0)]
+        recover_within_secs: f64,
     },
     /// N dealers grab at the same instant; no oversell, limits, every win has its order.
     FlashSale {
@@ -132,6 +152,33 @@ fn main() -> ExitCode {
                     seconds,
                 };
                 scenario::chat_storm(&target, &o, progress).await
+            }
+            Scenario::ReconnectStorm {
+                viewers,
+                drop_percent,
+                events_per_s,
+                seconds,
+                away_ms,
+                recover_within_secs,
+            } => {
+                anyhow::ensure!(
+                    viewers <= MAX_CONNECTIONS,
+                    "at most {MAX_CONNECTIONS} viewers"
+                );
+                anyhow::ensure!(seconds <= 3600, "at most 3600 seconds");
+                anyhow::ensure!(
+                    recover_within_secs.is_finite() && recover_within_secs > 0.0,
+                    "--recover-within-secs must be a positive number"
+                );
+                let o = ReconnectStorm {
+                    viewers,
+                    drop_percent,
+                    events_per_s,
+                    seconds,
+                    away: Duration::from_millis(away_ms),
+                    recover_within: Duration::from_secs_f64(recover_within_secs),
+                };
+                scenario::reconnect_storm(&target, &o, progress).await
             }
             Scenario::FlashSale {
                 dealers,

@@ -4,7 +4,7 @@
 
 use showfloor::app::App;
 use showfloor::config::Config;
-use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale};
+use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
 
 const KEY: &str = "loadtest-smoke-key-0123456789";
@@ -82,5 +82,26 @@ async fn audience_smoke_connects_everyone_and_reports_memory() {
     assert!(report.passed(), "{}", report.human());
     assert_eq!(report.numbers["connected"], 500);
     assert!(report.numbers["server_kb_per_viewer"].is_number());
+    app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconnect_storm_smoke_misses_nothing() {
+    let (app, target, _dir) = server().await;
+    let o = ReconnectStorm {
+        viewers: 300,
+        drop_percent: 50,
+        events_per_s: 20,
+        seconds: 3,
+        away: std::time::Duration::from_millis(500),
+        // Generous: this smoke checks resume and loss, not speed (a debug build on CI).
+        recover_within: std::time::Duration::from_secs(60),
+    };
+    let report = scenario::reconnect_storm(&target, &o, false).await.unwrap();
+    println!("{}", report.human());
+    assert!(report.passed(), "{}", report.human());
+    assert_eq!(report.numbers["resumed"], 150);
+    // Events came while they were away, and resume brought them back.
+    assert!(report.numbers["replayed_events"].as_u64().unwrap() >= 150);
     app.shutdown().await;
 }
