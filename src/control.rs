@@ -255,6 +255,32 @@ async fn summary(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
     }
 }
 
+/// A room that has not ended (tokens are issued only for those).
+async fn unended_room(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
+    let s = summary(hub, room).await?;
+    if s.record.state == RoomState::Ended {
+        return Err(Status::failed_precondition(format!(
+            "room {room} has ended"
+        )));
+    }
+    Ok(s)
+}
+
+/// A token's lifetime in seconds: 0 means one day; at most 30 days.
+fn token_ttl(ttl_seconds: u32) -> Result<u32, Status> {
+    let ttl = if ttl_seconds == 0 {
+        86_400
+    } else {
+        ttl_seconds
+    };
+    if ttl > 30 * 86_400 {
+        return Err(Status::invalid_argument(
+            "ttl_seconds must be at most 30 days (2592000)",
+        ));
+    }
+    Ok(ttl)
+}
+
 fn room_reply(r: HostReply) -> Result<pb::Room, Status> {
     match r {
         HostReply::Room(s) => Ok(room_pb(&s)),
@@ -553,23 +579,8 @@ impl Control for ControlService {
                     "display_name must be at most 64 characters, without control characters",
                 ));
             }
-            let ttl = if r.ttl_seconds == 0 {
-                86_400
-            } else {
-                r.ttl_seconds
-            };
-            if ttl > 30 * 86_400 {
-                return Err(Status::invalid_argument(
-                    "ttl_seconds must be at most 30 days (2592000)",
-                ));
-            }
-            let s = summary(&hub, &r.room_id).await?;
-            if s.record.state == RoomState::Ended {
-                return Err(Status::failed_precondition(format!(
-                    "room {} has ended",
-                    r.room_id
-                )));
-            }
+            let ttl = token_ttl(r.ttl_seconds)?;
+            let s = unended_room(&hub, &r.room_id).await?;
             let now = now_ms() / 1000;
             let claims = ViewerClaims {
                 room: r.room_id.clone(),
@@ -606,23 +617,8 @@ impl Control for ControlService {
             };
             auth::check_viewer_id(&presenter)
                 .map_err(|m| Status::invalid_argument(format!("presenter_id: {m}")))?;
-            let ttl = if r.ttl_seconds == 0 {
-                86_400
-            } else {
-                r.ttl_seconds
-            };
-            if ttl > 30 * 86_400 {
-                return Err(Status::invalid_argument(
-                    "ttl_seconds must be at most 30 days (2592000)",
-                ));
-            }
-            let s = summary(&hub, &r.room_id).await?;
-            if s.record.state == RoomState::Ended {
-                return Err(Status::failed_precondition(format!(
-                    "room {} has ended",
-                    r.room_id
-                )));
-            }
+            let ttl = token_ttl(r.ttl_seconds)?;
+            let s = unended_room(&hub, &r.room_id).await?;
             if !s.brands.iter().any(|b| b.id == r.brand_id) {
                 return Err(Status::not_found(format!(
                     "brand {} not found in room {}",
