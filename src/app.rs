@@ -73,11 +73,9 @@ impl App {
         )
         .with_context(|| format!("cannot bind media UDP on {}", config.media_udp_addr))?;
 
-        let http = tokio::net::TcpListener::bind(config.http_addr)
-            .await
+        let http = listen(config.http_addr)
             .with_context(|| format!("cannot listen on {} (http)", config.http_addr))?;
-        let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
-            .await
+        let grpc = listen(config.grpc_addr)
             .with_context(|| format!("cannot listen on {} (grpc)", config.grpc_addr))?;
         let http_addr = http.local_addr()?;
         let grpc_addr = grpc.local_addr()?;
@@ -89,6 +87,7 @@ impl App {
             connections: Arc::new(Semaphore::new(config.max_connections)),
             max_message_bytes: config.max_message_bytes,
             outbound_queue: config.outbound_queue,
+            write_delay: Duration::from_millis(config.write_delay_ms),
             draining: draining.clone(),
         };
         let router = edge::router(edge_state).merge(crate::media::http::router(media.clone()));
@@ -164,4 +163,20 @@ impl App {
             tracing::warn!("some connections did not close within the grace period");
         }
     }
+}
+
+/// Pending connections the kernel may hold for a listener (capped by `net.core.somaxconn`).
+/// A reconnect storm sends thousands of SYNs at once; with tokio's default of 1,024 the
+/// overflow is dropped and those clients retry only after the 1 s SYN timeout.
+const LISTEN_BACKLOG: u32 = 8192;
+
+fn listen(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// Exit status for a bad configuration (EX_USAGE).
 pub const EXIT_CONFIG: u8 = 64;
 
+/// See `ServeArgs::write_delay_ms`; measured in BENCHMARKS.md (chat-storm).
+pub const DEFAULT_WRITE_DELAY_MS: u64 = 15;
+
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
@@ -43,6 +46,12 @@ pub struct ServeArgs {
     /// Frames queued per viewer before it is closed as a slow consumer [default: 1024].
     #[arg(long, env = "SHOWFLOOR_OUTBOUND_QUEUE")]
     pub outbound_queue: Option<usize>,
+    /// Write coalescing: a viewer connection that flushed less than this many milliseconds
+    /// ago waits out the rest before its next write, so that under a burst each flush (one
+    /// syscall) carries every frame queued meanwhile. An idle connection writes at once.
+    /// 0 turns it off [default: 15].
+    #[arg(long, env = "SHOWFLOOR_WRITE_DELAY_MS")]
+    pub write_delay_ms: Option<u64>,
     /// Audience-log heartbeat per viewer, seconds [default: 60].
     #[arg(long, env = "SHOWFLOOR_HEARTBEAT_SECS")]
     pub heartbeat_secs: Option<u64>,
@@ -75,6 +84,7 @@ struct FileConfig {
     max_connections: Option<usize>,
     max_message_bytes: Option<usize>,
     outbound_queue: Option<usize>,
+    write_delay_ms: Option<u64>,
     heartbeat_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     media_udp_addr: Option<SocketAddr>,
@@ -93,6 +103,7 @@ pub struct Config {
     pub max_connections: usize,
     pub max_message_bytes: usize,
     pub outbound_queue: usize,
+    pub write_delay_ms: u64,
     pub heartbeat_secs: u64,
     pub shutdown_grace_secs: u64,
     pub media_udp_addr: SocketAddr,
@@ -113,6 +124,7 @@ impl Config {
             max_connections: 20_000,
             max_message_bytes: 4096,
             outbound_queue: 1024,
+            write_delay_ms: DEFAULT_WRITE_DELAY_MS,
             heartbeat_secs: 60,
             shutdown_grace_secs: 5,
             media_udp_addr: "127.0.0.1:0".parse().expect("literal"),
@@ -166,6 +178,10 @@ impl Config {
                 .or(file.max_message_bytes)
                 .unwrap_or(4096),
             outbound_queue: args.outbound_queue.or(file.outbound_queue).unwrap_or(1024),
+            write_delay_ms: args
+                .write_delay_ms
+                .or(file.write_delay_ms)
+                .unwrap_or(DEFAULT_WRITE_DELAY_MS),
             heartbeat_secs: args.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(60),
             shutdown_grace_secs: args
                 .shutdown_grace_secs
@@ -207,6 +223,7 @@ impl Config {
             65_536,
         )?;
         range("outbound_queue", self.outbound_queue as u64, 16, 65_536)?;
+        range("write_delay_ms", self.write_delay_ms, 0, 1000)?;
         range("heartbeat_secs", self.heartbeat_secs, 1, 3600)?;
         range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 300)?;
         range(

@@ -35,6 +35,8 @@ pub struct EdgeState {
     pub connections: Arc<Semaphore>,
     pub max_message_bytes: usize,
     pub outbound_queue: usize,
+    /// Least time between two flushes of one connection (write coalescing; zero: off).
+    pub write_delay: Duration,
     pub draining: Arc<AtomicBool>,
 }
 
@@ -202,7 +204,13 @@ async fn run_session(
         metrics.connections.inc();
         tracing::debug!("joined");
         let (sink, mut stream) = socket.split();
-        let writer = tokio::spawn(write_loop(sink, rx, close_signal.clone(), metrics.clone()));
+        let writer = tokio::spawn(write_loop(
+            sink,
+            rx,
+            close_signal.clone(),
+            metrics.clone(),
+            s.write_delay,
+        ));
         read_loop(
             &mut stream,
             &handle,
@@ -279,62 +287,71 @@ async fn read_loop(
 }
 
 /// Writes queued frames: everything available is fed, then flushed once.
+///
+/// Coalescing: a connection that flushed less than `write_delay` ago waits out the rest
+/// before it writes again, so under a burst (a chat storm) each flush — one syscall — carries
+/// every frame that arrived meanwhile instead of one. The first frame after a quiet spell goes
+/// out at once, so sparse events (a brand switch) pay nothing.
+///
+/// Per wake-up costs are kept off the hot path: the close signal is awaited by one future for
+/// the whole session (not re-registered per batch), and the write timeout is armed only when
+/// a write cannot complete at once.
 /// Returns the close code the server sent, if any.
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<bytes::Bytes>,
+    mut rx: mpsc::Receiver<crate::hub::Text>,
     close_signal: Arc<CloseSignal>,
     metrics: Arc<crate::metrics::Metrics>,
+    write_delay: Duration,
 ) -> Option<u16> {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
-    loop {
+    let closing = close_signal.wait();
+    tokio::pin!(closing);
+    // When the last flush was recent: the earliest time for the next one.
+    let mut hold_until: Option<tokio::time::Instant> = None;
+    let req = loop {
+        if let Some(due) = hold_until.take() {
+            // Frames arriving meanwhile queue up; a close request ends the wait at once.
+            tokio::select! {
+                biased;
+                req = &mut closing => break req,
+                _ = tokio::time::sleep_until(due) => {}
+            }
+        }
         tokio::select! {
             biased;
-            req = close_signal.wait() => {
-                if req.drain {
-                    let mut n = 0;
-                    while let Ok(b) = rx.try_recv() {
-                        if let Ok(t) = Utf8Bytes::try_from(b) {
-                            if sink.feed(Message::Text(t)).await.is_err() {
-                                return None;
-                            }
-                            n += 1;
-                        }
-                    }
-                    metrics.frames_sent.inc_by(n);
-                }
-                let frame = Message::Close(Some(CloseFrame {
-                    code: req.code,
-                    reason: Utf8Bytes::from(req.reason.as_str()),
-                }));
-                let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
-                return Some(req.code);
-            }
+            req = &mut closing => break req,
             first = rx.recv() => {
                 let Some(first) = first else {
                     // The room let go of us (we left); nothing more to say.
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
                     return None;
                 };
-                let mut n = 0u64;
-                let mut next = Some(first);
                 let write = async {
-                    while let Some(b) = next.take() {
-                        // Frames are JSON rendered by the room; always UTF-8.
-                        if let Ok(t) = Utf8Bytes::try_from(b) {
-                            sink.feed(Message::Text(t)).await?;
-                            n += 1;
-                        }
+                    let (mut n, mut next) = (0u64, Some(first));
+                    while let Some(t) = next.take() {
+                        sink.feed(Message::Text(t)).await?;
+                        n += 1;
                         if n < MAX_BATCH as u64 {
                             next = rx.try_recv().ok();
                         }
                     }
-                    sink.flush().await
+                    sink.flush().await.map(|()| n)
                 };
-                match tokio::time::timeout(WRITE_TIMEOUT, write).await {
-                    Ok(Ok(())) => {
+                tokio::pin!(write);
+                // Almost every write completes at once; only one that would block gets a timer.
+                let done = match futures_util::poll!(write.as_mut()) {
+                    std::task::Poll::Ready(r) => Ok(r),
+                    std::task::Poll::Pending => tokio::time::timeout(WRITE_TIMEOUT, write).await,
+                };
+                match done {
+                    Ok(Ok(n)) => {
                         metrics.frames_sent.inc_by(n);
+                        metrics.ws_flushes.inc();
+                        if !write_delay.is_zero() {
+                            hold_until = Some(tokio::time::Instant::now() + write_delay);
+                        }
                     }
                     _ => {
                         close_signal.request(CloseRequest {
@@ -353,5 +370,21 @@ async fn write_loop(
                 }
             }
         }
+    };
+    if req.drain {
+        let mut n = 0;
+        while let Ok(t) = rx.try_recv() {
+            if sink.feed(Message::Text(t)).await.is_err() {
+                return None;
+            }
+            n += 1;
+        }
+        metrics.frames_sent.inc_by(n);
     }
+    let frame = Message::Close(Some(CloseFrame {
+        code: req.code,
+        reason: Utf8Bytes::from(req.reason.as_str()),
+    }));
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
+    Some(req.code)
 }

@@ -94,10 +94,26 @@ impl CloseSignal {
     }
 }
 
+/// A frame as a session's writer takes it: checked as UTF-8 once per event and class, then
+/// shared by every viewer of the class by reference count (the socket writes it as is).
+pub type Text = axum::extract::ws::Utf8Bytes;
+
+/// Frames are JSON rendered by the room, so always UTF-8; anything else is a bug, logged and
+/// not sent.
+fn text(frame: Bytes) -> Option<Text> {
+    match Text::try_from(frame) {
+        Ok(t) => Some(t),
+        Err(e) => {
+            tracing::error!(error = %e, "a rendered frame is not UTF-8; not sent");
+            None
+        }
+    }
+}
+
 /// The room's side of a session: its bounded queue and close signal.
 #[derive(Clone)]
 pub struct SessionLink {
-    pub frames: mpsc::Sender<Bytes>,
+    pub frames: mpsc::Sender<Text>,
     pub close: Arc<CloseSignal>,
 }
 
@@ -436,6 +452,7 @@ struct AckBatch {
 }
 
 fn deliver(link: &SessionLink, frame: Bytes, metrics: &Metrics) {
+    let Some(frame) = text(frame) else { return };
     if let Err(mpsc::error::TrySendError::Full(_)) = link.frames.try_send(frame) {
         metrics.queue_drops.inc();
         metrics.slow_consumer_closes.inc();
@@ -697,10 +714,25 @@ impl RoomOwner {
                 match o {
                     Output::Broadcast(frames) => {
                         let mut slow = Vec::new();
+                        let public = text(frames.public.clone());
+                        let dealer: Vec<Option<Text>> = frames
+                            .dealer
+                            .iter()
+                            .flat_map(|d| d.iter())
+                            .map(|b| text(b.clone()))
+                            .collect();
                         for (id, s) in &self.sessions {
-                            let b = frames.for_class(s.class).clone();
+                            // As `Frames::for_class`: a tier without its own rendering gets
+                            // the public one.
+                            let t = match s.class {
+                                AudienceClass::Dealer(i) => {
+                                    dealer.get(i as usize).unwrap_or(&public)
+                                }
+                                _ => &public,
+                            };
+                            let Some(t) = t.clone() else { continue };
                             if let Err(mpsc::error::TrySendError::Full(_)) =
-                                s.link.frames.try_send(b)
+                                s.link.frames.try_send(t)
                             {
                                 slow.push(*id);
                             }
@@ -711,12 +743,14 @@ impl RoomOwner {
                     }
                     Output::Published(ev) => self.bus.publish(ev),
                     Output::Send { session, frame } => {
-                        if let Some(s) = self.sessions.get(&session) {
-                            if let Err(mpsc::error::TrySendError::Full(_)) =
-                                s.link.frames.try_send(frame)
-                            {
-                                self.slow_consumer(session, &mut more);
-                            }
+                        let (Some(s), Some(frame)) = (self.sessions.get(&session), text(frame))
+                        else {
+                            continue;
+                        };
+                        if let Err(mpsc::error::TrySendError::Full(_)) =
+                            s.link.frames.try_send(frame)
+                        {
+                            self.slow_consumer(session, &mut more);
                         }
                     }
                     Output::ClassChanged { session, class } => {

@@ -22,6 +22,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub rooms: Gauge,
     pub frames_sent: Counter,
+    pub ws_flushes: Counter,
     pub queue_drops: Counter,
     pub slow_consumer_closes: Counter,
     pub ws_closes: Family<CloseLabels, Counter>,
@@ -46,6 +47,7 @@ impl Metrics {
         let connections = Gauge::default();
         let rooms = Gauge::default();
         let frames_sent = Counter::default();
+        let ws_flushes = Counter::default();
         let queue_drops = Counter::default();
         let slow_consumer_closes = Counter::default();
         let ws_closes = Family::<CloseLabels, Counter>::default();
@@ -66,6 +68,11 @@ impl Metrics {
             "frames_sent",
             "WebSocket frames written to viewers",
             frames_sent.clone(),
+        );
+        registry.register(
+            "ws_flushes",
+            "Writes to viewer sockets (frames_sent / ws_flushes = frames per write)",
+            ws_flushes.clone(),
         );
         registry.register(
             "queue_drops",
@@ -128,6 +135,7 @@ impl Metrics {
             connections,
             rooms,
             frames_sent,
+            ws_flushes,
             queue_drops,
             slow_consumer_closes,
             ws_closes,
