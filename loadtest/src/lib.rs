@@ -3,7 +3,9 @@
 //! check what users would notice (loss, oversell, disconnects). `main.rs` is the command line;
 //! the scenarios are here so tests can run small versions of them in-process.
 
+pub mod chat;
 pub mod scenario;
+pub mod socketio;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
@@ -61,16 +63,7 @@ impl Target {
         token: &str,
         resume: Option<(u64, &str)>,
     ) -> anyhow::Result<Ws> {
-        let socket = TcpSocket::new_v4()?;
-        if let IpAddr::V4(ip) = self.http.ip() {
-            if ip.is_loopback() {
-                let n = 1 + (index / CONNECTIONS_PER_SOURCE) as u32;
-                let source = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n);
-                socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
-            }
-        }
-        let stream = socket.connect(self.http).await?;
-        stream.set_nodelay(true)?;
+        let stream = dial(self.http, index).await?;
         let mut url = format!("ws://{}/ws/{room}?token={token}", self.http);
         if let Some((last_seq, epoch)) = resume {
             url.push_str(&format!("&last_seq={last_seq}&epoch={epoch}"));
@@ -78,6 +71,23 @@ impl Target {
         let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
         Ok(ws)
     }
+}
+
+/// Opens connection `index` to `addr` (TCP, no delay). On loopback, connections are spread
+/// over source addresses 127.0.0.1, 127.0.0.2, … ([`CONNECTIONS_PER_SOURCE`] each) so a
+/// single address's ephemeral ports are never the limit.
+pub async fn dial(addr: SocketAddr, index: usize) -> anyhow::Result<tokio::net::TcpStream> {
+    let socket = TcpSocket::new_v4()?;
+    if let IpAddr::V4(ip) = addr.ip() {
+        if ip.is_loopback() {
+            let n = 1 + (index / CONNECTIONS_PER_SOURCE) as u32;
+            let source = Ipv4Addr::from(u32::from(Ipv4Addr::new(127, 0, 0, 0)) + n);
+            socket.bind(SocketAddr::new(IpAddr::V4(source), 0))?;
+        }
+    }
+    let stream = socket.connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
 }
 
 /// The control plane with the host key attached to every call.

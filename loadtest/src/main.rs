@@ -3,7 +3,8 @@
 //! not be carried out (server unreachable, bad arguments, setup refused).
 
 use clap::{Parser, Subcommand};
-use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale, ReconnectStorm};
+use showfloor_loadtest::chat::{self, ChatStorm};
+use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -23,7 +24,13 @@ struct Cli {
     )]
     grpc: String,
     /// A host API key (the harness creates its own room with it and closes it afterwards).
-    #[arg(long, env = "SHOWFLOOR_API_KEY", hide_env_values = true)]
+    /// Not needed against a Socket.IO peer.
+    #[arg(
+        long,
+        env = "SHOWFLOOR_API_KEY",
+        hide_env_values = true,
+        default_value = ""
+    )]
     api_key: String,
     /// Print the report as JSON on stdout (no progress bar).
     #[arg(long)]
@@ -47,6 +54,13 @@ enum Scenario {
         /// Seconds to stay connected once everyone joined.
         #[arg(long, default_value_t = 5)]
         hold_secs: u64,
+        /// Join a Socket.IO v4 server at this address instead (benches/peers/socketio).
+        #[arg(long, value_name = "ADDR")]
+        socketio: Option<SocketAddr>,
+        /// The server's process id: memory is read from /proc/PID/status (VmRSS) — the same
+        /// measure for every server. Without it, Showfloor's /metrics is used.
+        #[arg(long, value_name = "PID")]
+        server_pid: Option<u32>,
     },
     /// N viewers, K of them chatting M messages per second in total; delivery latency, loss.
     ChatStorm {
@@ -57,8 +71,16 @@ enum Scenario {
         /// Messages per second, all senders together.
         #[arg(long, default_value_t = 100)]
         rate: u32,
+        /// Seconds of sending (per step, with --find-max-p99-ms).
         #[arg(long, default_value_t = 10)]
         seconds: u64,
+        /// Chat with a Socket.IO v4 server at this address instead (benches/peers/socketio).
+        #[arg(long, value_name = "ADDR")]
+        socketio: Option<SocketAddr>,
+        /// Search the highest rate (starting at --rate, doubling, then bisecting) whose
+        /// deliveries keep p99 within this many milliseconds with no loss.
+        #[arg(long, value_name = "MS")]
+        find_max_p99_ms: Option<f64>,
     },
     /// Drop X % of N viewers at once and reconnect them with resume while events flow: time to
     /// recover, and proof that no viewer missed an event.
@@ -97,6 +119,14 @@ enum Scenario {
 
 const MAX_CONNECTIONS: usize = 100_000;
 
+fn needs_key(target: &Target, needed: bool) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !needed || !target.api_key.is_empty(),
+        "a host API key is needed: pass --api-key or set SHOWFLOOR_API_KEY"
+    );
+    Ok(())
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -121,16 +151,21 @@ fn main() -> ExitCode {
                 viewers,
                 rate,
                 hold_secs,
+                socketio,
+                server_pid,
             } => {
                 anyhow::ensure!(
                     viewers <= MAX_CONNECTIONS,
                     "at most {MAX_CONNECTIONS} viewers"
                 );
                 anyhow::ensure!(hold_secs <= 3600, "at most 3600 seconds");
+                needs_key(&target, socketio.is_none())?;
                 let o = Audience {
                     viewers,
                     rate,
                     hold_secs,
+                    socketio,
+                    server_pid,
                 };
                 scenario::audience(&target, &o, progress).await
             }
@@ -139,19 +174,24 @@ fn main() -> ExitCode {
                 senders,
                 rate,
                 seconds,
+                socketio,
+                find_max_p99_ms,
             } => {
                 anyhow::ensure!(
                     viewers <= MAX_CONNECTIONS,
                     "at most {MAX_CONNECTIONS} viewers"
                 );
                 anyhow::ensure!(seconds <= 3600, "at most 3600 seconds");
+                needs_key(&target, socketio.is_none())?;
                 let o = ChatStorm {
                     viewers,
                     senders,
                     rate,
                     seconds,
+                    socketio,
+                    find_max_p99_ms,
                 };
-                scenario::chat_storm(&target, &o, progress).await
+                chat::chat_storm(&target, &o, progress).await
             }
             Scenario::ReconnectStorm {
                 viewers,
@@ -170,6 +210,7 @@ fn main() -> ExitCode {
                     recover_within_secs.is_finite() && recover_within_secs > 0.0,
                     "--recover-within-secs must be a positive number"
                 );
+                needs_key(&target, true)?;
                 let o = ReconnectStorm {
                     viewers,
                     drop_percent,
@@ -190,6 +231,7 @@ fn main() -> ExitCode {
                     dealers <= MAX_CONNECTIONS,
                     "at most {MAX_CONNECTIONS} dealers"
                 );
+                needs_key(&target, true)?;
                 let o = FlashSale {
                     dealers,
                     stock,

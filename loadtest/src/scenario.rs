@@ -16,7 +16,11 @@ const JOIN_CONCURRENCY: usize = 256;
 const WELCOME_WITHIN: Duration = Duration::from_secs(30);
 
 /// Creates a live room with one brand and one product (gold/silver prices) on the shelf.
-async fn live_room(c: &mut Control, title: &str, chat_per_second: u32) -> anyhow::Result<Room> {
+pub(crate) async fn live_room(
+    c: &mut Control,
+    title: &str,
+    chat_per_second: u32,
+) -> anyhow::Result<Room> {
     let created = c
         .client
         .create_room(c.req(pb::CreateRoomRequest {
@@ -84,15 +88,15 @@ async fn live_room(c: &mut Control, title: &str, chat_per_second: u32) -> anyhow
     })
 }
 
-struct Room {
-    id: String,
+pub(crate) struct Room {
+    pub(crate) id: String,
     key: String,
     product: String,
 }
 
 /// Connects `n` viewers (named `{prefix}{i}`, dealers of `tier` if given) and waits for their
 /// welcomes. Returns the connections, or the first failure with how many had connected.
-async fn join(
+pub(crate) async fn join(
     target: &Target,
     room: &Room,
     n: usize,
@@ -100,217 +104,52 @@ async fn join(
     tier: Option<&str>,
     show_progress: bool,
 ) -> anyhow::Result<Vec<(crate::Ws, String)>> {
+    join_with(n, show_progress, |i| {
+        let (target, room_id) = (target.clone(), room.id.clone());
+        let token = token(&room.id, &room.key, &format!("{prefix}{i}"), tier);
+        async move {
+            let ws = target.connect(i, &room_id, &token).await?;
+            let (tx, mut rx) = ws.split();
+            let welcome = expect(&mut rx, "welcome", WELCOME_WITHIN).await?;
+            anyhow::Ok((tx.reunite(rx)?, welcome))
+        }
+    })
+    .await
+}
+
+/// Runs `connect(i)` for every `i` below `n`, [`JOIN_CONCURRENCY`] at a time, with a progress
+/// bar. Returns the results in order, or the first failure with how many had joined.
+pub(crate) async fn join_with<T, F, Fut>(
+    n: usize,
+    show_progress: bool,
+    connect: F,
+) -> anyhow::Result<Vec<T>>
+where
+    F: Fn(usize) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<T>> + Send + 'static,
+    T: Send + 'static,
+{
     let bar = progress(n as u64, "joining", show_progress);
     let gate = Arc::new(Semaphore::new(JOIN_CONCURRENCY));
     let mut tasks = Vec::with_capacity(n);
     for i in 0..n {
-        let (target, room_id) = (target.clone(), room.id.clone());
-        let token = token(&room.id, &room.key, &format!("{prefix}{i}"), tier);
-        let gate = gate.clone();
-        let bar = bar.clone();
+        let (gate, bar, joined) = (gate.clone(), bar.clone(), connect(i));
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            let ws = target.connect(i, &room_id, &token).await?;
-            let (tx, mut rx) = ws.split();
-            let welcome = expect(&mut rx, "welcome", WELCOME_WITHIN).await?;
+            let out = joined.await?;
             bar.inc(1);
-            anyhow::Ok((tx.reunite(rx)?, welcome))
+            anyhow::Ok(out)
         }));
     }
     let mut out = Vec::with_capacity(n);
     for (i, t) in tasks.into_iter().enumerate() {
         match t.await? {
-            Ok(ws) => out.push(ws),
+            Ok(x) => out.push(x),
             Err(e) => anyhow::bail!("viewer {i} could not join ({} joined): {e}", out.len()),
         }
     }
     bar.finish_and_clear();
     Ok(out)
-}
-
-/// `chat-storm`: `viewers` connected, `senders` of them chatting `rate` messages per second in
-/// total for `seconds`. Every message carries its send time; every viewer reads everything.
-#[derive(Debug, Clone)]
-pub struct ChatStorm {
-    pub viewers: usize,
-    pub senders: usize,
-    pub rate: u32,
-    pub seconds: u64,
-}
-
-pub async fn chat_storm(
-    target: &Target,
-    o: &ChatStorm,
-    show_progress: bool,
-) -> anyhow::Result<Report> {
-    anyhow::ensure!(o.viewers >= 1, "--viewers must be at least 1");
-    anyhow::ensure!(
-        (1..=o.viewers).contains(&o.senders),
-        "--senders must be 1 to --viewers"
-    );
-    anyhow::ensure!(o.rate >= 1, "--rate must be at least 1 message per second");
-    let per_sender = (o.rate as f64 / o.senders as f64).max(0.001);
-    let mut c = target.control().await?;
-    // The room's per-viewer limit leaves the senders headroom: a late tick sends at once.
-    let limit = (per_sender * 2.0).ceil() as u32 + 5;
-    anyhow::ensure!(
-        limit <= 1000,
-        "{per_sender:.0} messages/s per sender needs a chat limit above the room maximum of 1000 a second: use more senders"
-    );
-    let room = live_room(&mut c, "Load test: chat storm", limit).await?;
-    let result = async {
-        let conns = join(target, &room, o.viewers, "chatter-", None, show_progress).await?;
-        let clock = Clock::new();
-        let received = Arc::new(AtomicU64::new(0));
-        let refused = Arc::new(AtomicU64::new(0));
-        let disconnects = Arc::new(AtomicU64::new(0));
-        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
-        let mut readers = Vec::new();
-        let mut senders = Vec::new();
-        // Write halves of the viewers that only read, kept open until the end.
-        let mut idle = Vec::new();
-        for (i, (ws, _)) in conns.into_iter().enumerate() {
-            let (mut tx, mut rx) = ws.split();
-            let (received, refused, disconnects) =
-                (received.clone(), refused.clone(), disconnects.clone());
-            let mut stop = stop_rx.clone();
-            readers.push(tokio::spawn(async move {
-                let mut h = histogram();
-                loop {
-                    let m = tokio::select! {
-                        m = rx.next() => m,
-                        _ = stop.wait_for(|s| *s) => break,
-                    };
-                    match m {
-                        Some(Ok(Message::Text(t))) => {
-                            let t = t.as_str();
-                            if t.starts_with("{\"type\":\"chat\"") {
-                                if let Some(sent) = sent_at(t) {
-                                    let _ = h.record(clock.now_us().saturating_sub(sent).max(1));
-                                    received.fetch_add(1, Ordering::Relaxed);
-                                }
-                            } else if t.starts_with("{\"type\":\"error\"") {
-                                refused.fetch_add(1, Ordering::Relaxed);
-                            }
-                        }
-                        Some(Ok(_)) => {}
-                        _ => {
-                            disconnects.fetch_add(1, Ordering::Relaxed);
-                            break;
-                        }
-                    }
-                }
-                h
-            }));
-            if i < o.senders {
-                let period = Duration::from_secs_f64(1.0 / per_sender);
-                let seconds = o.seconds;
-                senders.push(tokio::spawn(async move {
-                    let mut tick = tokio::time::interval(period);
-                    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-                    let until = tokio::time::Instant::now() + Duration::from_secs(seconds);
-                    let mut sent = 0u64;
-                    while tokio::time::Instant::now() < until {
-                        tick.tick().await;
-                        let text = format!("lt {i} {sent} t={}", clock.now_us());
-                        let msg = serde_json::json!({"type": "chat", "text": text}).to_string();
-                        if tx.send(Message::text(msg)).await.is_err() {
-                            break;
-                        }
-                        sent += 1;
-                    }
-                    (sent, tx)
-                }));
-            } else {
-                idle.push(tx);
-            }
-        }
-        let bar = progress(o.seconds, "sending", show_progress);
-        let started = clock.now_us();
-        for _ in 0..o.seconds {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            bar.inc(1);
-        }
-        let mut sent = 0u64;
-        let mut keep = Vec::new();
-        for s in senders {
-            let (n, tx) = s.await?;
-            sent += n;
-            keep.push(tx);
-        }
-        let send_secs = (clock.now_us() - started) as f64 / 1e6;
-        // Deliveries still in flight: wait until they stop arriving (at most 10 s).
-        let mut last = u64::MAX;
-        for _ in 0..40 {
-            tokio::time::sleep(Duration::from_millis(250)).await;
-            let now = received.load(Ordering::Relaxed);
-            if now == last && now >= expected(sent, &refused, o.viewers) {
-                break;
-            }
-            last = now;
-        }
-        bar.finish_and_clear();
-        let _ = stop_tx.send(true);
-        let mut h = histogram();
-        for r in readers {
-            let _ = h.add(r.await?);
-        }
-        drop(keep);
-        drop(idle);
-        let refused = refused.load(Ordering::Relaxed);
-        let accepted = sent.saturating_sub(refused);
-        let expected = accepted * o.viewers as u64;
-        let received = received.load(Ordering::Relaxed);
-        let disconnects = disconnects.load(Ordering::Relaxed);
-        let mut r = Report::new("chat-storm");
-        r.number("viewers", o.viewers);
-        r.number("senders", o.senders);
-        r.number("messages_sent", sent);
-        r.number("messages_refused", refused);
-        r.number("deliveries", received);
-        r.number(
-            "deliveries_per_s",
-            (received as f64 / send_secs).round() as u64,
-        );
-        r.number("send_seconds", (send_secs * 100.0).round() / 100.0);
-        r.latency = Some(Latency::of(&h));
-        r.check(
-            "no loss",
-            received == expected,
-            format!(
-                "{received} of {expected} deliveries ({accepted} messages × {} viewers)",
-                o.viewers
-            ),
-        );
-        r.check(
-            "no disconnects",
-            disconnects == 0,
-            format!("{disconnects} viewers lost their connection"),
-        );
-        r.check(
-            "nothing refused",
-            refused == 0,
-            format!("{refused} messages refused by the server"),
-        );
-        anyhow::Ok(r)
-    }
-    .await;
-    c.close_room(&room.id).await;
-    result
-}
-
-fn expected(sent: u64, refused: &AtomicU64, viewers: usize) -> u64 {
-    sent.saturating_sub(refused.load(Ordering::Relaxed)) * viewers as u64
-}
-
-/// The send time carried in a load-test chat message (`… t=<µs>`).
-fn sent_at(frame: &str) -> Option<u64> {
-    let at = frame.find(" t=")? + 3;
-    let digits: String = frame[at..]
-        .chars()
-        .take_while(char::is_ascii_digit)
-        .collect();
-    digits.parse().ok()
 }
 
 /// `flash-sale`: `dealers` verified dealers wait for the sale to start, then each sends
@@ -530,6 +369,11 @@ pub struct Audience {
     pub viewers: usize,
     pub rate: u32,
     pub hold_secs: u64,
+    /// Join a Socket.IO server at this address instead (the peer in the benchmarks).
+    pub socketio: Option<std::net::SocketAddr>,
+    /// Read the server's memory from `/proc/<pid>/status` (VmRSS) rather than `/metrics`:
+    /// the same measure for every server.
+    pub server_pid: Option<u32>,
 }
 
 pub async fn audience(
@@ -539,10 +383,23 @@ pub async fn audience(
 ) -> anyhow::Result<Report> {
     anyhow::ensure!(o.viewers >= 1, "--viewers must be at least 1");
     anyhow::ensure!(o.rate >= 1, "--rate must be at least 1 viewer per second");
-    let mut c = target.control().await?;
-    let room = live_room(&mut c, "Load test: audience", 1).await?;
+    let (mut control, room) = match o.socketio {
+        Some(_) => (None, None),
+        None => {
+            let mut c = target.control().await?;
+            let room = live_room(&mut c, "Load test: audience", 1).await?;
+            (Some(c), Some(room))
+        }
+    };
+    let rss = |target: Target| async move {
+        match o.server_pid {
+            Some(pid) => proc_resident_bytes(pid),
+            None if o.socketio.is_none() => resident_bytes(&target).await,
+            None => None,
+        }
+    };
     let result = async {
-        let rss_before = resident_bytes(target).await;
+        let rss_before = rss(target.clone()).await;
         let clock = Clock::new();
         let bar = progress(o.viewers as u64, "joining", show_progress);
         let gate = Arc::new(Semaphore::new(JOIN_CONCURRENCY));
@@ -552,11 +409,19 @@ pub async fn audience(
         for i in 0..o.viewers {
             tick.tick().await;
             let permit = gate.clone().acquire_owned().await?;
-            let (target, room_id, bar) = (target.clone(), room.id.clone(), bar.clone());
-            let token = token(&room.id, &room.key, &format!("watcher-{i}"), None);
+            let (target, bar) = (target.clone(), bar.clone());
+            let showfloor = room
+                .as_ref()
+                .map(|r| (r.id.clone(), token(&r.id, &r.key, &format!("watcher-{i}"), None)));
+            let socketio = o.socketio;
             tasks.push(tokio::spawn(async move {
                 let t0 = clock.now_us();
                 let joined = async {
+                    if let Some(addr) = socketio {
+                        let ws = crate::socketio::connect(addr, i, WELCOME_WITHIN).await?;
+                        return anyhow::Ok(ws.split());
+                    }
+                    let (room_id, token) = showfloor.expect("a Showfloor room");
                     let ws = target.connect(i, &room_id, &token).await?;
                     let (tx, mut rx) = ws.split();
                     expect(&mut rx, "welcome", WELCOME_WITHIN).await?;
@@ -583,26 +448,29 @@ pub async fn audience(
         bar.finish_and_clear();
         let connected = conns.len();
         tokio::time::sleep(Duration::from_secs(1)).await;
-        let rss_after = resident_bytes(target).await;
+        let rss_after = rss(target.clone()).await;
         // Hold: every connection must stay up (the server's heartbeats are answered by the
-        // reads below).
+        // reads below; Socket.IO's pings by a pong).
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let disconnects = Arc::new(AtomicU64::new(0));
         let mut readers = Vec::new();
-        for (tx, mut rx) in conns {
+        for (mut tx, mut rx) in conns {
             let mut stop = stop_rx.clone();
             let disconnects = disconnects.clone();
             readers.push(tokio::spawn(async move {
                 loop {
-                    tokio::select! {
-                        m = rx.next() => match m {
-                            Some(Ok(_)) => {}
-                            _ => {
-                                disconnects.fetch_add(1, Ordering::Relaxed);
-                                break;
-                            }
-                        },
+                    let m = tokio::select! {
+                        m = rx.next() => m,
                         _ = stop.wait_for(|s| *s) => break,
+                    };
+                    let ping = matches!(&m, Some(Ok(Message::Text(t))) if t.as_str() == crate::socketio::PING);
+                    if ping && tx.send(Message::text(crate::socketio::PONG)).await.is_err() {
+                        disconnects.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    if !matches!(m, Some(Ok(_))) {
+                        disconnects.fetch_add(1, Ordering::Relaxed);
+                        break;
                     }
                 }
                 drop(tx);
@@ -615,6 +483,14 @@ pub async fn audience(
         }
         let disconnects = disconnects.load(Ordering::Relaxed);
         let mut r = Report::new("audience");
+        r.number(
+            "server",
+            if o.socketio.is_some() {
+                "socket.io"
+            } else {
+                "showfloor"
+            },
+        );
         r.number("viewers", o.viewers);
         r.number("connected", connected);
         r.number("failed", failures.len());
@@ -629,7 +505,7 @@ pub async fn audience(
         } else {
             r.number(
                 "server_kb_per_viewer",
-                "unknown (no process_resident_memory_bytes on /metrics)",
+                "unknown (give --server-pid, or a server with process_resident_memory_bytes on /metrics)",
             );
         }
         r.latency = Some(Latency::of(&h));
@@ -657,8 +533,24 @@ pub async fn audience(
         anyhow::Ok(r)
     }
     .await;
-    c.close_room(&room.id).await;
+    if let (Some(c), Some(room)) = (control.as_mut(), room.as_ref()) {
+        c.close_room(&room.id).await;
+    }
     result
+}
+
+/// A process's resident memory from `/proc/<pid>/status`.
+fn proc_resident_bytes(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .ok()?;
+    Some(kb * 1024)
 }
 
 /// The server's `process_resident_memory_bytes` from `/metrics` (a plain HTTP/1.1 GET).
@@ -924,16 +816,4 @@ pub async fn reconnect_storm(
     .await;
     c.close_room(&room.id).await;
     result
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_send_time_is_read_back_from_the_frame() {
-        let f = r#"{"type":"chat","seq":4,"at":1,"text":"lt 3 17 t=123456","is_dealer":false}"#;
-        assert_eq!(sent_at(f), Some(123_456));
-        assert_eq!(sent_at(r#"{"type":"chat","text":"hello"}"#), None);
-    }
 }

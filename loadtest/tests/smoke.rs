@@ -4,7 +4,8 @@
 
 use showfloor::app::App;
 use showfloor::config::Config;
-use showfloor_loadtest::scenario::{self, Audience, ChatStorm, FlashSale, ReconnectStorm};
+use showfloor_loadtest::chat::{self, ChatStorm};
+use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
 
 const KEY: &str = "loadtest-smoke-key-0123456789";
@@ -30,8 +31,10 @@ async fn chat_storm_smoke_delivers_everything() {
         senders: 10,
         rate: 200,
         seconds: 3,
+        socketio: None,
+        find_max_p99_ms: None,
     };
-    let report = scenario::chat_storm(&target, &o, false).await.unwrap();
+    let report = chat::chat_storm(&target, &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     assert!(report.numbers["deliveries"].as_u64().unwrap() >= 300 * 500);
@@ -76,6 +79,8 @@ async fn audience_smoke_connects_everyone_and_reports_memory() {
         viewers: 500,
         rate: 1000,
         hold_secs: 1,
+        socketio: None,
+        server_pid: None,
     };
     let report = scenario::audience(&target, &o, false).await.unwrap();
     println!("{}", report.human());
