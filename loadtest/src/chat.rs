@@ -109,7 +109,7 @@ pub async fn chat_storm(
         Some(_) => 1000,
         None => (per_sender * 2.0).ceil() as u32 + 5,
     };
-    let room = live_room(&mut c, "Load test: chat storm", limit).await?;
+    let room = live_room(&mut c, "Load test: chat storm", limit, 1).await?;
     let result = async {
         let conns = join(target, &room, o.viewers, "chatter-", None, show_progress)
             .await?

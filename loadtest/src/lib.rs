@@ -4,6 +4,8 @@
 //! the scenarios are here so tests can run small versions of them in-process.
 
 pub mod chat;
+pub mod media;
+pub mod rtc;
 pub mod scenario;
 pub mod socketio;
 
@@ -289,4 +291,47 @@ pub fn progress(len: u64, what: &str, visible: bool) -> indicatif::ProgressBar {
     }
     bar.set_message(what.to_string());
     bar
+}
+
+/// One sample of the server's `/metrics` (Prometheus text format) by its exact name, labels
+/// excluded; `None` if the server or the sample is not there.
+pub async fn metric(target: &Target, name: &str) -> Option<f64> {
+    let body = http_client()
+        .get(format!("http://{}/metrics", target.http))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
+    body.lines()
+        .filter_map(|l| l.strip_prefix(name))
+        .find_map(|v| v.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+}
+
+/// The HTTP client for WHIP/WHEP, `/metrics` and peers' HTTP APIs.
+pub fn http_client() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .pool_max_idle_per_host(64)
+                .build()
+                .expect("an HTTP client")
+        })
+        .clone()
+}
+
+/// CPU time (user + system, seconds) a process has used so far, from `/proc/<pid>/stat`.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name may hold spaces; the fields after it are fixed.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: u64 = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    Some(ticks as f64 / hz.max(1) as f64)
 }

@@ -4,10 +4,13 @@
 
 use clap::{Parser, Subcommand};
 use showfloor_loadtest::chat::{self, ChatStorm};
+use showfloor_loadtest::media::{self, MediaLoad, Switchover};
+use showfloor_loadtest::rtc::Stream;
 use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Parser)]
@@ -102,6 +105,50 @@ enum Scenario {
         #[arg(long, default_value_t = 5.0)]
         recover_within_secs: f64,
     },
+    /// One publisher, N subscribers: loss against what was sent, jitter, delay, forwarded
+    /// packets per second, the server's CPU; `--find-max` searches the most subscribers.
+    Media {
+        /// Subscribers (the first step of a search).
+        #[arg(long, default_value_t = 100)]
+        subscribers: usize,
+        /// Seconds per measurement.
+        #[arg(long, default_value_t = 5)]
+        seconds: u64,
+        /// Search the most subscribers with loss under --max-loss-percent (doubling, then
+        /// bisecting, on the same publisher).
+        #[arg(long)]
+        find_max: bool,
+        /// The most subscribers a search tries.
+        #[arg(long, default_value_t = 2000)]
+        max_subscribers: usize,
+        #[arg(long, default_value_t = 1.0)]
+        max_loss_percent: f64,
+        /// Video packets per second the publisher sends.
+        #[arg(long, default_value_t = 250)]
+        packets_per_s: u32,
+        /// RTP payload bytes per packet (250 × 1,100 B ≈ 2.2 Mbit/s).
+        #[arg(long, default_value_t = 1100)]
+        payload_bytes: usize,
+        /// The server's process id, for its CPU use.
+        #[arg(long, value_name = "PID")]
+        server_pid: Option<u32>,
+    },
+    /// N WebSocket viewers and M WHEP subscribers through K brand switches: disconnects,
+    /// brand_switched latency, the new brand's key frame, the video gap.
+    Switchover {
+        #[arg(long, default_value_t = 1000)]
+        viewers: usize,
+        #[arg(long, default_value_t = 20)]
+        subscribers: usize,
+        /// Brands, each with its own publisher.
+        #[arg(long, default_value_t = 2)]
+        brands: usize,
+        #[arg(long, default_value_t = 10)]
+        switches: usize,
+        /// Milliseconds between switches.
+        #[arg(long, default_value_t = 2000)]
+        interval_ms: u64,
+    },
     /// N dealers grab at the same instant; no oversell, limits, every win has its order.
     FlashSale {
         #[arg(long, default_value_t = 1000)]
@@ -118,6 +165,8 @@ enum Scenario {
 }
 
 const MAX_CONNECTIONS: usize = 100_000;
+/// WebRTC subscribers per run (each is a PeerConnection in this process).
+const MAX_MEDIA: usize = 10_000;
 
 fn needs_key(target: &Target, needed: bool) -> anyhow::Result<()> {
     anyhow::ensure!(
@@ -239,6 +288,74 @@ fn main() -> ExitCode {
                     attempts,
                 };
                 scenario::flash_sale(&target, &o, progress).await
+            }
+            Scenario::Media {
+                subscribers,
+                seconds,
+                find_max,
+                max_subscribers,
+                max_loss_percent,
+                packets_per_s,
+                payload_bytes,
+                server_pid,
+            } => {
+                anyhow::ensure!(
+                    subscribers.max(max_subscribers) <= MAX_MEDIA,
+                    "at most {MAX_MEDIA} subscribers"
+                );
+                anyhow::ensure!(seconds <= 600, "at most 600 seconds per measurement");
+                anyhow::ensure!(
+                    (100..=1200).contains(&payload_bytes),
+                    "--payload-bytes must be 100 to 1200 (one packet within a 1,500-byte MTU)"
+                );
+                anyhow::ensure!(
+                    (25..=10_000).contains(&packets_per_s),
+                    "--packets-per-s must be 25 to 10000"
+                );
+                needs_key(&target, true)?;
+                let o = MediaLoad {
+                    subscribers,
+                    seconds,
+                    find_max,
+                    max_subscribers,
+                    max_loss: max_loss_percent / 100.0,
+                    stream: Stream {
+                        packets_per_s,
+                        payload_bytes,
+                        ..Stream::default()
+                    },
+                    server_pid,
+                };
+                let server = media::Showfloor::new(&target, "Load test: media", 1).await?;
+                media::media(Arc::new(server), &o, progress).await
+            }
+            Scenario::Switchover {
+                viewers,
+                subscribers,
+                brands,
+                switches,
+                interval_ms,
+            } => {
+                anyhow::ensure!(
+                    viewers <= MAX_CONNECTIONS,
+                    "at most {MAX_CONNECTIONS} viewers"
+                );
+                anyhow::ensure!(subscribers <= MAX_MEDIA, "at most {MAX_MEDIA} subscribers");
+                anyhow::ensure!(switches <= 1000, "at most 1000 switches");
+                anyhow::ensure!(
+                    (100..=60_000).contains(&interval_ms),
+                    "--interval-ms must be 100 to 60000"
+                );
+                needs_key(&target, true)?;
+                let o = Switchover {
+                    viewers,
+                    subscribers,
+                    brands,
+                    switches,
+                    interval: Duration::from_millis(interval_ms),
+                    stream: Stream::default(),
+                };
+                media::switchover(&target, &o, progress).await
             }
         }
     };

@@ -15,11 +15,13 @@ const JOIN_CONCURRENCY: usize = 256;
 /// How long a viewer waits for its welcome.
 const WELCOME_WITHIN: Duration = Duration::from_secs(30);
 
-/// Creates a live room with one brand and one product (gold/silver prices) on the shelf.
+/// Creates a live room with `brands` brands (at least one), the first on air with one product
+/// (gold/silver prices) on its shelf.
 pub(crate) async fn live_room(
     c: &mut Control,
     title: &str,
     chat_per_second: u32,
+    brands: usize,
 ) -> anyhow::Result<Room> {
     let created = c
         .client
@@ -40,21 +42,25 @@ pub(crate) async fn live_room(
         .room
         .ok_or_else(|| anyhow::anyhow!("CreateRoom returned no room"))?
         .id;
-    let brand = c
-        .client
-        .add_brand(c.req(pb::AddBrandRequest {
-            room_id: room.clone(),
-            name: "Load test brand".into(),
-            logo_url: String::new(),
-            position: None,
-        }))
-        .await?
-        .into_inner();
+    let mut brand_ids = Vec::new();
+    for i in 0..brands.max(1) {
+        let brand = c
+            .client
+            .add_brand(c.req(pb::AddBrandRequest {
+                room_id: room.clone(),
+                name: format!("Load test brand {}", i + 1),
+                logo_url: String::new(),
+                position: None,
+            }))
+            .await?
+            .into_inner();
+        brand_ids.push(brand.id);
+    }
     let product = c
         .client
         .upsert_product(c.req(pb::UpsertProductRequest {
             room_id: room.clone(),
-            brand_id: brand.id.clone(),
+            brand_id: brand_ids[0].clone(),
             name: "Load test jacket".into(),
             link: "https://shop.example/loadtest".into(),
             min_order_quantity: 1,
@@ -74,7 +80,7 @@ pub(crate) async fn live_room(
         .into_inner();
     let brand_ref = pb::BrandRef {
         room_id: room.clone(),
-        brand_id: brand.id,
+        brand_id: brand_ids[0].clone(),
     };
     c.client.switch_brand(c.req(brand_ref)).await?;
     let room_ref = pb::RoomRef {
@@ -85,13 +91,16 @@ pub(crate) async fn live_room(
         id: room,
         key: created.token_key,
         product: product.id,
+        brands: brand_ids,
     })
 }
 
 pub(crate) struct Room {
     pub(crate) id: String,
-    key: String,
+    pub(crate) key: String,
     product: String,
+    /// In running order; the first is on air.
+    pub(crate) brands: Vec<String>,
 }
 
 /// Connects `n` viewers (named `{prefix}{i}`, dealers of `tier` if given) and waits for their
@@ -175,7 +184,7 @@ pub async fn flash_sale(
         "--attempts must be 1 to 100"
     );
     let mut c = target.control().await?;
-    let room = live_room(&mut c, "Load test: flash sale", 1).await?;
+    let room = live_room(&mut c, "Load test: flash sale", 1, 1).await?;
     let result = async {
         let conns = join(
             target,
@@ -387,7 +396,7 @@ pub async fn audience(
         Some(_) => (None, None),
         None => {
             let mut c = target.control().await?;
-            let room = live_room(&mut c, "Load test: audience", 1).await?;
+            let room = live_room(&mut c, "Load test: audience", 1, 1).await?;
             (Some(c), Some(room))
         }
     };
@@ -553,23 +562,10 @@ fn proc_resident_bytes(pid: u32) -> Option<u64> {
     Some(kb * 1024)
 }
 
-/// The server's `process_resident_memory_bytes` from `/metrics` (a plain HTTP/1.1 GET).
+/// The server's `process_resident_memory_bytes` from `/metrics`.
 async fn resident_bytes(target: &Target) -> Option<u64> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(target.http).await.ok()?;
-    let req = format!(
-        "GET /metrics HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        target.http
-    );
-    s.write_all(req.as_bytes()).await.ok()?;
-    let mut body = String::new();
-    tokio::time::timeout(Duration::from_secs(10), s.read_to_string(&mut body))
+    crate::metric(target, "process_resident_memory_bytes")
         .await
-        .ok()?
-        .ok()?;
-    body.lines()
-        .find_map(|l| l.strip_prefix("process_resident_memory_bytes "))
-        .and_then(|v| v.trim().parse::<f64>().ok())
         .map(|v| v as u64)
 }
 
@@ -661,7 +657,7 @@ pub async fn reconnect_storm(
     );
     anyhow::ensure!(o.seconds >= 3, "--seconds must be at least 3");
     let mut c = target.control().await?;
-    let room = live_room(&mut c, "Load test: reconnect storm", 1).await?;
+    let room = live_room(&mut c, "Load test: reconnect storm", 1, 1).await?;
     let result = async {
         let conns = join(target, &room, o.viewers, "resumer-", None, show_progress).await?;
         let lost = Arc::new(AtomicU64::new(0));

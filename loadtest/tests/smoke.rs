@@ -2,26 +2,11 @@
 //! CI smoke run. They fail on loss, oversell, a missing order or a disconnect; timings are
 //! printed, never asserted.
 
-use showfloor::app::App;
-use showfloor::config::Config;
+mod common;
+
+use common::server;
 use showfloor_loadtest::chat::{self, ChatStorm};
 use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
-use showfloor_loadtest::Target;
-
-const KEY: &str = "loadtest-smoke-key-0123456789";
-
-async fn server() -> (App, Target, tempfile::TempDir) {
-    let dir = tempfile::tempdir().unwrap();
-    let app = App::start(Config::for_tests(dir.path().to_path_buf(), KEY))
-        .await
-        .expect("server starts");
-    let target = Target {
-        http: app.http_addr,
-        grpc: format!("http://{}", app.grpc_addr),
-        api_key: KEY.into(),
-    };
-    (app, target, dir)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_storm_smoke_delivers_everything() {

@@ -1,0 +1,682 @@
+//! The media scenarios. `media`: one publisher, N subscribers — loss against what was sent,
+//! jitter, delay, forwarded packets per second and the server's CPU; `--find-max` searches the
+//! most subscribers one server keeps under a loss bound. `switchover`: WebSocket viewers and
+//! WHEP subscribers through brand switches — disconnects, `brand_switched` latency, the time
+//! to the new brand's key frame and the video gap each viewer saw.
+//!
+//! The media server is a [`MediaServer`]: Showfloor (WHIP/WHEP, here) or a peer SFU
+//! (`crate::janus`), so the same publisher, subscribers and counts measure both.
+
+use crate::rtc::{Publisher, Stream, Subscriber, Window};
+use crate::scenario::{join, join_with, live_room, Room};
+use crate::{cpu_seconds, histogram, http_client, metric, token, Clock, Latency, Report, Target};
+use futures_util::StreamExt;
+use showfloor::pb;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Subscribers set up at once (each is an offer, a POST and a DTLS handshake).
+const SUBSCRIBE_CONCURRENCY: usize = 16;
+/// After the audience changes, this long passes before a measurement starts.
+const SETTLE: Duration = Duration::from_secs(2);
+/// Packets sent at the end of a window get this long to arrive.
+const GRACE: Duration = Duration::from_millis(500);
+/// At most this many search steps.
+const MAX_STEPS: usize = 12;
+
+/// A media server under test.
+#[async_trait::async_trait]
+pub trait MediaServer: Send + Sync {
+    fn name(&self) -> &'static str;
+    /// Starts a publisher sending `stream`.
+    async fn publish(
+        &self,
+        stream: Stream,
+        clock: Clock,
+        window: Arc<Window>,
+    ) -> anyhow::Result<Publisher>;
+    /// Connects subscriber number `index` to what the publishers send.
+    async fn subscribe(
+        &self,
+        index: usize,
+        clock: Clock,
+        window: Arc<Window>,
+    ) -> anyhow::Result<Subscriber>;
+    /// Packets the server says it forwarded and dropped so far, if it says.
+    async fn counters(&self) -> Option<(f64, f64)> {
+        None
+    }
+    /// Releases what the server set up for the run.
+    async fn finish(&self) {}
+}
+
+/// Showfloor: a room of its own, publishers by WHIP, subscribers by WHEP.
+pub struct Showfloor {
+    target: Target,
+    control: tokio::sync::Mutex<crate::Control>,
+    room: Room,
+    /// The next brand a publisher takes.
+    next_brand: std::sync::atomic::AtomicUsize,
+}
+
+impl Showfloor {
+    pub async fn new(target: &Target, title: &str, brands: usize) -> anyhow::Result<Showfloor> {
+        let mut c = target.control().await?;
+        let room = live_room(&mut c, title, 1, brands).await?;
+        Ok(Showfloor {
+            target: target.clone(),
+            control: tokio::sync::Mutex::new(c),
+            room,
+            next_brand: Default::default(),
+        })
+    }
+
+    pub async fn switch(&self, brand: &str) -> anyhow::Result<()> {
+        let mut c = self.control.lock().await;
+        let req = c.req(pb::BrandRef {
+            room_id: self.room.id.clone(),
+            brand_id: brand.to_string(),
+        });
+        c.client.switch_brand(req).await?;
+        Ok(())
+    }
+
+    async fn post_sdp(&self, path: &str, bearer: &str, offer: String) -> anyhow::Result<String> {
+        let r = http_client()
+            .post(format!("http://{}{path}", self.target.http))
+            .header("content-type", "application/sdp")
+            .bearer_auth(bearer)
+            .body(offer)
+            .send()
+            .await?;
+        let status = r.status();
+        let body = r.text().await?;
+        anyhow::ensure!(
+            status == reqwest::StatusCode::CREATED,
+            "POST {path}: {status}: {}",
+            body.trim()
+        );
+        Ok(body)
+    }
+}
+
+#[async_trait::async_trait]
+impl MediaServer for Showfloor {
+    fn name(&self) -> &'static str {
+        "showfloor"
+    }
+
+    async fn publish(
+        &self,
+        mut stream: Stream,
+        clock: Clock,
+        window: Arc<Window>,
+    ) -> anyhow::Result<Publisher> {
+        let i = self.next_brand.fetch_add(1, Ordering::SeqCst);
+        let brand = self
+            .room
+            .brands
+            .get(i)
+            .ok_or_else(|| anyhow::anyhow!("no brand left for publisher {i}"))?
+            .clone();
+        let token = {
+            let mut c = self.control.lock().await;
+            let req = c.req(pb::IssuePresenterTokenRequest {
+                room_id: self.room.id.clone(),
+                brand_id: brand.clone(),
+                ..Default::default()
+            });
+            c.client.issue_presenter_token(req).await?.into_inner()
+        };
+        stream.source = i as u8;
+        let mut p = Publisher::new(stream).await?;
+        let answer = self
+            .post_sdp(&token.whip_path, &token.token, p.offer().await?)
+            .await?;
+        p.start(&answer, clock, window).await?;
+        Ok(p)
+    }
+
+    async fn subscribe(
+        &self,
+        index: usize,
+        clock: Clock,
+        window: Arc<Window>,
+    ) -> anyhow::Result<Subscriber> {
+        let token = token(
+            &self.room.id,
+            &self.room.key,
+            &format!("whep-{index}"),
+            None,
+        );
+        let mut s = Subscriber::new(clock, window).await?;
+        let answer = self
+            .post_sdp(&format!("/whep/{}", self.room.id), &token, s.offer().await?)
+            .await?;
+        s.accept(&answer).await?;
+        Ok(s)
+    }
+
+    async fn counters(&self) -> Option<(f64, f64)> {
+        let f = metric(&self.target, "showfloor_media_rtp_forwarded_total").await?;
+        let d = metric(&self.target, "showfloor_media_rtp_dropped_total").await?;
+        Some((f, d))
+    }
+
+    async fn finish(&self) {
+        self.control.lock().await.close_room(&self.room.id).await;
+    }
+}
+
+/// `media`: one publisher, `subscribers` subscribers.
+#[derive(Debug, Clone)]
+pub struct MediaLoad {
+    /// Subscribers of a single run; the first step of a search.
+    pub subscribers: usize,
+    /// Seconds each measurement lasts.
+    pub seconds: u64,
+    /// Search the most subscribers with loss below `max_loss`.
+    pub find_max: bool,
+    /// The largest subscriber count a search tries.
+    pub max_subscribers: usize,
+    /// Loss bound (a fraction: 0.01 = 1 %).
+    pub max_loss: f64,
+    pub stream: Stream,
+    /// The server's process, for its CPU time.
+    pub server_pid: Option<u32>,
+}
+
+/// What one measurement found.
+struct Step {
+    subscribers: usize,
+    sent: u64,
+    received: u64,
+    seconds: f64,
+    server_cpu: Option<f64>,
+    harness_cpu: Option<f64>,
+    server_forwarded: Option<f64>,
+    server_dropped: Option<f64>,
+    jitter_mean_ms: f64,
+    jitter_max_ms: f64,
+    delay: hdrhistogram::Histogram<u64>,
+    broken: usize,
+}
+
+impl Step {
+    fn loss(&self) -> f64 {
+        let expected = self.sent * self.subscribers as u64;
+        if expected == 0 {
+            return 1.0;
+        }
+        1.0 - (self.received as f64 / expected as f64).min(1.0)
+    }
+    fn summary(&self) -> serde_json::Value {
+        let round = |v: f64, d: i32| (v * 10f64.powi(d)).round() / 10f64.powi(d);
+        serde_json::json!({
+            "subscribers": self.subscribers,
+            "loss_percent": round(self.loss() * 100.0, 3),
+            "packets_sent": self.sent,
+            "packets_received": self.received,
+            "received_per_s": (self.received as f64 / self.seconds).round(),
+            "server_cpu_percent": self.server_cpu.map(|c| round(c * 100.0, 1)),
+            "harness_cpu_percent": self.harness_cpu.map(|c| round(c * 100.0, 1)),
+            "server_forwarded_per_s": self.server_forwarded.map(|f| (f / self.seconds).round()),
+            "server_dropped": self.server_dropped,
+            "jitter_mean_ms": round(self.jitter_mean_ms, 2),
+            "jitter_max_ms": round(self.jitter_max_ms, 2),
+            "delay_p50_ms": self.delay.value_at_quantile(0.5) as f64 / 1000.0,
+            "delay_p99_ms": self.delay.value_at_quantile(0.99) as f64 / 1000.0,
+            "broken_connections": self.broken,
+        })
+    }
+}
+
+/// Measures one window of `seconds` with the subscribers connected now.
+async fn measure(
+    server: &dyn MediaServer,
+    publisher: &Publisher,
+    subs: &[Subscriber],
+    window: &Window,
+    clock: Clock,
+    seconds: u64,
+    server_pid: Option<u32>,
+) -> Step {
+    tokio::time::sleep(SETTLE).await;
+    publisher.sent.in_window.store(0, Ordering::SeqCst);
+    for s in subs {
+        s.received.in_window.store(0, Ordering::SeqCst);
+        s.received.take_delay();
+    }
+    let me = std::process::id();
+    let counters0 = server.counters().await;
+    let (cpu0, own0) = (server_pid.and_then(cpu_seconds), cpu_seconds(me));
+    let from = clock.now_us();
+    let to = from + seconds * 1_000_000;
+    window.set(from, to);
+    tokio::time::sleep(Duration::from_secs(seconds)).await;
+    let (cpu1, own1) = (server_pid.and_then(cpu_seconds), cpu_seconds(me));
+    let counters1 = server.counters().await;
+    tokio::time::sleep(GRACE).await;
+    let secs = seconds as f64;
+    let mut delay = histogram();
+    let (mut received, mut jitter_sum, mut jitter_max) = (0, 0.0, 0.0f64);
+    for s in subs {
+        received += s.received.in_window.load(Ordering::SeqCst);
+        let _ = delay.add(s.received.take_delay());
+        let j = s.received.jitter_ms();
+        jitter_sum += j;
+        jitter_max = jitter_max.max(j);
+    }
+    let diff = |a: Option<f64>, b: Option<f64>| Some(b? - a?);
+    Step {
+        subscribers: subs.len(),
+        sent: publisher.sent.in_window.load(Ordering::SeqCst),
+        received,
+        seconds: secs,
+        server_cpu: diff(cpu0, cpu1).map(|c| c / secs),
+        harness_cpu: diff(own0, own1).map(|c| c / secs),
+        server_forwarded: diff(counters0.map(|c| c.0), counters1.map(|c| c.0)),
+        server_dropped: diff(counters0.map(|c| c.1), counters1.map(|c| c.1)),
+        jitter_mean_ms: jitter_sum / subs.len().max(1) as f64,
+        jitter_max_ms: jitter_max,
+        delay,
+        broken: subs.iter().filter(|s| s.broke()).count(),
+    }
+}
+
+/// Brings the audience to `n` subscribers: connects more, or closes the newest.
+async fn resize(
+    server: &Arc<dyn MediaServer>,
+    subs: &mut Vec<Subscriber>,
+    n: usize,
+    clock: Clock,
+    window: &Arc<Window>,
+    show_progress: bool,
+) -> anyhow::Result<()> {
+    while subs.len() > n {
+        if let Some(s) = subs.pop() {
+            s.close().await;
+        }
+    }
+    let have = subs.len();
+    if n > have {
+        let gate = Arc::new(tokio::sync::Semaphore::new(SUBSCRIBE_CONCURRENCY));
+        let more = join_with(n - have, show_progress, |i| {
+            let (server, window, gate) = (server.clone(), window.clone(), gate.clone());
+            async move {
+                let _permit = gate.acquire_owned().await?;
+                server.subscribe(have + i, clock, window).await
+            }
+        })
+        .await?;
+        subs.extend(more);
+    }
+    Ok(())
+}
+
+pub async fn media(
+    server: Arc<dyn MediaServer>,
+    o: &MediaLoad,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(o.subscribers >= 1, "--subscribers must be at least 1");
+    anyhow::ensure!(o.seconds >= 1, "--seconds must be at least 1");
+    anyhow::ensure!(
+        o.max_loss > 0.0 && o.max_loss < 1.0,
+        "--max-loss-percent must be between 0 and 100"
+    );
+    let result = run_media(&server, o, show_progress).await;
+    server.finish().await;
+    result
+}
+
+async fn run_media(
+    server: &Arc<dyn MediaServer>,
+    o: &MediaLoad,
+    show: bool,
+) -> anyhow::Result<Report> {
+    let clock = Clock::new();
+    let window = Arc::new(Window::default());
+    let publisher = server
+        .publish(o.stream.clone(), clock, window.clone())
+        .await?;
+    let mut subs = Vec::new();
+    let mut r = Report::new("media");
+    r.number("server", server.name());
+    r.number("packets_per_s", o.stream.packets_per_s);
+    r.number("payload_bytes", o.stream.payload_bytes);
+    r.number(
+        "mbit_per_s_per_subscriber",
+        (f64::from(o.stream.packets_per_s) * o.stream.payload_bytes as f64 * 8.0 / 1e5).round()
+            / 10.0,
+    );
+    let ok = |s: &Step| s.loss() < o.max_loss && s.broken == 0;
+    if !o.find_max {
+        resize(server, &mut subs, o.subscribers, clock, &window, show).await?;
+        let s = measure(
+            server.as_ref(),
+            &publisher,
+            &subs,
+            &window,
+            clock,
+            o.seconds,
+            o.server_pid,
+        )
+        .await;
+        r.number("subscribers", s.subscribers);
+        r.number("result", s.summary());
+        r.latency = Some(Latency::of(&s.delay));
+        r.check(
+            "loss",
+            s.loss() < o.max_loss,
+            format!(
+                "{:.3} % lost ({} of {} packets × {} subscribers arrived)",
+                s.loss() * 100.0,
+                s.received,
+                s.sent,
+                s.subscribers
+            ),
+        );
+        r.check(
+            "no broken connections",
+            s.broken == 0 && !publisher.broke(),
+            format!("{} subscriber connections broke", s.broken),
+        );
+        close_all(publisher, subs).await;
+        return Ok(r);
+    }
+    // The search: double while the loss stays under the bound, then bisect.
+    let (mut good, mut bad): (Option<Step>, Option<usize>) = (None, None);
+    let mut n = o.subscribers.min(o.max_subscribers);
+    let mut steps = Vec::new();
+    for _ in 0..MAX_STEPS {
+        if let Err(e) = resize(server, &mut subs, n, clock, &window, show).await {
+            // The server refused more subscribers (its cap, or it fell over): that is the
+            // first failing size.
+            steps.push(serde_json::json!({"subscribers": n, "error": e.to_string()}));
+            bad = Some(n);
+        } else {
+            let s = measure(
+                server.as_ref(),
+                &publisher,
+                &subs,
+                &window,
+                clock,
+                o.seconds,
+                o.server_pid,
+            )
+            .await;
+            steps.push(s.summary());
+            if !show {
+                eprintln!("media: {}", s.summary());
+            }
+            if ok(&s) {
+                good = Some(s);
+            } else {
+                bad = Some(n);
+            }
+        }
+        let lo = good.as_ref().map_or(0, |g| g.subscribers);
+        n = match bad {
+            None if n >= o.max_subscribers => break,
+            None => (n * 2).min(o.max_subscribers),
+            Some(hi) => {
+                if hi - lo <= (lo / 20).max(5) {
+                    break;
+                }
+                lo + (hi - lo) / 2
+            }
+        };
+        // Broken subscribers would spoil later steps; start those afresh.
+        let broken: Vec<usize> = (0..subs.len()).filter(|&i| subs[i].broke()).collect();
+        for i in broken.into_iter().rev() {
+            subs.swap_remove(i).close().await;
+        }
+    }
+    r.number("max_loss_percent", o.max_loss * 100.0);
+    r.number("steps", serde_json::Value::Array(steps));
+    match &good {
+        Some(g) => {
+            r.number("max_subscribers", g.subscribers);
+            r.number("at_max", g.summary());
+            r.number(
+                "first_failing_subscribers",
+                bad.map_or(serde_json::Value::Null, |b| b.into()),
+            );
+            r.latency = Some(Latency::of(&g.delay));
+        }
+        None => r.number("max_subscribers", serde_json::Value::Null),
+    }
+    r.check(
+        "a sustainable audience",
+        good.is_some(),
+        match &good {
+            Some(g) => format!(
+                "{} subscribers with {:.3} % loss",
+                g.subscribers,
+                g.loss() * 100.0
+            ),
+            None => format!(
+                "not even {} subscribers stayed under {} % loss",
+                o.subscribers,
+                o.max_loss * 100.0
+            ),
+        },
+    );
+    close_all(publisher, subs).await;
+    Ok(r)
+}
+
+async fn close_all(publisher: Publisher, subs: Vec<Subscriber>) {
+    for s in subs {
+        s.close().await;
+    }
+    publisher.close().await;
+}
+
+/// `switchover`: `viewers` on WebSocket and `subscribers` on WHEP while the host switches
+/// between `brands` live brands `switches` times, one switch every `interval`.
+#[derive(Debug, Clone)]
+pub struct Switchover {
+    pub viewers: usize,
+    pub subscribers: usize,
+    pub brands: usize,
+    pub switches: usize,
+    pub interval: Duration,
+    pub stream: Stream,
+}
+
+/// A viewer's `brand_switched` events: brand id and arrival time.
+type Switches = Arc<parking_lot::Mutex<Vec<(String, u64)>>>;
+
+/// The brand id of a `brand_switched` frame (`…"brand":{"id":"b2",…`).
+fn switched_to(frame: &str) -> Option<&str> {
+    if !frame.starts_with("{\"type\":\"brand_switched\"") {
+        return None;
+    }
+    let at = frame.find("\"brand\":{\"id\":\"")? + 15;
+    let rest = &frame[at..];
+    Some(&rest[..rest.find('"')?])
+}
+
+pub async fn switchover(
+    target: &Target,
+    o: &Switchover,
+    show_progress: bool,
+) -> anyhow::Result<Report> {
+    anyhow::ensure!(o.brands >= 2, "--brands must be at least 2");
+    anyhow::ensure!(o.brands <= 16, "--brands must be at most 16");
+    anyhow::ensure!(o.switches >= 1, "--switches must be at least 1");
+    anyhow::ensure!(
+        o.viewers + o.subscribers >= 1,
+        "--viewers and --subscribers cannot both be 0"
+    );
+    let sf = Arc::new(Showfloor::new(target, "Load test: switchover", o.brands).await?);
+    let result = run_switchover(target, &sf, o, show_progress).await;
+    sf.finish().await;
+    result
+}
+
+async fn run_switchover(
+    target: &Target,
+    sf: &Arc<Showfloor>,
+    o: &Switchover,
+    show: bool,
+) -> anyhow::Result<Report> {
+    let clock = Clock::new();
+    let window = Arc::new(Window::default());
+    let mut publishers = Vec::new();
+    for _ in 0..o.brands {
+        publishers.push(sf.publish(o.stream.clone(), clock, window.clone()).await?);
+    }
+    // WebSocket viewers, each reading everything and noting brand switches.
+    let conns = join(target, &sf.room, o.viewers, "switch-", None, show).await?;
+    let mut readers = Vec::new();
+    let mut seen = Vec::new();
+    let mut writers = Vec::new();
+    for (ws, _) in conns {
+        let (tx, mut rx) = ws.split();
+        let switches: Switches = Default::default();
+        seen.push(switches.clone());
+        writers.push(tx);
+        readers.push(tokio::spawn(async move {
+            while let Some(Ok(m)) = rx.next().await {
+                if let Message::Text(t) = m {
+                    if let Some(brand) = switched_to(t.as_str()) {
+                        switches.lock().push((brand.to_string(), clock.now_us()));
+                    }
+                }
+            }
+            // The connection ended: a disconnect.
+        }));
+    }
+    let server: Arc<dyn MediaServer> = sf.clone();
+    let mut subs = Vec::new();
+    resize(&server, &mut subs, o.subscribers, clock, &window, show).await?;
+    // Everyone watches the first brand before the first switch.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while subs.iter().any(|s| s.received.arrivals().is_empty()) {
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "not every subscriber receives video before the first switch"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let bar = crate::progress(o.switches as u64, "switching", show);
+    let mut switched_at = Vec::new();
+    for k in 0..o.switches {
+        let to = (k + 1) % o.brands;
+        let t0 = clock.now_us();
+        sf.switch(&sf.room.brands[to]).await?;
+        switched_at.push((to, t0));
+        bar.inc(1);
+        tokio::time::sleep(o.interval).await;
+    }
+    bar.finish_and_clear();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+
+    let mut ws_latency = histogram();
+    let mut ws_missing = 0u64;
+    let ws_disconnects = readers.iter().filter(|r| r.is_finished()).count();
+    for v in &seen {
+        let v = v.lock();
+        for &(to, t0) in &switched_at {
+            let brand = &sf.room.brands[to];
+            match v.iter().find(|(b, at)| b == brand && *at >= t0) {
+                Some((_, at)) => {
+                    let _ = ws_latency.record((at - t0).max(1));
+                }
+                None => ws_missing += 1,
+            }
+        }
+    }
+    let (mut key_latency, mut gap) = (histogram(), histogram());
+    let (mut media_missing, mut not_key) = (0u64, 0u64);
+    for s in &subs {
+        let arrivals = s.received.arrivals();
+        for (k, &(to, t0)) in switched_at.iter().enumerate() {
+            let until = switched_at.get(k + 1).map_or(u64::MAX, |n| n.1);
+            match arrivals
+                .iter()
+                .find(|a| a.source as usize == to && a.first_us >= t0 && a.first_us < until)
+            {
+                Some(a) => {
+                    let _ = key_latency.record((a.first_us - t0).max(1));
+                    if let Some(last) = a.previous_last_us {
+                        let _ = gap.record(a.first_us.saturating_sub(last).max(1));
+                    }
+                    if !a.keyframe {
+                        not_key += 1;
+                    }
+                }
+                None => media_missing += 1,
+            }
+        }
+    }
+    let media_broken =
+        subs.iter().filter(|s| s.broke()).count() + publishers.iter().filter(|p| p.broke()).count();
+
+    let mut r = Report::new("switchover");
+    r.number("viewers", o.viewers);
+    r.number("subscribers", o.subscribers);
+    r.number("brands", o.brands);
+    r.number("switches", o.switches);
+    r.number("interval_ms", o.interval.as_millis() as u64);
+    r.number(
+        "brand_switched_ms",
+        serde_json::to_value(Latency::of(&ws_latency))?,
+    );
+    if o.subscribers > 0 {
+        r.number(
+            "keyframe_after_switch_ms",
+            serde_json::to_value(Latency::of(&key_latency))?,
+        );
+        r.number("video_gap_ms", serde_json::to_value(Latency::of(&gap))?);
+    }
+    r.latency = Some(Latency::of(&ws_latency));
+    r.check(
+        "no disconnects",
+        ws_disconnects == 0 && media_broken == 0,
+        format!("{ws_disconnects} WebSocket viewers and {media_broken} media connections lost"),
+    );
+    r.check(
+        "every viewer saw every switch",
+        ws_missing == 0,
+        format!("{ws_missing} brand_switched events missing"),
+    );
+    r.check(
+        "video follows every switch",
+        media_missing == 0,
+        format!("{media_missing} switches without the new brand's video before the next"),
+    );
+    r.check(
+        "video resumes on a key frame",
+        not_key == 0,
+        format!("{not_key} switches resumed on a frame a decoder cannot start with"),
+    );
+    for s in subs {
+        s.close().await;
+    }
+    for p in publishers {
+        p.close().await;
+    }
+    drop(writers);
+    for r in readers {
+        r.abort();
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_brand_of_a_switch_is_read_from_the_frame() {
+        let f = r#"{"type":"brand_switched","seq":46,"at":1,"brand":{"id":"b2","name":"Bravo","logo_url":"","position":1},"shelf":[]}"#;
+        assert_eq!(switched_to(f), Some("b2"));
+        assert_eq!(switched_to(r#"{"type":"chat","brand":{"id":"b2"}}"#), None);
+    }
+}
