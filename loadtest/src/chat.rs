@@ -467,7 +467,9 @@ async fn storm(
 
 /// The send time carried in a load-test chat message (`… t=<µs>`).
 fn sent_at(frame: &str) -> Option<u64> {
-    let at = frame.find(" t=")? + 3;
+    static FINDER: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(" t="));
+    let at = FINDER.find(frame.as_bytes())? + 3;
     let digits = &frame[at..];
     let end = digits
         .find(|c: char| !c.is_ascii_digit())

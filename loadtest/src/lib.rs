@@ -70,9 +70,18 @@ impl Target {
         if let Some((last_seq, epoch)) = resume {
             url.push_str(&format!("&last_seq={last_seq}&epoch={epoch}"));
         }
-        let (ws, _) = tokio_tungstenite::client_async(url, stream).await?;
-        Ok(ws)
+        handshake(url, stream).await
     }
+}
+
+/// The WebSocket handshake on an open stream, with the harness's buffer sizes: thousands of
+/// connections each reading small frames need a small read buffer (tungstenite's default of
+/// 128 KiB per connection is mostly zeroed memory the harness would pay for on every read).
+pub async fn handshake(url: String, stream: tokio::net::TcpStream) -> anyhow::Result<Ws> {
+    let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+        .read_buffer_size(8 * 1024);
+    let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
+    Ok(ws)
 }
 
 /// Opens connection `index` to `addr` (TCP, no delay). On loopback, connections are spread
