@@ -412,7 +412,8 @@ impl MediaServer for Janus {
         if p.is_err() {
             self.session.detach(handle).await;
         }
-        p.context("Janus publisher")
+        // One line with every cause: the search reports refusals with `{}`.
+        p.map_err(|e| anyhow::anyhow!("Janus publisher: {e:#}"))
     }
 
     async fn subscribe(
@@ -426,7 +427,7 @@ impl MediaServer for Janus {
         if s.is_err() {
             self.session.detach(handle).await;
         }
-        s.with_context(|| format!("Janus subscriber {index}"))
+        s.map_err(|e| anyhow::anyhow!("Janus subscriber {index}: {e:#}"))
     }
 
     async fn finish(&self) {

@@ -12,10 +12,11 @@ if ! command -v janus >/dev/null; then
   apt-get install -y -qq janus >/dev/null 2>&1 ||
     { apt-get update -qq && apt-get install -y -qq janus >/dev/null; }
 fi
-if ! command -v gcc >/dev/null; then
-  echo "installing gcc from Debian's packages" >&2
+# gcc builds the shim; janus.sh asks curl whether Janus answers.
+if ! command -v gcc >/dev/null || ! command -v curl >/dev/null || [ ! -f /usr/include/ifaddrs.h ]; then
+  echo "installing gcc and curl from Debian's packages" >&2
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq && apt-get install -y -qq gcc libc6-dev >/dev/null
+  apt-get update -qq && apt-get install -y -qq gcc libc6-dev curl >/dev/null
 fi
 mkdir -p "$cache"
 shim=$cache/loopback-shim.so
