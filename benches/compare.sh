@@ -41,6 +41,8 @@ ulimit -n 200000 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # Janus runs detached (janus.sh keeps its pid); an interrupted media part must not leave it.
+  if [ -n "${janus_started:-}" ]; then benches/peers/janus/janus.sh stop || true; fi
   wait 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -144,6 +146,7 @@ for w in "${what[@]}"; do
     start_showfloor
     "${lt[@]}" "${sf[@]}" media --find-max --server-pid "$sf_pid" >"$out/media-showfloor.json" || true
     stop_showfloor
+    janus_started=1
     benches/peers/janus/janus.sh start "${server_cpu[@]}"
     "${lt[@]}" --json media --find-max --peer janus --janus-url http://127.0.0.1:8088/janus \
       --server-pid "$(benches/peers/janus/janus.sh pid)" >"$out/media-janus.json" || true

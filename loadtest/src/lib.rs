@@ -4,6 +4,7 @@
 //! the scenarios are here so tests can run small versions of them in-process.
 
 pub mod chat;
+pub mod janus;
 pub mod media;
 pub mod rtc;
 pub mod scenario;

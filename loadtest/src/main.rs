@@ -2,9 +2,10 @@
 //! loss and correctness. Exit status: 0 every check passed, 1 a check failed, 2 the run could
 //! not be carried out (server unreachable, bad arguments, setup refused).
 
-use clap::{Parser, Subcommand};
+use clap::{Parser, Subcommand, ValueEnum};
 use showfloor_loadtest::chat::{self, ChatStorm};
-use showfloor_loadtest::media::{self, MediaLoad, Switchover};
+use showfloor_loadtest::janus::Janus;
+use showfloor_loadtest::media::{self, MediaLoad, MediaServer, Switchover};
 use showfloor_loadtest::rtc::Stream;
 use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
 use showfloor_loadtest::Target;
@@ -27,7 +28,7 @@ struct Cli {
     )]
     grpc: String,
     /// A host API key (the harness creates its own room with it and closes it afterwards).
-    /// Not needed against a Socket.IO peer.
+    /// Not needed against a Socket.IO or Janus peer.
     #[arg(
         long,
         env = "SHOWFLOOR_API_KEY",
@@ -132,6 +133,16 @@ enum Scenario {
         /// The server's process id, for its CPU use.
         #[arg(long, value_name = "PID")]
         server_pid: Option<u32>,
+        /// The media server: Showfloor (WHIP/WHEP) or Janus VideoRoom (benches/peers/janus).
+        #[arg(long, value_enum, default_value_t = Peer::Showfloor)]
+        peer: Peer,
+        /// Janus's HTTP API root, with `--peer janus`.
+        #[arg(
+            long,
+            value_name = "URL",
+            default_value = "http://127.0.0.1:8088/janus"
+        )]
+        janus_url: String,
     },
     /// N WebSocket viewers and M WHEP subscribers through K brand switches: disconnects,
     /// brand_switched latency, the new brand's key frame, the video gap.
@@ -162,6 +173,13 @@ enum Scenario {
         #[arg(long, default_value_t = 2)]
         attempts: u32,
     },
+}
+
+/// The media server `media` measures.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Peer {
+    Showfloor,
+    Janus,
 }
 
 const MAX_CONNECTIONS: usize = 100_000;
@@ -298,6 +316,8 @@ fn main() -> ExitCode {
                 packets_per_s,
                 payload_bytes,
                 server_pid,
+                peer,
+                janus_url,
             } => {
                 anyhow::ensure!(
                     subscribers.max(max_subscribers) <= MAX_MEDIA,
@@ -312,7 +332,7 @@ fn main() -> ExitCode {
                     (25..=10_000).contains(&packets_per_s),
                     "--packets-per-s must be 25 to 10000"
                 );
-                needs_key(&target, true)?;
+                needs_key(&target, peer == Peer::Showfloor)?;
                 let o = MediaLoad {
                     subscribers,
                     seconds,
@@ -326,8 +346,13 @@ fn main() -> ExitCode {
                     },
                     server_pid,
                 };
-                let server = media::Showfloor::new(&target, "Load test: media", 1).await?;
-                media::media(Arc::new(server), &o, progress).await
+                let server: Arc<dyn MediaServer> = match peer {
+                    Peer::Showfloor => {
+                        Arc::new(media::Showfloor::new(&target, "Load test: media", 1).await?)
+                    }
+                    Peer::Janus => Arc::new(Janus::new(&janus_url).await?),
+                };
+                media::media(server, &o, progress).await
             }
             Scenario::Switchover {
                 viewers,

@@ -320,6 +320,21 @@ impl Peer {
     }
 }
 
+impl Drop for Peer {
+    /// webrtc 0.21 detaches a dropped PeerConnection's driver onto the runtime, where it keeps
+    /// receiving media: a peer lost on an error path (a failed join, a step that gave up)
+    /// would go on loading the server under test for the rest of the run. Closing it is
+    /// best effort and a no-op after an explicit close.
+    fn drop(&mut self) {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let pc = self.pc.clone();
+            rt.spawn(async move {
+                let _ = pc.close().await;
+            });
+        }
+    }
+}
+
 /// What a publisher has sent.
 #[derive(Default)]
 pub struct Sent {
