@@ -1,11 +1,14 @@
 // Viewer page commerce: the shelf (tier prices and ordering for verified dealers, the dealer application for everyone else), flash sales, lucky draws with their verify view, red packets.
 import { $, h, replaceChildren, money, duration, clientKey, toast } from './common.js';
 
+// What each memoised element was last built from (kept out of the DOM).
+const builtFrom = new WeakMap();
+
 // Rebuilds `el` only when what it shows changed, so typing in a form is not interrupted.
 function memo(el, key, build) {
   const k = JSON.stringify(key);
-  if (el.dataset.memo === k) return;
-  el.dataset.memo = k;
+  if (builtFrom.get(el) === k) return;
+  builtFrom.set(el, k);
   replaceChildren(el, build());
 }
 
