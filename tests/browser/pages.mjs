@@ -161,6 +161,8 @@ try {
     chen = await openViewer('viewer-chen', env('TOKEN_CHEN'), PHONE);
     li = await openViewer('viewer-li', env('TOKEN_LI'), DESKTOP);
     await waitText(chen.page, '#on-air', 'Alpha');
+    await waitText(chen.page, '#online', '2 online');
+    await waitText(hostA, '#stats', '2 online');
     await keepsDecoding(chen.page, 'Alpha on air');
     await chen.page.evaluate(() => { window.firstPeerConnection = window.showfloor.peerConnection(); });
   });
@@ -184,6 +186,24 @@ try {
     await sendChat(li.page, 'Sand is lovely too');
     await waitText(chen.page, '#chat .text', 'Sand is lovely too');
     await waitText(hostA, '#host-chat .text', 'Sand is lovely too');
+    for (let i = 0; i < 3; i += 1) await chen.page.click('#like');
+    await li.page.waitForFunction(() => Number(document.querySelector('#likes').textContent) >= 3, null, { timeout: WAIT_MS });
+  });
+
+  await step('the host pins a product and deletes a chat message; the chat rate limit is shown to the viewer', async () => {
+    await hostA.click('#products li button');
+    await waitText(chen.page, '#shelf .product.pinned', 'Pinned');
+    await sendChat(li.page, 'Cheap watches, DM me');
+    await waitText(hostA, '#host-chat .text', 'Cheap watches');
+    await hostA.locator('#host-chat li', { hasText: 'Cheap watches' }).getByRole('button', { name: 'Delete' }).click();
+    await chen.page.waitForFunction(() => ![...document.querySelectorAll('#chat .text')].some((e) => e.textContent.includes('Cheap watches')), null, { timeout: WAIT_MS });
+    // The room allows 5 messages per 10 s: at most 6 in a row reach the limit.
+    for (const city of ['Chengdu', 'Xi\'an', 'Kunming', 'Harbin', 'Lhasa', 'Urumqi']) {
+      await sendChat(li.page, `Do you ship to ${city}?`);
+      await li.page.waitForTimeout(150);
+      if (await li.page.locator('#chat-feedback').innerText()) break;
+    }
+    await waitText(li.page, '#chat-feedback', 'at most 5 messages per 10 s');
   });
 
   await step('the host page starts a flash sale; bad input shows the gRPC status', async () => {
@@ -286,6 +306,13 @@ try {
     await sendChat(chen.page, 'Said while Li was away');
     await waitText(li.page, '#conn', 'live (resumed');
     await waitText(li.page, '#chat .text', 'Said while Li was away');
+  });
+
+  await step('the host mutes a viewer from the chat panel; the viewer page says so', async () => {
+    await hostA.locator('#host-chat li[data-viewer=li]').first().getByRole('button', { name: 'Mute' }).click();
+    await waitText(li.page, '#chat-feedback', 'You are muted');
+    check(await li.page.locator('#chat-input').isDisabled(), 'the muted viewer cannot type');
+    await waitText(hostA, '#actions', 'muted li');
   });
 
   await step('screenshots of both pages at phone and desktop sizes', async () => {
