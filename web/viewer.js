@@ -59,8 +59,13 @@ function connect() {
     if (socket !== ws) return;
     socket = null;
     if (FINAL_CLOSES.has(e.code)) {
+      stopPlayback();
       setConnection('closed', e.reason || `closed (${e.code})`);
-      if (e.code === 4001 && !state.room) showJoin(e.reason);
+      // A refused or expired token: ask for a new one.
+      if (e.code === 4001) {
+        sessionStorage.removeItem(tokenStorageKey);
+        showJoin(e.reason);
+      }
       return;
     }
     // Exponential backoff with jitter, so a room's viewers do not all come back at once.
@@ -221,6 +226,13 @@ function retryPlayback(failed, why) {
   setTimeout(() => { if (socket) startPlayback(); }, 3000);
 }
 
+function stopPlayback() {
+  endMediaSession(mediaResource, token);
+  pc?.close();
+  pc = null;
+  mediaResource = null;
+}
+
 // For tests and debugging in the browser console: the playback PeerConnection and the socket.
 window.showfloor = { peerConnection: () => pc, socket: () => socket };
 
@@ -262,6 +274,7 @@ function wireInputs() {
     token = new FormData(e.target).get('token').trim();
     sessionStorage.setItem(tokenStorageKey, token);
     $('#join-error').textContent = '';
+    state.epoch = null;
     connect();
   });
   window.addEventListener('pagehide', () => endMediaSession(mediaResource, token));

@@ -167,6 +167,20 @@ try {
     await chen.page.evaluate(() => { window.firstPeerConnection = window.showfloor.peerConnection(); });
   });
 
+  await step('without a token in the link the page asks for one; a bad token is refused with the reason', async () => {
+    const page = await newPage('viewer-wang', PHONE);
+    await page.goto(`${HTTP}/r/${ROOM}`);
+    await page.waitForSelector('#join:not([hidden])', { timeout: WAIT_MS });
+    await page.fill('#join-form input[name=token]', 'not-a-token');
+    await page.click('#join-form button');
+    await waitText(page, '#join-error', 'token');
+    await page.fill('#join-form input[name=token]', env('TOKEN_WANG'));
+    await page.click('#join-form button');
+    await page.waitForSelector('#conn[data-state=live]', { timeout: WAIT_MS });
+    check(await page.locator('#join').isHidden(), 'the join form is gone once live');
+    await page.context().close();
+  });
+
   await step('a brand switch started from the host page keeps the viewer decoding on the same connection', async () => {
     await hostA.click(`#brands li[data-brand="${BRAVO}"] button.switch`);
     await waitText(chen.page, '#on-air', 'Bravo');

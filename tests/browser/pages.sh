@@ -24,4 +24,5 @@ ARTIFACTS="${ARTIFACTS:-${CARGO_TARGET_DIR:-$repo_root/target}/browser-artifacts
 SECRET_CENTS="731943,742957,753961,864211,875323,886437" SECRET_TEXT="shop.example,jacket-7319,boots-8642" \
 TOKEN_CHEN=$(ctl issue-token "$room" chen --name "Ms Chen" 2>/dev/null) \
 TOKEN_LI=$(ctl issue-token "$room" li --name "Mr Li" 2>/dev/null) \
+TOKEN_WANG=$(ctl issue-token "$room" wang --name "Wang Trading" 2>/dev/null) \
   node "$here/pages.mjs" || { server_log; exit 1; }
