@@ -1,5 +1,6 @@
 //! Builds the server from a config: store, bus, hub, media (WHIP/WHEP on the HTTP listener,
-//! one UDP port), HTTP/WebSocket and gRPC listeners; drains them on shutdown.
+//! one UDP port), HTTP/WebSocket listener (with the browser pages and grpc-web) and gRPC
+//! listener; drains them on shutdown.
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
@@ -90,7 +91,15 @@ impl App {
             write_delay: Duration::from_millis(config.write_delay_ms),
             draining: draining.clone(),
         };
-        let router = edge::router(edge_state).merge(crate::media::http::router(media.clone()));
+        let control = pb::control_server::ControlServer::new(ControlService::new(
+            hub.clone(),
+            HostKeys::new(&keys),
+        ));
+        // The browser console speaks grpc-web to the same service, on the pages' own origin.
+        let grpc_web = tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), control.clone());
+        let router = edge::router(edge_state)
+            .merge(crate::media::http::router(media.clone()))
+            .merge(crate::web::router(grpc_web));
         let mut http_stop = stop_rx.clone();
         let http_task = tokio::spawn(async move {
             // Events are small and latency-bound: never let Nagle hold a frame back.
@@ -113,11 +122,10 @@ impl App {
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("gRPC reflection")?;
-        let control = ControlService::new(hub.clone(), HostKeys::new(&keys));
         let mut grpc_stop = stop_rx;
         let grpc_task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
-                .add_service(pb::control_server::ControlServer::new(control))
+                .add_service(control)
                 .add_service(reflection)
                 .serve_with_incoming_shutdown(
                     tokio_stream::wrappers::TcpListenerStream::new(grpc).map(|s| {

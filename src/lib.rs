@@ -15,6 +15,7 @@ pub mod room;
 pub mod store;
 pub mod verify_draw;
 pub mod viewer_cli;
+pub mod web;
 
 /// Generated gRPC types and services of `proto/showfloor/v1/control.proto`.
 pub mod pb {

@@ -2,14 +2,9 @@
 // microphone by WHIP (brands A and B), a third plays the room's program by WHEP. The
 // viewer's framesDecoded must grow, and keep growing across brand switches A → B → A, on the
 // same RTCPeerConnection. Environment: see run.sh.
-import { chromium } from 'playwright-core';
+import { launchChromium, env } from './harness.mjs';
 import { execFileSync } from 'node:child_process';
 
-const env = (k) => {
-  const v = process.env[k];
-  if (!v) throw new Error(`missing ${k}`);
-  return v;
-};
 const HTTP = env('HTTP');
 const ROOM = env('ROOM');
 const [A, B] = [env('BRAND_A'), env('BRAND_B')];
@@ -20,17 +15,7 @@ const WAIT_MS = 20000;
 const switchTo = (brand) =>
   execFileSync(BIN, ['ctl', 'switch-brand', ROOM, brand], { stdio: ['ignore', 'ignore', 'inherit'] });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
-  args: [
-    '--headless', '--no-sandbox', '--disable-gpu',
-    '--use-fake-device-for-media-stream', '--use-fake-ui-for-media-stream',
-    '--allow-loopback-in-peer-connection',
-    '--disable-features=WebRtcHideLocalIpsWithMdns',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--no-first-run', '--autoplay-policy=no-user-gesture-required',
-  ],
-});
+const browser = await launchChromium();
 
 // Pages live on the server's origin (a secure context on localhost; same origin for fetch).
 async function page() {

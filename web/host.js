@@ -1,0 +1,251 @@
+// Host console logic: sign-in with the API key, room choice, the WatchRoom stream (orders, chat, applications, stats), camera publishing by WHIP.
+import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast } from './common.js';
+import { ControlClient } from './grpc-web.js';
+import {
+  rpc, renderBrands, renderProducts, buildMomentForms, renderDraws, renderOrders, renderApplications, renderChat, recordStats,
+} from './host-panels.js';
+
+// The key lives in this tab's sessionStorage only: never in the URL, never in a cookie.
+const KEY_STORAGE = 'showfloor.host.key';
+const ROOM_STORAGE = 'showfloor.host.room';
+const MAX_CHAT = 200;
+
+let ctx = null;
+let watch = null;
+
+function setConnection(kind, text) {
+  const el = $('#conn');
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+function newContext(client, room) {
+  const c = {
+    client, room, clock: new ServerClock(), products: [], orders: new Map(), applications: new Map(),
+    chat: [], actions: [], stats: [], draws: [],
+    setRoom(r) {
+      c.room = r;
+      const badge = $('#room-state');
+      badge.textContent = ['', 'scheduled', 'live', 'ended'][r.state] || '';
+      badge.dataset.state = badge.textContent;
+      renderBrands(c);
+      c.refreshSaleProducts?.();
+    },
+    async refreshRoom() {
+      const r = await rpc(c, 'GetRoom', { room_id: c.room.id });
+      if (r) c.setRoom(r);
+    },
+    async refreshDraws() {
+      const r = await rpc(c, 'ListDraws', { room_id: c.room.id });
+      if (r) {
+        c.draws = r.draws.filter((d) => !d.drawn_ms || d.drawn_ms > Date.now() - 10 * 60000);
+        renderDraws(c);
+      }
+    },
+  };
+  return c;
+}
+
+// ---- Sign-in and room choice ----------------------------------------------------------------
+
+async function signIn(key) {
+  $('#sign-in-error').textContent = '';
+  let client;
+  let rooms;
+  try {
+    client = await ControlClient.connect(key);
+    rooms = (await client.call('ListRooms', {})).rooms;
+  } catch (e) {
+    $('#sign-in').hidden = false;
+    $('#sign-in-error').textContent = `${e.codeName || 'error'}: ${e.message}`;
+    sessionStorage.removeItem(KEY_STORAGE);
+    return;
+  }
+  sessionStorage.setItem(KEY_STORAGE, key);
+  $('#sign-in').hidden = true;
+  $('#sign-out').hidden = false;
+  const select = $('#room-select');
+  const ended = client.enumValue('RoomState', 'ROOM_STATE_ENDED');
+  const open = rooms.filter((r) => r.state !== ended).sort((a, b) => b.created_ms - a.created_ms);
+  replaceChildren(select, open.map((r) => h('option', { value: r.id }, `${r.title} (${r.id})`)));
+  select.closest('label').hidden = false;
+  if (!open.length) {
+    setConnection('closed', 'no open rooms');
+    toast('No open rooms: create one with `showfloor ctl create-room`', 'error');
+    return;
+  }
+  const remembered = sessionStorage.getItem(ROOM_STORAGE);
+  if (open.some((r) => r.id === remembered)) select.value = remembered;
+  select.onchange = () => openRoom(client, select.value);
+  await openRoom(client, select.value);
+}
+
+async function openRoom(client, roomId) {
+  sessionStorage.setItem(ROOM_STORAGE, roomId);
+  watch?.abort();
+  stopCamera();
+  const probe = newContext(client, { id: roomId });
+  const room = await rpc(probe, 'GetRoom', { room_id: roomId });
+  if (!room) return;
+  ctx = newContext(client, room);
+  $('#console').hidden = false;
+  buildMomentForms(ctx);
+  ctx.setRoom(room);
+  await loadLists(ctx);
+  startWatch(ctx);
+}
+
+// What the stream does not replay: loaded on open and again after the stream reconnects.
+async function loadLists(c) {
+  const [products, applications, orders] = await Promise.all([
+    rpc(c, 'ListProducts', { room_id: c.room.id }),
+    rpc(c, 'ListDealerApplications', { room_id: c.room.id, status: c.client.enumValue('ApplicationStatus', 'APPLICATION_STATUS_PENDING') }),
+    rpc(c, 'ListOrders', { room_id: c.room.id, limit: 100 }),
+  ]);
+  if (products) c.products = products.products;
+  if (applications) for (const a of applications.applications) c.applications.set(a.id, a);
+  if (orders) for (const o of orders.orders) c.orders.set(o.id, o);
+  renderProducts(c);
+  c.refreshSaleProducts();
+  renderApplications(c);
+  renderOrders(c);
+  renderChat(c);
+  await c.refreshDraws();
+}
+
+// ---- The WatchRoom stream ------------------------------------------------------------------
+
+function startWatch(c) {
+  const controller = new AbortController();
+  watch = controller;
+  let attempt = 0;
+  const run = async () => {
+    setConnection('connecting', 'connecting…');
+    try {
+      await c.client.stream('WatchRoom', { room_id: c.room.id }, (ev) => {
+        attempt = 0;
+        onWatchEvent(c, ev);
+      }, controller.signal);
+      setConnection('closed', 'the room stream ended');
+      await c.refreshRoom();
+      if (c.room.state === c.client.enumValue('RoomState', 'ROOM_STATE_ENDED')) return;
+    } catch (e) {
+      if (controller.signal.aborted) return;
+      if (e.code === 16) {
+        toast(`WatchRoom: ${e.message}`, 'error');
+        return signOut();
+      }
+      toast(`WatchRoom: ${e.codeName || 'error'} — ${e.message}`, 'error');
+    }
+    if (controller.signal.aborted) return;
+    attempt += 1;
+    setConnection('reconnecting', 'reconnecting…');
+    setTimeout(async () => {
+      if (controller.signal.aborted) return;
+      await loadLists(c);
+      run();
+    }, Math.min(15000, 500 * 2 ** attempt));
+  };
+  run();
+}
+
+function onWatchEvent(c, ev) {
+  if (ev.stats) {
+    c.clock.sync(ev.stats.at_ms);
+    setConnection('live', 'live');
+    recordStats(c, ev.stats);
+  } else if (ev.chat) {
+    c.chat.push(ev.chat);
+    if (c.chat.length > MAX_CHAT) c.chat.shift();
+    renderChat(c);
+  } else if (ev.application) {
+    c.applications.set(ev.application.id, ev.application);
+    renderApplications(c);
+  } else if (ev.order) {
+    c.orders.set(ev.order.id, ev.order);
+    renderOrders(c);
+  } else if (ev.action) {
+    c.actions.push(ev.action);
+    if (ev.action.action === 'chat_deleted') c.chat = c.chat.filter((m) => m.id !== ev.action.detail);
+    renderChat(c);
+    if (ev.action.action === 'brand_switched' || ev.action.action === 'room_state') c.refreshRoom();
+  }
+}
+
+// ---- Camera: WHIP for the chosen brand -------------------------------------------------------
+
+let camera = null;
+async function startCamera() {
+  if (!ctx) return;
+  const brandId = $('#camera-brand').value;
+  const brand = ctx.room.brands.find((b) => b.id === brandId);
+  if (!brand) return toast('Choose a brand first', 'error');
+  const grant = await rpc(ctx, 'IssuePresenterToken', { room_id: ctx.room.id, brand_id: brandId });
+  if (!grant) return;
+  stopCamera();
+  $('#camera-state').textContent = 'Starting the camera…';
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ video: { width: 640, height: 360 }, audio: true });
+    const pc = new RTCPeerConnection({ iceServers: [] });
+    camera = { pc, stream, token: grant.token, resource: null, brand };
+    for (const track of stream.getTracks()) pc.addTransceiver(track, { direction: 'sendonly' });
+    $('#preview').srcObject = stream;
+    pc.onconnectionstatechange = () => {
+      if (camera?.pc !== pc) return;
+      $('#camera-state').textContent = `Publishing ${brand.name}: ${pc.connectionState}`;
+      if (pc.connectionState === 'failed') toast(`The camera connection for ${brand.name} failed`, 'error');
+    };
+    camera.resource = await negotiate(pc, `${location.origin}${grant.whip_path}`, grant.token);
+    $('#camera-stop').disabled = false;
+    $('#camera-state').textContent = `Publishing ${brand.name}: ${pc.connectionState}`;
+  } catch (e) {
+    stopCamera();
+    $('#camera-state').textContent = `Camera not published: ${e.message}`;
+    toast(`Camera: ${e.message}`, 'error');
+  }
+}
+
+function stopCamera() {
+  if (!camera) return;
+  endMediaSession(camera.resource, camera.token);
+  camera.pc.close();
+  for (const t of camera.stream.getTracks()) t.stop();
+  camera = null;
+  $('#preview').srcObject = null;
+  $('#camera-stop').disabled = true;
+  $('#camera-state').textContent = 'Not publishing.';
+}
+
+// For tests and debugging in the browser console: the publishing PeerConnection.
+window.showfloor = { peerConnection: () => camera?.pc || null };
+
+function signOut() {
+  watch?.abort();
+  stopCamera();
+  sessionStorage.removeItem(KEY_STORAGE);
+  ctx = null;
+  $('#console').hidden = true;
+  $('#sign-out').hidden = true;
+  $('#room-select').closest('label').hidden = true;
+  $('#sign-in').hidden = false;
+  setConnection('closed', 'signed out');
+}
+
+function start() {
+  $('#sign-in-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    signIn(new FormData(e.target).get('key').trim());
+  });
+  $('#camera-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    startCamera();
+  });
+  $('#camera-stop').addEventListener('click', stopCamera);
+  $('#sign-out').addEventListener('click', signOut);
+  window.addEventListener('pagehide', stopCamera);
+  const key = sessionStorage.getItem(KEY_STORAGE);
+  if (key) signIn(key);
+  else $('#sign-in').hidden = false;
+}
+
+start();

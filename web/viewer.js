@@ -1,0 +1,307 @@
+// Viewer page logic: the room's WebSocket with resume, WHEP playback, running order, chat, likes and online count.
+import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast, duration } from './common.js';
+import { commerceHandlers, renderCommerce, tickCountdowns } from './viewer-commerce.js';
+
+const roomId = decodeURIComponent(location.pathname.split('/')[2] || '');
+const tokenStorageKey = `showfloor.token.${roomId}`;
+// Close codes after which reconnecting cannot help (docs/protocol.md).
+const FINAL_CLOSES = new Set([4001, 4003, 4004, 4010, 4029]);
+// Room events take a seq of their own and are replayed on resume; private messages are not.
+const PRIVATE = new Set(['welcome', 'role_changed', 'muted', 'unmuted', 'kicked', 'dealer_application_received',
+  'application_result', 'pong', 'order_placed', 'order_status', 'grab_result', 'draw_entered', 'draw_won',
+  'red_packet_result', 'error']);
+const MAX_CHAT = 200;
+
+const clock = new ServerClock();
+const state = {
+  room: null, you: null, brandOnAir: null, runningOrder: [], shelf: [], pinned: null, program: null,
+  online: 0, likes: 0, chat: [], sales: new Map(), draws: new Map(), packets: new Map(), orders: new Map(),
+  application: null, epoch: null, lastSeq: 0,
+};
+let socket = null;
+let token = null;
+
+function send(message) {
+  if (!socket || socket.readyState !== WebSocket.OPEN) {
+    toast('Not connected — try again in a moment', 'error');
+    return false;
+  }
+  socket.send(JSON.stringify(message));
+  return true;
+}
+
+const ctx = { state, clock, send, render: () => renderAll() };
+
+// ---- Connection: connect, resume on reconnect, back off ------------------------------------
+
+function setConnection(kind, text) {
+  const el = $('#conn');
+  el.dataset.state = kind;
+  el.textContent = text;
+}
+
+let attempt = 0;
+function connect() {
+  const params = new URLSearchParams({ token });
+  if (state.epoch) {
+    params.set('last_seq', String(state.lastSeq));
+    params.set('epoch', state.epoch);
+  }
+  const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
+  const ws = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}?${params}`);
+  socket = ws;
+  ws.onmessage = (e) => {
+    let message;
+    try { message = JSON.parse(e.data); } catch { return; }
+    dispatch(message);
+  };
+  ws.onclose = (e) => {
+    if (socket !== ws) return;
+    socket = null;
+    if (FINAL_CLOSES.has(e.code)) {
+      stopPlayback();
+      setConnection('closed', e.reason || `closed (${e.code})`);
+      // A refused or expired token: ask for a new one.
+      if (e.code === 4001) {
+        sessionStorage.removeItem(tokenStorageKey);
+        showJoin(e.reason);
+      }
+      return;
+    }
+    // Exponential backoff with jitter, so a room's viewers do not all come back at once.
+    const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
+    attempt += 1;
+    setConnection('reconnecting', 'reconnecting…');
+    setTimeout(connect, delay);
+  };
+}
+
+// Pings keep the server clock estimate fresh for countdowns (the server pings for liveness).
+setInterval(() => {
+  if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify({ type: 'ping', t: Date.now() }));
+}, 20000);
+
+function dispatch(m) {
+  if (!PRIVATE.has(m.type)) {
+    // A resume may replay what we already applied: deduplicate by seq.
+    if (m.seq <= state.lastSeq) return;
+    state.lastSeq = m.seq;
+  }
+  const handler = handlers[m.type] || commerceHandlers[m.type];
+  if (handler) handler(m, ctx);
+  renderAll();
+}
+
+const handlers = {
+  welcome(m) {
+    attempt = 0;
+    clock.sync(m.server_time_ms);
+    state.you = m.you;
+    setConnection('live', m.resumed ? `live (resumed, ${m.replayed} missed)` : 'live');
+    if (m.resumed) return;
+    // A full snapshot replaces everything (first join, or a resume the room could not serve).
+    state.epoch = m.epoch;
+    state.lastSeq = m.seq;
+    state.room = m.room;
+    state.brandOnAir = m.brand_on_air;
+    state.program = m.program;
+    state.runningOrder = m.running_order;
+    state.shelf = m.shelf;
+    state.pinned = m.pinned_product;
+    state.online = m.online;
+    state.likes = m.likes;
+    state.chat = m.recent_chat;
+    state.sales = new Map(m.sales.map((s) => [s.sale_id, s]));
+    state.draws = new Map(m.draws.map((d) => [d.draw_id, d]));
+    state.packets = new Map(m.red_packets.map((p) => [p.packet_id, p]));
+    $('#join').hidden = true;
+    $('#live').hidden = false;
+    startPlayback();
+  },
+  pong(m) { clock.sync(m.server_time_ms); },
+  role_changed(m) {
+    state.you = m.you;
+    state.shelf = m.shelf;
+    state.pinned = m.pinned_product;
+    toast(m.you.role === 'dealer' ? `You are now a verified dealer (${m.you.tier})` : 'Dealer status withdrawn');
+    // `role_changed` carries the shelf only; running flash sales, draws and red packets look
+    // different to the new class. A resume "from the future" is answered by a full welcome
+    // for the connection's current class (docs/protocol.md, Resume).
+    send({ type: 'resume', last_seq: Number.MAX_SAFE_INTEGER, epoch: state.epoch });
+  },
+  muted(m) { state.you = { ...state.you, muted_until_ms: m.until_ms }; },
+  unmuted() { state.you = { ...state.you, muted_until_ms: null }; },
+  kicked(m) { setConnection('closed', m.reason); },
+  error(m) {
+    if (m.code === 'rate_limited' || m.code === 'muted') $('#chat-feedback').textContent = m.message;
+    else toast(m.message, 'error');
+  },
+  chat(m) {
+    state.chat.push(m);
+    if (state.chat.length > MAX_CHAT) state.chat.splice(0, state.chat.length - MAX_CHAT);
+  },
+  chat_deleted(m) { state.chat = state.chat.filter((c) => c.id !== m.id); },
+  announce(m) {
+    const el = $('#announce');
+    el.textContent = m.text;
+    el.hidden = false;
+    clearTimeout(handlers.announce.timer);
+    handlers.announce.timer = setTimeout(() => { el.hidden = true; }, 15000);
+  },
+  online_count(m) { state.online = m.online; },
+  like_count(m) { state.likes = m.likes; },
+  brand_switched(m) {
+    state.brandOnAir = m.brand;
+    state.shelf = m.shelf;
+    state.pinned = m.pinned_product;
+  },
+  running_order(m) { state.runningOrder = m.brands; },
+  program(m) { state.program = { brand_id: m.brand_id, live: m.live }; },
+  room_state(m) { state.room = { ...state.room, state: m.state }; },
+};
+
+// ---- Rendering ------------------------------------------------------------------------------
+
+function renderAll() {
+  if (!state.room) return;
+  $('#title').textContent = state.room.title;
+  document.title = `${state.room.title} — live`;
+  const badge = $('#room-state');
+  badge.textContent = state.room.state;
+  badge.dataset.state = state.room.state;
+  $('#online').textContent = `${state.online} online`;
+  $('#likes').textContent = String(state.likes);
+  $('#on-air').textContent = state.brandOnAir ? `On air: ${state.brandOnAir.name}` : 'Starting soon';
+  const programEl = $('#program-state');
+  programEl.hidden = !state.program || state.program.live;
+  programEl.textContent = state.brandOnAir ? `${state.brandOnAir.name} is getting ready…` : 'The show starts soon';
+  replaceChildren($('#running-order'), state.runningOrder.map((b) => h('li', {
+    class: state.brandOnAir && b.id === state.brandOnAir.id ? 'on' : '',
+    'aria-current': state.brandOnAir && b.id === state.brandOnAir.id ? 'true' : null,
+  }, b.logo_url ? h('img', { src: b.logo_url, alt: '' }) : null, b.name)));
+  renderChat();
+  renderCommerce(ctx);
+}
+
+function renderChat() {
+  const list = $('#chat');
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  replaceChildren(list, state.chat.map((c) => h('li', { dataset: { id: c.id } },
+    h('span', { class: c.is_dealer ? 'who dealer' : 'who' }, c.display_name), ' ', h('span', { class: 'text' }, c.text))));
+  if (nearBottom) list.scrollTop = list.scrollHeight;
+  const muted = state.you?.muted_until_ms && state.you.muted_until_ms > clock.now();
+  $('#chat-input').disabled = !!muted;
+  if (muted) $('#chat-feedback').textContent = `You are muted for ${duration(state.you.muted_until_ms - clock.now())}`;
+}
+
+// ---- Media: one WHEP PeerConnection for the whole visit -------------------------------------
+
+let pc = null;
+let mediaResource = null;
+function startPlayback() {
+  if (pc) return;
+  pc = new RTCPeerConnection({ iceServers: [] });
+  pc.addTransceiver('video', { direction: 'recvonly' });
+  pc.addTransceiver('audio', { direction: 'recvonly' });
+  const stream = new MediaStream();
+  pc.ontrack = (e) => {
+    stream.addTrack(e.track);
+    $('#video').srcObject = stream;
+  };
+  const current = pc;
+  pc.onconnectionstatechange = () => {
+    if (current.connectionState === 'failed') retryPlayback(current, 'the video connection failed');
+  };
+  negotiate(pc, `${location.origin}/whep/${encodeURIComponent(roomId)}`, token)
+    .then((resource) => { mediaResource = resource; })
+    .catch((e) => retryPlayback(current, `video unavailable (${e.message})`));
+}
+
+function retryPlayback(failed, why) {
+  if (pc !== failed) return;
+  toast(`${why}; retrying`, 'error');
+  failed.close();
+  pc = null;
+  mediaResource = null;
+  setTimeout(() => { if (socket) startPlayback(); }, 3000);
+}
+
+function stopPlayback() {
+  endMediaSession(mediaResource, token);
+  pc?.close();
+  pc = null;
+  mediaResource = null;
+}
+
+// For tests and debugging in the browser console: the playback PeerConnection and the socket.
+window.showfloor = { peerConnection: () => pc, socket: () => socket };
+
+// ---- Inputs ---------------------------------------------------------------------------------
+
+function wireInputs() {
+  const video = $('#video');
+  const unmute = $('#unmute');
+  unmute.addEventListener('click', () => {
+    video.muted = false;
+    video.play().catch(() => {});
+    unmute.hidden = true;
+  });
+  $('#chat-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const input = $('#chat-input');
+    const text = input.value.trim();
+    if (!text) return;
+    if (send({ type: 'chat', text })) {
+      input.value = '';
+      $('#chat-feedback').textContent = '';
+    }
+  });
+  // Taps are batched: one `like` message carries every tap of the last half second.
+  let pendingLikes = 0;
+  $('#like').addEventListener('click', () => {
+    pendingLikes += 1;
+    state.likes += 1;
+    $('#likes').textContent = String(state.likes);
+    if (pendingLikes === 1) {
+      setTimeout(() => {
+        send({ type: 'like', count: Math.min(pendingLikes, 100) });
+        pendingLikes = 0;
+      }, 500);
+    }
+  });
+  $('#join-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    token = new FormData(e.target).get('token').trim();
+    sessionStorage.setItem(tokenStorageKey, token);
+    $('#join-error').textContent = '';
+    state.epoch = null;
+    connect();
+  });
+  window.addEventListener('pagehide', () => endMediaSession(mediaResource, token));
+  setInterval(() => tickCountdowns(ctx), 500);
+}
+
+function showJoin(reason) {
+  $('#live').hidden = true;
+  $('#join').hidden = false;
+  $('#join-error').textContent = reason || '';
+  setConnection('closed', 'not joined');
+}
+
+function start() {
+  wireInputs();
+  // The token arrives in the shared link; take it out of the address bar (and history) at once.
+  const url = new URL(location.href);
+  const fromLink = url.searchParams.get('token');
+  if (fromLink) {
+    sessionStorage.setItem(tokenStorageKey, fromLink);
+    url.searchParams.delete('token');
+    history.replaceState(null, '', url.pathname + url.search + url.hash);
+  }
+  token = sessionStorage.getItem(tokenStorageKey);
+  if (!roomId) return showJoin('This link has no room in it.');
+  if (!token) return showJoin();
+  connect();
+}
+
+start();
