@@ -9,7 +9,7 @@ use std::path::PathBuf;
 pub const EXIT_CONFIG: u8 = 64;
 
 /// See `ServeArgs::write_delay_ms`; measured in BENCHMARKS.md (chat-storm).
-pub const DEFAULT_WRITE_DELAY_MS: u64 = 15;
+pub const DEFAULT_WRITE_DELAY_MS: u64 = 40;
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -49,7 +49,7 @@ pub struct ServeArgs {
     /// Write coalescing: a viewer connection that flushed less than this many milliseconds
     /// ago waits out the rest before its next write, so that under a burst each flush (one
     /// syscall) carries every frame queued meanwhile. An idle connection writes at once.
-    /// 0 turns it off [default: 15].
+    /// 0 turns it off [default: 40].
     #[arg(long, env = "SHOWFLOOR_WRITE_DELAY_MS")]
     pub write_delay_ms: Option<u64>,
     /// Audience-log heartbeat per viewer, seconds [default: 60].

@@ -390,6 +390,7 @@ impl Janus {
             )
             .await?;
         s.connected().await?;
+        s.resource = Some(handle.to_string());
         Ok(s)
     }
 }
@@ -428,6 +429,14 @@ impl MediaServer for Janus {
             self.session.detach(handle).await;
         }
         s.map_err(|e| anyhow::anyhow!("Janus subscriber {index}: {e:#}"))
+    }
+
+    /// Detaching the handle hangs up its PeerConnection, as a leaving client's would.
+    async fn unsubscribe(&self, s: Subscriber) {
+        if let Some(handle) = s.resource.as_deref().and_then(|h| h.parse().ok()) {
+            self.session.detach(handle).await;
+        }
+        s.close().await;
     }
 
     async fn finish(&self) {

@@ -85,6 +85,9 @@ enum Scenario {
         /// deliveries keep p99 within this many milliseconds with no loss.
         #[arg(long, value_name = "MS")]
         find_max_p99_ms: Option<f64>,
+        /// The server's process id: its CPU use while sending is reported.
+        #[arg(long, value_name = "PID")]
+        server_pid: Option<u32>,
     },
     /// Drop X % of N viewers at once and reconnect them with resume while events flow: time to
     /// recover, and proof that no viewer missed an event.
@@ -243,6 +246,7 @@ fn main() -> ExitCode {
                 seconds,
                 socketio,
                 find_max_p99_ms,
+                server_pid,
             } => {
                 anyhow::ensure!(
                     viewers <= MAX_CONNECTIONS,
@@ -257,6 +261,7 @@ fn main() -> ExitCode {
                     seconds,
                     socketio,
                     find_max_p99_ms,
+                    server_pid,
                 };
                 chat::chat_storm(&target, &o, progress).await
             }

@@ -48,6 +48,10 @@ pub trait MediaServer: Send + Sync {
     async fn counters(&self) -> Option<(f64, f64)> {
         None
     }
+    /// Ends a subscription as a leaving client would, and closes it.
+    async fn unsubscribe(&self, s: Subscriber) {
+        s.close().await;
+    }
     /// Releases what the server set up for the run.
     async fn finish(&self) {}
 }
@@ -83,7 +87,13 @@ impl Showfloor {
         Ok(())
     }
 
-    async fn post_sdp(&self, path: &str, bearer: &str, offer: String) -> anyhow::Result<String> {
+    /// POSTs an SDP offer (WHIP/WHEP); the answer and the resource's `Location`.
+    async fn post_sdp(
+        &self,
+        path: &str,
+        bearer: &str,
+        offer: String,
+    ) -> anyhow::Result<(String, Option<String>)> {
         let r = http_client()
             .post(format!("http://{}{path}", self.target.http))
             .header("content-type", "application/sdp")
@@ -92,13 +102,18 @@ impl Showfloor {
             .send()
             .await?;
         let status = r.status();
+        let location = r
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .map(str::to_string);
         let body = r.text().await?;
         anyhow::ensure!(
             status == reqwest::StatusCode::CREATED,
             "POST {path}: {status}: {}",
             body.trim()
         );
-        Ok(body)
+        Ok((body, location))
     }
 }
 
@@ -132,7 +147,7 @@ impl MediaServer for Showfloor {
         };
         stream.source = i as u8;
         let mut p = Publisher::new(stream).await?;
-        let answer = self
+        let (answer, _) = self
             .post_sdp(&token.whip_path, &token.token, p.offer().await?)
             .await?;
         p.start(&answer, clock, window).await?;
@@ -152,11 +167,23 @@ impl MediaServer for Showfloor {
             None,
         );
         let mut s = Subscriber::new(clock, window).await?;
-        let answer = self
+        let (answer, location) = self
             .post_sdp(&format!("/whep/{}", self.room.id), &token, s.offer().await?)
             .await?;
         s.accept(&answer).await?;
+        s.resource = location;
         Ok(s)
+    }
+
+    /// WHEP: DELETE the resource, then close.
+    async fn unsubscribe(&self, s: Subscriber) {
+        if let Some(path) = &s.resource {
+            let url = format!("http://{}{path}", self.target.http);
+            if let Err(e) = http_client().delete(url).send().await {
+                eprintln!("DELETE {path}: {e}");
+            }
+        }
+        s.close().await;
     }
 
     async fn counters(&self) -> Option<(f64, f64)> {
@@ -297,7 +324,7 @@ async fn resize(
 ) -> anyhow::Result<()> {
     while subs.len() > n {
         if let Some(s) = subs.pop() {
-            s.close().await;
+            server.unsubscribe(s).await;
         }
     }
     let have = subs.len();
@@ -384,7 +411,7 @@ async fn run_media(
             s.broken == 0 && !publisher.broke(),
             format!("{} subscriber connections broke", s.broken),
         );
-        close_all(publisher, subs).await;
+        close_all(server.as_ref(), publisher, subs).await;
         return Ok(r);
     }
     // The search: double while the loss stays under the bound, then bisect.
@@ -432,7 +459,7 @@ async fn run_media(
         // Broken subscribers would spoil later steps; start those afresh.
         let broken: Vec<usize> = (0..subs.len()).filter(|&i| subs[i].broke()).collect();
         for i in broken.into_iter().rev() {
-            subs.swap_remove(i).close().await;
+            server.unsubscribe(subs.swap_remove(i)).await;
         }
     }
     r.number("max_loss_percent", o.max_loss * 100.0);
@@ -465,13 +492,13 @@ async fn run_media(
             ),
         },
     );
-    close_all(publisher, subs).await;
+    close_all(server.as_ref(), publisher, subs).await;
     Ok(r)
 }
 
-async fn close_all(publisher: Publisher, subs: Vec<Subscriber>) {
+async fn close_all(server: &dyn MediaServer, publisher: Publisher, subs: Vec<Subscriber>) {
     for s in subs {
-        s.close().await;
+        server.unsubscribe(s).await;
     }
     publisher.close().await;
 }
@@ -657,7 +684,7 @@ async fn run_switchover(
         format!("{not_key} switches resumed on a frame a decoder cannot start with"),
     );
     for s in subs {
-        s.close().await;
+        sf.unsubscribe(s).await;
     }
     for p in publishers {
         p.close().await;

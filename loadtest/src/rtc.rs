@@ -630,13 +630,20 @@ impl Received {
 pub struct Subscriber {
     peer: Peer,
     pub received: Arc<Received>,
+    /// What the server calls this subscription (a WHEP resource path, a Janus handle), so
+    /// that it can be ended the way a client ends it.
+    pub resource: Option<String>,
 }
 
 impl Subscriber {
     pub async fn new(clock: Clock, window: Arc<Window>) -> anyhow::Result<Subscriber> {
         let received = Arc::new(Received::new(clock, window));
         let peer = Peer::build(engine(true)?, false, Some(received.clone())).await?;
-        Ok(Subscriber { peer, received })
+        Ok(Subscriber {
+            peer,
+            received,
+            resource: None,
+        })
     }
 
     /// A receive-only offer for one audio and one video track.

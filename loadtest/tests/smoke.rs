@@ -18,6 +18,7 @@ async fn chat_storm_smoke_delivers_everything() {
         seconds: 3,
         socketio: None,
         find_max_p99_ms: None,
+        server_pid: None,
     };
     let report = chat::chat_storm(&target, &o, false).await.unwrap();
     println!("{}", report.human());

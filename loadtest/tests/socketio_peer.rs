@@ -69,6 +69,7 @@ async fn chat_storm_and_audience_run_against_socketio() {
         seconds: 2,
         socketio: Some(peer.addr),
         find_max_p99_ms: None,
+        server_pid: None,
     };
     let report = chat::chat_storm(&nowhere(), &o, false).await.unwrap();
     println!("{}", report.human());
@@ -99,6 +100,7 @@ async fn a_search_finds_a_rate_on_socketio() {
         seconds: 1,
         socketio: Some(peer.addr),
         find_max_p99_ms: Some(100.0),
+        server_pid: None,
     };
     let report = chat::chat_storm(&nowhere(), &o, false).await.unwrap();
     println!("{}", report.human());
