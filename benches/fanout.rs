@@ -1,5 +1,6 @@
 //! Hot paths of event delivery: rendering once per audience class versus once per viewer,
-//! and a viewer's chat message through parse → room state machine → rendered frames.
+//! a viewer's chat message through parse → room state machine → rendered frames, and the
+//! fan-out of one rendered frame into N sessions' bounded queues.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use showfloor::room::core::{JoinRequest, NewRoom, Output, Room, Viewer};
@@ -157,9 +158,46 @@ fn chat_through_the_room(c: &mut Criterion) {
     g.finish();
 }
 
+/// One rendered frame into N sessions' bounded queues (what the room's owner does per
+/// broadcast: `SessionLink::offer`, a reference-count clone and a `try_send` each), and each
+/// session's writer taking it out again (`try_recv`). Elements = sessions.
+fn fanout_into_session_queues(c: &mut Criterion) {
+    use showfloor::hub::{CloseSignal, SessionLink, Text};
+    use std::sync::Arc;
+    let rendered = render(&switched(), &[], "CNY").public;
+    let frame = Text::try_from(rendered).expect("rendered frames are UTF-8");
+    let mut g = c.benchmark_group("fanout_into_session_queues");
+    for sessions in [100usize, 1000, 5000] {
+        let (links, mut queues): (Vec<SessionLink>, Vec<_>) = (0..sessions)
+            .map(|_| {
+                let (tx, rx) = tokio::sync::mpsc::channel::<Text>(1024);
+                let link = SessionLink {
+                    frames: tx,
+                    close: Arc::new(CloseSignal::default()),
+                    urge: Arc::new(tokio::sync::Notify::new()),
+                };
+                (link, rx)
+            })
+            .unzip();
+        g.throughput(Throughput::Elements(sessions as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(sessions), &sessions, |b, _| {
+            b.iter(|| {
+                for l in &links {
+                    let _ = l.offer(frame.clone());
+                }
+                for q in queues.iter_mut() {
+                    black_box(q.try_recv().ok());
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     render_per_class_vs_per_viewer,
-    chat_through_the_room
+    chat_through_the_room,
+    fanout_into_session_queues
 );
 criterion_main!(benches);

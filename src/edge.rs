@@ -188,9 +188,11 @@ async fn run_session(
     async move {
         let (tx, rx) = mpsc::channel(s.outbound_queue);
         let close_signal = Arc::new(CloseSignal::default());
+        let urge = Arc::new(tokio::sync::Notify::new());
         let link = SessionLink {
             frames: tx,
             close: close_signal.clone(),
+            urge: urge.clone(),
         };
         let req = JoinRequest {
             viewer,
@@ -210,6 +212,7 @@ async fn run_session(
             close_signal.clone(),
             metrics.clone(),
             s.write_delay,
+            urge,
         ));
         read_loop(
             &mut stream,
@@ -291,7 +294,8 @@ async fn read_loop(
 /// Coalescing: a connection that flushed less than `write_delay` ago waits out the rest
 /// before it writes again, so under a burst (a chat storm) each flush — one syscall — carries
 /// every frame that arrived meanwhile instead of one. The first frame after a quiet spell goes
-/// out at once, so sparse events (a brand switch) pay nothing.
+/// out at once, so sparse events (a brand switch) pay nothing; a queue that fills up to half
+/// its bound ends the wait early, so batching never makes a viewer a slow consumer.
 ///
 /// Per wake-up costs are kept off the hot path: the close signal is awaited by one future for
 /// the whole session (not re-registered per batch), and the write timeout is armed only when
@@ -303,6 +307,7 @@ async fn write_loop(
     close_signal: Arc<CloseSignal>,
     metrics: Arc<crate::metrics::Metrics>,
     write_delay: Duration,
+    urge: Arc<tokio::sync::Notify>,
 ) -> Option<u16> {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -312,10 +317,12 @@ async fn write_loop(
     let mut hold_until: Option<tokio::time::Instant> = None;
     let req = loop {
         if let Some(due) = hold_until.take() {
-            // Frames arriving meanwhile queue up; a close request ends the wait at once.
+            // Frames arriving meanwhile queue up; a close request ends the wait at once, and
+            // so does a queue that is half full (the room urges).
             tokio::select! {
                 biased;
                 req = &mut closing => break req,
+                _ = urge.notified() => {}
                 _ = tokio::time::sleep_until(due) => {}
             }
         }

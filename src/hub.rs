@@ -115,6 +115,29 @@ fn text(frame: Bytes) -> Option<Text> {
 pub struct SessionLink {
     pub frames: mpsc::Sender<Text>,
     pub close: Arc<CloseSignal>,
+    /// Wakes the session's writer out of its coalescing wait once the queue is half full, so
+    /// that waiting to batch never turns a viewer who keeps up into a slow consumer.
+    pub urge: Arc<tokio::sync::Notify>,
+}
+
+/// The session's queue is full: it did not keep up.
+pub struct QueueFull;
+
+impl SessionLink {
+    /// Queues a frame without waiting.
+    pub fn offer(&self, frame: Text) -> Result<(), QueueFull> {
+        match self.frames.try_send(frame) {
+            Ok(()) => {
+                if self.frames.capacity() < self.frames.max_capacity() / 2 {
+                    self.urge.notify_one();
+                }
+                Ok(())
+            }
+            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
+            // The session is gone; the room hears of it through its leave.
+            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+        }
+    }
 }
 
 enum RoomMsg {
@@ -453,7 +476,7 @@ struct AckBatch {
 
 fn deliver(link: &SessionLink, frame: Bytes, metrics: &Metrics) {
     let Some(frame) = text(frame) else { return };
-    if let Err(mpsc::error::TrySendError::Full(_)) = link.frames.try_send(frame) {
+    if link.offer(frame).is_err() {
         metrics.queue_drops.inc();
         metrics.slow_consumer_closes.inc();
         // The session's tasks end and tell the room it left.
@@ -731,9 +754,7 @@ impl RoomOwner {
                                 _ => &public,
                             };
                             let Some(t) = t.clone() else { continue };
-                            if let Err(mpsc::error::TrySendError::Full(_)) =
-                                s.link.frames.try_send(t)
-                            {
+                            if s.link.offer(t).is_err() {
                                 slow.push(*id);
                             }
                         }
@@ -747,9 +768,7 @@ impl RoomOwner {
                         else {
                             continue;
                         };
-                        if let Err(mpsc::error::TrySendError::Full(_)) =
-                            s.link.frames.try_send(frame)
-                        {
+                        if s.link.offer(frame).is_err() {
                             self.slow_consumer(session, &mut more);
                         }
                     }

@@ -275,6 +275,16 @@ impl RoomMedia {
         self.subscribers.write().retain(|s| s.id != id);
     }
 
+    /// A viewer whose connection came back after being disconnected: forwarding resumes at
+    /// the next key frame (asked for), numbering continues without a gap.
+    fn resume_subscriber(&self, s: Arc<Subscriber>) {
+        if self.subscribers.read().iter().any(|x| x.id == s.id) {
+            return;
+        }
+        s.video.lock().drop_and_hold();
+        self.add_subscriber(s);
+    }
+
     /// A viewer asked for a key frame (PLI/FIR): relay to the source on air, throttled.
     fn viewer_keyframe_request(&self) {
         if let Some(f) = self.feed_of(MediaKind::Video) {
@@ -371,6 +381,7 @@ impl PeerConnectionEventHandler for Events {
         };
         match state {
             RTCPeerConnectionState::Connected => media.connected(&self.session),
+            RTCPeerConnectionState::Disconnected => media.disconnected(&self.session),
             RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed => {
                 let id = self.session.clone();
                 tokio::spawn(async move { media.close_session(&id).await });
@@ -826,6 +837,10 @@ impl Media {
             return;
         };
         if s.connected.swap(true, Ordering::AcqRel) {
+            // Back after a disconnection (consent lost for a while, or an ICE restart).
+            if let Role::Viewer { subscriber } = &s.role {
+                s.room_media.resume_subscriber(subscriber.clone());
+            }
             return;
         }
         let Role::Viewer { subscriber } = &s.role else {
@@ -841,6 +856,19 @@ impl Media {
         ));
         s.tasks.lock().extend([writer, rtcp]);
         s.room_media.add_subscriber(subscriber.clone());
+    }
+
+    /// A viewer's connection lost consent (a phone in a tunnel, a tab killed without a
+    /// goodbye): nothing is forwarded to it until it is connected again, so a viewer that
+    /// will never come back costs nothing while ICE decides it failed.
+    fn disconnected(&self, id: &str) {
+        let Some(s) = self.sessions.get(id).map(|s| s.clone()) else {
+            return;
+        };
+        if let (true, Role::Viewer { subscriber }) = (s.connected.load(Ordering::Acquire), &s.role)
+        {
+            s.room_media.remove_subscriber(subscriber.id);
+        }
     }
 
     async fn add_feed(

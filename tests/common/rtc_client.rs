@@ -279,10 +279,23 @@ async fn build(
 /// Offer → POST → answer. Returns the HTTP response (the caller checks the status).
 async fn negotiate(
     pc: &Arc<dyn PeerConnection>,
+    gathered: watch::Receiver<bool>,
+    http_addr: SocketAddr,
+    path: &str,
+    token: &str,
+) -> HttpResponse {
+    negotiate_with(pc, gathered, http_addr, path, token, &|a| a.to_string()).await
+}
+
+/// As [`negotiate`], applying `answer` to the server's SDP answer first (a test that puts a
+/// relay between the peers points the server's candidate at it).
+async fn negotiate_with(
+    pc: &Arc<dyn PeerConnection>,
     mut gathered: watch::Receiver<bool>,
     http_addr: SocketAddr,
     path: &str,
     token: &str,
+    answer: &(dyn Fn(&str) -> String + Sync),
 ) -> HttpResponse {
     let offer = pc.create_offer(None).await.unwrap();
     pc.set_local_description(offer).await.unwrap();
@@ -301,7 +314,7 @@ async fn negotiate(
     )
     .await;
     if r.status == 201 {
-        pc.set_remote_description(RTCSessionDescription::answer(r.body.clone()).unwrap())
+        pc.set_remote_description(RTCSessionDescription::answer(answer(&r.body)).unwrap())
             .await
             .unwrap();
     }
@@ -326,6 +339,16 @@ impl WhepViewer {
         http_addr: SocketAddr,
         room: &str,
         token: &str,
+    ) -> Result<WhepViewer, (u16, String)> {
+        Self::connect_with(http_addr, room, token, &|a| a.to_string()).await
+    }
+
+    /// As [`WhepViewer::connect`], rewriting the server's answer before applying it.
+    pub async fn connect_with(
+        http_addr: SocketAddr,
+        room: &str,
+        token: &str,
+        answer: &(dyn Fn(&str) -> String + Sync),
     ) -> Result<WhepViewer, (u16, String)> {
         let (gathered, gathered_rx) = watch::channel(false);
         let (state, state_rx) = watch::channel(RTCPeerConnectionState::New);
@@ -353,7 +376,15 @@ impl WhepViewer {
             .await
             .unwrap();
         }
-        let r = negotiate(&pc, gathered_rx, http_addr, &format!("/whep/{room}"), token).await;
+        let r = negotiate_with(
+            &pc,
+            gathered_rx,
+            http_addr,
+            &format!("/whep/{room}"),
+            token,
+            answer,
+        )
+        .await;
         if r.status != 201 {
             let _ = pc.close().await;
             return Err((r.status, r.body));
