@@ -15,9 +15,9 @@
 #
 # Servers are pinned to CPU 0 and the harness to CPU 1 for the side-by-side parts, so both
 # servers get the same single core and the harness never competes with the server it
-# measures. Every server process gets a warm-up run first: on this kind of VM a fresh
-# process's first thousands of connections are slow (memory the kernel gave back to the host
-# is faulted in again), which is not what the comparison is about.
+# measures. Every server process but the memory one (`audience`) gets a warm-up run first: on
+# this kind of VM a fresh process's first thousands of connections are slow (memory the
+# kernel gave back to the host is faulted in again), which is not what the comparison is about.
 #
 # Sizes (environment): AUDIENCE (default 10000), CHAT ("viewers:p99_ms ...", default
 # "2000:100 5000:200"), STEP_SECS (seconds per search step; default 4), GRABS (default 100000),
@@ -93,6 +93,7 @@ start_showfloor() { # [cpu prefix...]
   sf_pid=$!
   pids+=("$sf_pid")
   wait_http 127.0.0.1:17880
+  [ "${WARM:-1}" = 1 ] || return 0
   "$bin/showfloor-loadtest" "${sf[@]}" audience --viewers 2000 --rate 2000 --hold-secs 1 >/dev/null || true
 }
 stop_showfloor() { kill "$sf_pid" 2>/dev/null || true; wait "$sf_pid" 2>/dev/null || true; }
@@ -102,6 +103,7 @@ start_socketio() {
   io_pid=$!
   pids+=("$io_pid")
   sleep 1
+  [ "${WARM:-1}" = 1 ] || return 0
   "$bin/showfloor-loadtest" --json audience --viewers 2000 --rate 2000 --hold-secs 1 \
     --socketio 127.0.0.1:17890 >/dev/null || true
 }
@@ -115,11 +117,13 @@ for w in "${what[@]}"; do
   events)
     benches/peers/socketio/setup.sh
     echo "== events: audience of $AUDIENCE" >&2
-    start_showfloor "${server_cpu[@]}"
+    # Memory is measured on a fresh process: a warm-up's freed memory would be reused and
+    # hide what the audience costs (its connect times then include the cold start).
+    WARM=0 start_showfloor "${server_cpu[@]}"
     "${lt[@]}" "${sf[@]}" audience --viewers "$AUDIENCE" --rate 1000 --hold-secs 3 \
       --server-pid "$sf_pid" >"$out/audience-showfloor.json" || true
     stop_showfloor
-    start_socketio
+    WARM=0 start_socketio
     "${lt[@]}" --json audience --viewers "$AUDIENCE" --rate 1000 --hold-secs 3 \
       --socketio 127.0.0.1:17890 --server-pid "$io_pid" >"$out/audience-socketio.json" || true
     stop_socketio
