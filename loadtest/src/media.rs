@@ -261,15 +261,25 @@ impl Step {
 }
 
 /// Measures one window of `seconds` with the subscribers connected now.
-async fn measure(
-    server: &dyn MediaServer,
-    publisher: &Publisher,
-    subs: &[Subscriber],
-    window: &Window,
+/// What every measurement of a run shares.
+struct Rig<'a> {
+    server: &'a dyn MediaServer,
+    publisher: &'a Publisher,
+    window: &'a Window,
     clock: Clock,
     seconds: u64,
     server_pid: Option<u32>,
-) -> Step {
+}
+
+async fn measure(rig: &Rig<'_>, subs: &[Subscriber]) -> Step {
+    let Rig {
+        server,
+        publisher,
+        window,
+        clock,
+        seconds,
+        server_pid,
+    } = *rig;
     tokio::time::sleep(SETTLE).await;
     publisher.sent.in_window.store(0, Ordering::SeqCst);
     for s in subs {
@@ -380,18 +390,17 @@ async fn run_media(
             / 10.0,
     );
     let ok = |s: &Step| s.loss() < o.max_loss && s.broken == 0;
+    let rig = Rig {
+        server: server.as_ref(),
+        publisher: &publisher,
+        window: &window,
+        clock,
+        seconds: o.seconds,
+        server_pid: o.server_pid,
+    };
     if !o.find_max {
         resize(server, &mut subs, o.subscribers, clock, &window, show).await?;
-        let s = measure(
-            server.as_ref(),
-            &publisher,
-            &subs,
-            &window,
-            clock,
-            o.seconds,
-            o.server_pid,
-        )
-        .await;
+        let s = measure(&rig, &subs).await;
         r.number("subscribers", s.subscribers);
         r.number("result", s.summary());
         r.latency = Some(Latency::of(&s.delay));
@@ -425,16 +434,7 @@ async fn run_media(
             steps.push(serde_json::json!({"subscribers": n, "error": e.to_string()}));
             bad = Some(n);
         } else {
-            let s = measure(
-                server.as_ref(),
-                &publisher,
-                &subs,
-                &window,
-                clock,
-                o.seconds,
-                o.server_pid,
-            )
-            .await;
+            let s = measure(&rig, &subs).await;
             steps.push(s.summary());
             if !show {
                 eprintln!("media: {}", s.summary());
