@@ -737,23 +737,11 @@ impl RoomOwner {
                 match o {
                     Output::Broadcast(frames) => {
                         let mut slow = Vec::new();
-                        let public = text(frames.public.clone());
-                        let dealer: Vec<Option<Text>> = frames
-                            .dealer
-                            .iter()
-                            .flat_map(|d| d.iter())
-                            .map(|b| text(b.clone()))
-                            .collect();
+                        let texts = frames.map(|b| text(b.clone()));
                         for (id, s) in &self.sessions {
-                            // As `Frames::for_class`: a tier without its own rendering gets
-                            // the public one.
-                            let t = match s.class {
-                                AudienceClass::Dealer(i) => {
-                                    dealer.get(i as usize).unwrap_or(&public)
-                                }
-                                _ => &public,
+                            let Some(t) = texts.for_class(s.class).clone() else {
+                                continue;
                             };
-                            let Some(t) = t.clone() else { continue };
                             if s.link.offer(t).is_err() {
                                 slow.push(*id);
                             }

@@ -10,7 +10,8 @@
 
 use crate::scenario::{join, join_with, live_room};
 use crate::{
-    cpu_seconds, histogram, progress, socketio, Clock, Latency, Report, Target, WsRx, WsTx,
+    cpu_seconds, histogram, next_probe, progress, socketio, Clock, Latency, Report, Target, WsRx,
+    WsTx,
 };
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
@@ -465,21 +466,17 @@ async fn storm(
             // Viewers the server closed (slow consumers) cannot take part in later steps.
             break;
         }
-        let lo = good.as_ref().map_or(0, |g| g.rate);
-        let next = match bad {
-            None if rate >= cap => break,
-            None => rate.saturating_mul(2).min(cap),
-            Some(hi) => {
-                if hi - lo <= (lo / 20).max(1) {
-                    break;
-                }
-                lo + (hi - lo) / 2
-            }
-        };
-        if next == 0 {
-            break;
+        let good_rate = good.as_ref().map(|g| g.rate as usize);
+        match next_probe(
+            rate as usize,
+            good_rate,
+            bad.map(|b| b as usize),
+            cap as usize,
+            1,
+        ) {
+            Some(next) => rate = next as u32,
+            None => break,
         }
-        rate = next;
     }
     fleet.stop();
     r.number("p99_bound_ms", bound);

@@ -345,3 +345,42 @@ pub fn cpu_seconds(pid: u32) -> Option<f64> {
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     Some(ticks as f64 / hz.max(1) as f64)
 }
+
+/// The next size a search for the largest passing size tries (a chat rate, an audience):
+/// doubling from `current` while every step passed, up to `cap`; after a failure, halfway
+/// between the largest size that passed (`good`) and the last that failed (`bad`), until the
+/// two are within 5 % (and at least `min_step`) of each other. `None`: the search is over.
+pub fn next_probe(
+    current: usize,
+    good: Option<usize>,
+    bad: Option<usize>,
+    cap: usize,
+    min_step: usize,
+) -> Option<usize> {
+    let lo = good.unwrap_or(0);
+    let next = match bad {
+        None if current >= cap => return None,
+        None => current.saturating_mul(2).min(cap),
+        Some(hi) if hi.saturating_sub(lo) <= (lo / 20).max(min_step) => return None,
+        Some(hi) => lo + (hi - lo) / 2,
+    };
+    (next > 0).then_some(next)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::next_probe;
+
+    #[test]
+    fn a_search_doubles_then_bisects_then_stops() {
+        assert_eq!(next_probe(20, Some(20), None, 1000, 1), Some(40));
+        assert_eq!(next_probe(640, Some(640), None, 1000, 1), Some(1000));
+        assert_eq!(next_probe(1000, Some(1000), None, 1000, 1), None);
+        assert_eq!(next_probe(320, Some(160), Some(320), 1000, 1), Some(240));
+        assert_eq!(next_probe(168, Some(165), Some(170), 1000, 1), None);
+        // Nothing passed: down towards zero, and no further.
+        assert_eq!(next_probe(20, None, Some(20), 1000, 1), Some(10));
+        assert_eq!(next_probe(1, None, Some(1), 1000, 1), None);
+        assert_eq!(next_probe(400, Some(400), Some(412), 2000, 5), None);
+    }
+}

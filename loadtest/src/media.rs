@@ -9,7 +9,9 @@
 
 use crate::rtc::{Publisher, Stream, Subscriber, Window};
 use crate::scenario::{join, join_with, live_room, Room};
-use crate::{cpu_seconds, histogram, http_client, metric, token, Clock, Latency, Report, Target};
+use crate::{
+    cpu_seconds, histogram, http_client, metric, next_probe, token, Clock, Latency, Report, Target,
+};
 use futures_util::StreamExt;
 use showfloor::pb;
 use std::sync::atomic::Ordering;
@@ -445,17 +447,11 @@ async fn run_media(
                 bad = Some(n);
             }
         }
-        let lo = good.as_ref().map_or(0, |g| g.subscribers);
-        n = match bad {
-            None if n >= o.max_subscribers => break,
-            None => (n * 2).min(o.max_subscribers),
-            Some(hi) => {
-                if hi - lo <= (lo / 20).max(5) {
-                    break;
-                }
-                lo + (hi - lo) / 2
-            }
-        };
+        let good_n = good.as_ref().map(|g| g.subscribers);
+        match next_probe(n, good_n, bad, o.max_subscribers, 5) {
+            Some(next) => n = next,
+            None => break,
+        }
         // Broken subscribers would spoil later steps; start those afresh.
         let broken: Vec<usize> = (0..subs.len()).filter(|&i| subs[i].broke()).collect();
         for i in broken.into_iter().rev() {
@@ -584,7 +580,10 @@ async fn run_switchover(
     resize(&server, &mut subs, o.subscribers, clock, &window, show).await?;
     // Everyone watches the first brand before the first switch.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while subs.iter().any(|s| s.received.arrivals().is_empty()) {
+    while subs
+        .iter()
+        .any(|s| s.received.video.load(Ordering::Relaxed) == 0)
+    {
         anyhow::ensure!(
             tokio::time::Instant::now() < deadline,
             "not every subscriber receives video before the first switch"

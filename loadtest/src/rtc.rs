@@ -365,7 +365,7 @@ impl Publisher {
             RtpCodecKind::Video,
             vec![RTCRtpEncodingParameters {
                 rtp_coding_parameters: RTCRtpCodingParameters {
-                    ssrc: Some(rand_u32()),
+                    ssrc: Some(rand::random()),
                     ..Default::default()
                 },
                 codec: vp8(),
@@ -447,13 +447,6 @@ impl Publisher {
     }
 }
 
-fn rand_u32() -> u32 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(Clock::new().now_us());
-    h.finish() as u32
-}
-
 /// Sends frames at `fps`, each a burst of its packets, until stopped. A key frame every
 /// `keyframe_interval`, and at once after a key-frame request.
 #[allow(clippy::too_many_arguments)]
@@ -471,7 +464,7 @@ async fn send_video(
     let extra = s.packets_per_s % s.fps;
     let mut tick = tokio::time::interval(Duration::from_secs(1) / s.fps);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    let (mut seq, mut ts, mut index) = (rand_u32() as u16, rand_u32(), 0u32);
+    let (mut seq, mut ts, mut index) = (rand::random::<u16>(), rand::random::<u32>(), 0u32);
     let mut last_key: Option<tokio::time::Instant> = None;
     let mut frame = 0u32;
     while !stop.load(Ordering::Relaxed) {
@@ -541,7 +534,7 @@ pub struct Received {
 }
 
 struct Tally {
-    /// RFC 3550 interarrival jitter, in RTP units (×16 fixed point as the RFC computes it).
+    /// RFC 3550 interarrival jitter (the running estimate J += (|D| − J) / 16), in RTP units.
     jitter: f64,
     last_transit: Option<i64>,
     /// One-way delay (µs) of packets sent inside the window.
@@ -614,10 +607,7 @@ impl Received {
 
     /// The delays recorded so far; the subscriber starts afresh.
     pub fn take_delay(&self) -> Histogram<u64> {
-        let mut t = self.tally.lock();
-        let h = t.delay.clone();
-        t.delay.reset();
-        h
+        std::mem::replace(&mut self.tally.lock().delay, crate::histogram())
     }
 
     pub fn arrivals(&self) -> Vec<Arrival> {

@@ -174,19 +174,30 @@ impl RoomEvent {
 
 /// The rendered frames of one event: the public bytes, and one per dealer tier when the
 /// event shows products. Cloning a `Bytes` is a reference count, so one rendering is shared
-/// by every viewer of the class.
+/// by every viewer of the class. `F` is the form a frame takes (rendered bytes here; the hub
+/// converts them once per class for its sockets with [`Frames::map`]).
 #[derive(Debug, Clone)]
-pub struct Frames {
+pub struct Frames<F = Bytes> {
     pub seq: u64,
-    pub public: Bytes,
-    pub dealer: Option<Box<[Bytes]>>,
+    pub public: F,
+    pub dealer: Option<Box<[F]>>,
 }
 
-impl Frames {
-    pub fn for_class(&self, class: AudienceClass) -> &Bytes {
+impl<F> Frames<F> {
+    /// A tier without its own rendering gets the public one.
+    pub fn for_class(&self, class: AudienceClass) -> &F {
         match (class, &self.dealer) {
             (AudienceClass::Dealer(i), Some(d)) => d.get(i as usize).unwrap_or(&self.public),
             _ => &self.public,
+        }
+    }
+
+    /// The same frames in another form, converted once per class.
+    pub fn map<G>(&self, mut f: impl FnMut(&F) -> G) -> Frames<G> {
+        Frames {
+            seq: self.seq,
+            public: f(&self.public),
+            dealer: self.dealer.as_ref().map(|d| d.iter().map(&mut f).collect()),
         }
     }
 }
