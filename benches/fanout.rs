@@ -3,10 +3,12 @@
 //! fan-out of one rendered frame into N sessions' bounded queues.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use showfloor::room::core::{JoinRequest, NewRoom, Output, Room, Viewer};
+use showfloor::model::{
+    AudienceClass, Brand, JoinRequest, NewRoom, NodeTag, Product, SessionId, Viewer,
+};
+use showfloor::room::core::{Output, Room};
 use showfloor::room::event::{render, ClassView, RoomEvent, SeqEvent};
 use showfloor::room::protocol::parse_client_message;
-use showfloor::room::types::{AudienceClass, Brand, Product};
 use std::hint::black_box;
 
 fn shelf() -> Vec<Product> {
@@ -104,7 +106,7 @@ fn chat_through_the_room(c: &mut Criterion) {
                 id: "r".into(),
                 title: "t".into(),
                 scheduled_start_ms: 0,
-                chat_rate_limit: Some(showfloor::room::types::ChatRateLimit {
+                chat_rate_limit: Some(showfloor::model::ChatRateLimit {
                     messages: 1000,
                     per_seconds: 1,
                 }),
@@ -121,7 +123,7 @@ fn chat_through_the_room(c: &mut Criterion) {
         let mut out: Vec<Output> = Vec::new();
         for i in 0..viewers as u64 {
             room.join(
-                i,
+                SessionId::new(NodeTag::of("bench"), i),
                 JoinRequest {
                     viewer: Viewer {
                         viewer_id: format!("v{i}"),
@@ -149,7 +151,7 @@ fn chat_through_the_room(c: &mut Criterion) {
                     let msg = parse_client_message(
                         r#"{"type":"chat","text":"Is the jacket available in navy?"}"#,
                     );
-                    room.client(0, msg, now, &mut out);
+                    room.client(SessionId::new(NodeTag::of("bench"), 0), msg, now, &mut out);
                     black_box(out.len())
                 })
             },

@@ -58,6 +58,7 @@ impl App {
             HubConfig {
                 outbound_queue: config.outbound_queue,
                 heartbeat_ms: config.heartbeat_secs as i64 * 1000,
+                node: crate::model::NodeTag::of(&config.node_id),
             },
         )
         .await

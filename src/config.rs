@@ -30,6 +30,14 @@ pub struct ServeArgs {
     /// Directory of the embedded store [default: ./data].
     #[arg(long, env = "SHOWFLOOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Store backend: `sqlite` (embedded, in --data-dir) [default: sqlite].
+    #[arg(long, env = "SHOWFLOOR_STORE")]
+    pub store: Option<StoreKind>,
+    /// This node's name: it tags the session ids it hands out, so they stay unique across the
+    /// nodes of a cluster. 1 to 64 characters of a-z, A-Z, 0-9, `.`, `_` or `-`
+    /// [default: local].
+    #[arg(long, env = "SHOWFLOOR_NODE_ID")]
+    pub node_id: Option<String>,
     /// Host API key for the control plane (repeatable; env: comma-separated). At least 16
     /// characters.
     #[arg(long = "api-key", env = "SHOWFLOOR_API_KEYS", value_delimiter = ',')]
@@ -73,12 +81,23 @@ pub struct ServeArgs {
     pub publisher_idle_secs: Option<u64>,
 }
 
+/// Which store backend holds the rooms.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// Embedded SQLite in the data directory: nothing to install.
+    #[default]
+    Sqlite,
+}
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileConfig {
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
+    store: Option<StoreKind>,
+    node_id: Option<String>,
     api_keys: Option<Vec<String>>,
     dev: Option<bool>,
     max_connections: Option<usize>,
@@ -98,6 +117,8 @@ pub struct Config {
     pub http_addr: SocketAddr,
     pub grpc_addr: SocketAddr,
     pub data_dir: PathBuf,
+    pub store: StoreKind,
+    pub node_id: String,
     pub api_keys: Vec<String>,
     pub dev: bool,
     pub max_connections: usize,
@@ -119,6 +140,8 @@ impl Config {
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             grpc_addr: "127.0.0.1:0".parse().expect("literal"),
             data_dir,
+            store: StoreKind::Sqlite,
+            node_id: "test".into(),
             api_keys: vec![api_key.to_string()],
             dev: false,
             max_connections: 20_000,
@@ -163,6 +186,11 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
+            store: args.store.or(file.store).unwrap_or_default(),
+            node_id: args
+                .node_id
+                .or(file.node_id)
+                .unwrap_or_else(|| "local".into()),
             api_keys: api_keys
                 .into_iter()
                 .map(|k| k.trim().to_string())
@@ -234,6 +262,17 @@ impl Config {
         )?;
         range("media_queue", self.media_queue as u64, 16, 65_536)?;
         range("publisher_idle_secs", self.publisher_idle_secs, 1, 3600)?;
+        let node_id_ok = (1..=64).contains(&self.node_id.len())
+            && self
+                .node_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !node_id_ok {
+            return Err(ConfigError(format!(
+                "node_id {:?} must be 1 to 64 characters of a-z, A-Z, 0-9, `.`, `_` or `-`",
+                self.node_id
+            )));
+        }
         if let Some(k) = self.api_keys.iter().find(|k| k.len() < 16) {
             return Err(ConfigError(format!(
                 "API keys must be at least 16 characters (one has {})",

@@ -4,16 +4,14 @@
 use crate::auth::{self, HostKeys, PresenterClaims, Role, ViewerClaims};
 use crate::hub::{now_ms, Hub, HubError};
 use crate::metrics::Metrics;
+use crate::model::{
+    ApplicationStatus, Brand, ChatRateLimit, CommerceCommand, DealerApplication, DealerRecord,
+    DrawEligibility, FlashSale, HostCommand, HostReply, NewRoom, Order, OrderFilter, OrderStatus,
+    Product, ProductInput, RedPacket, RoomError, RoomState, RoomStats, RoomSummary, SalePhase,
+    WatchEvent,
+};
 use crate::pb;
 use crate::pb::control_server::Control;
-use crate::room::core::{CommerceCommand, OrderFilter};
-use crate::room::core::{
-    HostCommand, HostReply, NewRoom, ProductInput, RoomError, RoomStats, RoomSummary, WatchEvent,
-};
-use crate::room::types::{
-    ApplicationStatus, ChatRateLimit, DealerApplication, DealerRecord, DrawEligibility, FlashSale,
-    Order, OrderStatus, Product, RedPacket, RoomState, SalePhase,
-};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -138,7 +136,7 @@ fn room_pb(s: &RoomSummary) -> pb::Room {
     }
 }
 
-fn brand_pb(room: &str, b: &crate::room::types::Brand) -> pb::Brand {
+fn brand_pb(room: &str, b: &Brand) -> pb::Brand {
     pb::Brand {
         id: b.id.clone(),
         room_id: room.to_string(),
@@ -1197,7 +1195,7 @@ fn eligibility_pb(e: &serde_json::Value) -> Option<pb::DrawEligibility> {
     Some(pb::DrawEligibility { rule: Some(rule) })
 }
 
-fn draw_pb(d: &crate::draw::DrawRecord) -> pb::DrawRecord {
+fn draw_pb(d: &crate::model::DrawRecord) -> pb::DrawRecord {
     pb::DrawRecord {
         room_id: d.room_id.clone(),
         draw_id: d.draw_id.clone(),

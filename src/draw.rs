@@ -46,7 +46,7 @@
 //! `docs/draws.md` restates this for third parties, with a worked example.
 
 use hmac::{Hmac, Mac};
-use serde::{Deserialize, Serialize};
+
 use sha2::{Digest, Sha256};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -54,45 +54,7 @@ type HmacSha256 = Hmac<Sha256>;
 /// The name of this algorithm, carried in every record so a verifier knows what to run.
 pub const ALGORITHM: &str = "showfloor-draw-v1";
 
-/// Everything about one draw that a third party needs to re-check it. This is the JSON that
-/// `GetDrawRecord` returns in `record_json` and that `showfloor verify-draw` reads.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DrawRecord {
-    /// Always [`ALGORITHM`] for records this code writes.
-    pub algorithm: String,
-    pub room_id: String,
-    pub draw_id: String,
-    pub prize: String,
-    /// How many winners the host asked for; fewer are drawn when there are fewer entrants.
-    pub winners_count: u32,
-    /// Who could enter. Informational: not an input to the winner computation.
-    pub eligibility: serde_json::Value,
-    pub opened_ms: i64,
-    pub closes_ms: i64,
-    /// When entry closed and the entrants hash was published; `None` while it is open.
-    pub closed_ms: Option<i64>,
-    /// When the winners were drawn and the seed revealed (after the beacon, for a draw with a
-    /// beacon source; otherwise the same as `closed_ms`). `None` until then.
-    #[serde(default)]
-    pub drawn_ms: Option<i64>,
-    /// `hex(SHA-256(seed))`, published when the draw opened.
-    pub commitment: String,
-    /// Hex of the 32-byte seed; `None` while the draw is open.
-    pub seed: Option<String>,
-    /// Entrant ids in canonical order (bytewise ascending, no duplicates).
-    pub entrants: Vec<String>,
-    /// `None` while the draw is open.
-    pub entrants_hash: Option<String>,
-    /// Where the beacon comes from, declared when the draw opened; empty for a draw without
-    /// a beacon.
-    #[serde(default)]
-    pub beacon_source: String,
-    /// The public value from `beacon_source`, supplied after the entrants hash was published;
-    /// empty for a draw without a beacon source.
-    pub beacon: String,
-    /// In draw order.
-    pub winners: Vec<String>,
-}
+pub use crate::model::DrawRecord;
 
 /// A fresh secret seed: 32 bytes from the operating system's CSPRNG.
 pub fn new_seed() -> [u8; 32] {

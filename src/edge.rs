@@ -2,8 +2,8 @@
 
 use crate::auth::{self, AuthError, Role};
 use crate::hub::{CloseRequest, CloseSignal, Hub, RoomHandle, SessionLink};
-use crate::room::core::{close, JoinRequest, Viewer};
-use crate::room::protocol::{parse_client_message, ProtocolError};
+use crate::model::{EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom, Viewer};
+use crate::room::protocol::parse_client_message;
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -28,6 +28,21 @@ const PING_EVERY: Duration = Duration::from_secs(30);
 const IDLE_LIMIT: Duration = Duration::from_secs(90);
 /// Hard cap on one WebSocket message; larger ones end the connection (1009).
 const HARD_MESSAGE_LIMIT: usize = 64 * 1024;
+
+/// The one place where a domain reason becomes a WebSocket close code (docs/protocol.md).
+pub fn close_code(reason: EndReason) -> u16 {
+    match reason {
+        EndReason::ShuttingDown | EndReason::IdleTimeout => 1001,
+        EndReason::Protocol => 1002,
+        EndReason::ServerFull | EndReason::RoomUnavailable => 1013,
+        EndReason::Unauthenticated => 4001,
+        EndReason::Forbidden | EndReason::Revoked => 4003,
+        EndReason::RoomNotFound => 4004,
+        EndReason::SlowConsumer => 4008,
+        EndReason::RoomEnded => 4010,
+        EndReason::Abuse => 4029,
+    }
+}
 
 #[derive(Clone)]
 pub struct EdgeState {
@@ -97,25 +112,29 @@ async fn ws_upgrade(
         .max_frame_size(HARD_MESSAGE_LIMIT)
         .on_upgrade(move |socket| async move {
             let Some(permit) = permit else {
-                s.hub.metrics().closed(close::TRY_AGAIN_LATER);
-                close_now(socket, close::TRY_AGAIN_LATER, "server full").await;
+                let why = Refusal::new(EndReason::ServerFull, "server full");
+                s.hub.metrics().closed(close_code(why.reason));
+                close_now(socket, &why).await;
                 return;
             };
             if s.draining.load(Ordering::Relaxed) {
-                close_now(socket, close::GOING_AWAY, "server shutting down").await;
+                let why = Refusal::new(EndReason::ShuttingDown, "server shutting down");
+                close_now(socket, &why).await;
                 return;
             }
             run_session(s, socket, room, token, params, permit).await;
         })
 }
 
-async fn close_now(mut socket: WebSocket, code: u16, reason: &str) {
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code,
-            reason: Utf8Bytes::from(reason),
-        })))
-        .await;
+fn close_frame(why: &Refusal) -> Message {
+    Message::Close(Some(CloseFrame {
+        code: close_code(why.reason),
+        reason: Utf8Bytes::from(why.message.as_str()),
+    }))
+}
+
+async fn close_now(mut socket: WebSocket, why: &Refusal) {
+    let _ = socket.send(close_frame(why)).await;
     // Wait briefly for the client's close reply so the reason is delivered.
     let _ = tokio::time::timeout(Duration::from_secs(2), async {
         while let Some(Ok(m)) = socket.next().await {
@@ -127,12 +146,12 @@ async fn close_now(mut socket: WebSocket, code: u16, reason: &str) {
     .await;
 }
 
-fn refusal_for(e: &AuthError) -> (u16, String) {
+fn refusal_for(e: &AuthError) -> Refusal {
     match e {
         AuthError::WrongRoom | AuthError::NotPresenter | AuthError::WrongBrand => {
-            (close::FORBIDDEN, e.to_string())
+            Refusal::new(EndReason::Forbidden, e.to_string())
         }
-        _ => (close::UNAUTHORIZED, e.to_string()),
+        _ => Refusal::new(EndReason::Unauthenticated, e.to_string()),
     }
 }
 
@@ -140,11 +159,11 @@ async fn authenticate(
     s: &EdgeState,
     room: &str,
     token: Option<String>,
-) -> Result<(RoomHandle, Viewer), (u16, String)> {
+) -> Result<(RoomHandle, Viewer), Refusal> {
     let handle = s
         .hub
         .room(room)
-        .ok_or_else(|| (close::NOT_FOUND, format!("room {room} not found")))?;
+        .ok_or_else(|| Refusal::new(EndReason::RoomNotFound, format!("room {room} not found")))?;
     let token = token.unwrap_or_default();
     let claims =
         auth::verify_viewer_token(&token, room, &handle.token_key).map_err(|e| refusal_for(&e))?;
@@ -177,14 +196,14 @@ async fn run_session(
     let metrics = s.hub.metrics().clone();
     let (handle, viewer) = match authenticate(&s, &room, token).await {
         Ok(v) => v,
-        Err((code, reason)) => {
-            metrics.closed(code);
-            close_now(socket, code, &reason).await;
+        Err(why) => {
+            metrics.closed(close_code(why.reason));
+            close_now(socket, &why).await;
             return;
         }
     };
     let session = s.hub.next_session_id();
-    let span = tracing::debug_span!("session", room = %room, session, viewer = %viewer.viewer_id);
+    let span = tracing::debug_span!("session", room = %room, %session, viewer = %viewer.viewer_id);
     async move {
         let (tx, rx) = mpsc::channel(s.outbound_queue);
         let close_signal = Arc::new(CloseSignal::default());
@@ -196,11 +215,14 @@ async fn run_session(
         };
         let req = JoinRequest {
             viewer,
-            resume: params.last_seq.map(|l| (l, params.epoch.clone())),
+            resume: params.last_seq.map(|last_seq| ResumeFrom {
+                last_seq,
+                epoch: params.epoch.clone(),
+            }),
         };
-        if let Err(refusal) = handle.join(session, req, link).await {
-            metrics.closed(refusal.code);
-            close_now(socket, refusal.code, &refusal.reason).await;
+        if let Err(why) = handle.join(session, req, link).await {
+            metrics.closed(close_code(why.reason));
+            close_now(socket, &why).await;
             return;
         }
         metrics.connections.inc();
@@ -248,7 +270,7 @@ async fn run_session(
 async fn read_loop(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
     handle: &RoomHandle,
-    session: u64,
+    session: crate::model::SessionId,
     close_signal: &CloseSignal,
     max_message_bytes: usize,
 ) {
@@ -260,8 +282,7 @@ async fn read_loop(
         let msg = match next {
             Err(_) => {
                 close_signal.request(CloseRequest {
-                    code: close::GOING_AWAY,
-                    reason: "idle timeout".into(),
+                    why: Refusal::new(EndReason::IdleTimeout, "idle timeout"),
                     drain: false,
                 });
                 return;
@@ -362,8 +383,7 @@ async fn write_loop(
                     }
                     _ => {
                         close_signal.request(CloseRequest {
-                            code: close::SLOW_CONSUMER,
-                            reason: "slow consumer".into(),
+                            why: Refusal::new(EndReason::SlowConsumer, "slow consumer"),
                             drain: false,
                         });
                         metrics.slow_consumer_closes.inc();
@@ -388,10 +408,6 @@ async fn write_loop(
         }
         metrics.frames_sent.inc_by(n);
     }
-    let frame = Message::Close(Some(CloseFrame {
-        code: req.code,
-        reason: Utf8Bytes::from(req.reason.as_str()),
-    }));
-    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(frame)).await;
-    Some(req.code)
+    let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close_frame(&req.why))).await;
+    Some(close_code(req.why.reason))
 }

@@ -2,14 +2,14 @@
 
 use crate::bus::Bus;
 use crate::metrics::Metrics;
-use crate::room::core::{
-    close, HostCommand, HostReply, JoinRequest, NewRoom, Output, Refusal, Room, RoomError,
-    RoomSummary, Undo, WatchEvent,
+use crate::model::{
+    AudienceClass, ClientMessage, EndReason, HostCommand, HostReply, JoinRequest, NewRoom, NodeTag,
+    ProtocolError, Refusal, RoomError, RoomRecord, RoomState, RoomSummary, SessionId, StoreOp,
+    WatchEvent,
 };
+use crate::room::core::{Output, Room, Undo};
 use crate::room::event::envelope;
-use crate::room::protocol::{ClientMessage, ProtocolError};
-use crate::room::types::{AudienceClass, RoomRecord, RoomState, SessionId};
-use crate::store::{Store, StoreOp};
+use crate::store::Store;
 use bytes::Bytes;
 use dashmap::DashMap;
 use foldhash::{HashMap, HashMapExt};
@@ -44,12 +44,7 @@ pub enum HubError {
     Store(String),
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::model::now_ms;
 
 /// How the room asks a session to close. Set once; the session task reads it.
 #[derive(Default)]
@@ -60,8 +55,7 @@ pub struct CloseSignal {
 
 #[derive(Debug, Clone)]
 pub struct CloseRequest {
-    pub code: u16,
-    pub reason: String,
+    pub why: Refusal,
     /// Send what is already queued first (a kick's explanation); not for slow consumers.
     pub drain: bool,
 }
@@ -207,10 +201,7 @@ impl RoomHandle {
         link: SessionLink,
     ) -> Result<AudienceClass, Refusal> {
         let (reply, rx) = oneshot::channel();
-        let unavailable = || Refusal {
-            code: close::GOING_AWAY,
-            reason: "room is shutting down".into(),
-        };
+        let unavailable = || Refusal::new(EndReason::RoomUnavailable, "room is shutting down");
         self.send(RoomMsg::Join {
             session,
             req,
@@ -241,10 +232,7 @@ impl RoomHandle {
     /// Checks a token id against the room's rules for joining (ended room, kicked tokens).
     pub async fn admits(&self, jti: &str) -> Result<(), Refusal> {
         let (reply, rx) = oneshot::channel();
-        let unavailable = || Refusal {
-            code: close::GOING_AWAY,
-            reason: "room is shutting down".into(),
-        };
+        let unavailable = || Refusal::new(EndReason::RoomUnavailable, "room is shutting down");
         self.send(RoomMsg::Admits {
             jti: jti.to_string(),
             reply,
@@ -283,6 +271,8 @@ pub struct HubConfig {
     pub outbound_queue: usize,
     /// Audience-log heartbeat interval per viewer.
     pub heartbeat_ms: i64,
+    /// This node's tag in session ids (from its node id).
+    pub node: NodeTag,
 }
 
 /// All rooms of the node.
@@ -294,6 +284,7 @@ pub struct Hub {
     metrics: Arc<Metrics>,
     config: HubConfig,
     next_session: AtomicU64,
+    node: NodeTag,
     epoch: String,
 }
 
@@ -313,8 +304,9 @@ impl Hub {
             store: store.clone(),
             bus,
             metrics,
-            config,
             next_session: AtomicU64::new(1),
+            node: config.node,
+            config,
             epoch,
         });
         let loaded = store
@@ -345,7 +337,7 @@ impl Hub {
     }
 
     pub fn next_session_id(&self) -> SessionId {
-        self.next_session.fetch_add(1, Ordering::Relaxed)
+        SessionId::new(self.node, self.next_session.fetch_add(1, Ordering::Relaxed))
     }
 
     pub fn room(&self, id: &str) -> Option<RoomHandle> {
@@ -481,8 +473,7 @@ fn deliver(link: &SessionLink, frame: Bytes, metrics: &Metrics) {
         metrics.slow_consumer_closes.inc();
         // The session's tasks end and tell the room it left.
         link.close.request(CloseRequest {
-            code: close::SLOW_CONSUMER,
-            reason: "slow consumer".into(),
+            why: Refusal::new(EndReason::SlowConsumer, "slow consumer"),
             drain: false,
         });
     }
@@ -581,8 +572,7 @@ impl RoomOwner {
                     self.flush(&mut out);
                     for (_, s) in self.sessions.drain() {
                         s.link.close.request(CloseRequest {
-                            code: close::GOING_AWAY,
-                            reason: "server shutting down".into(),
+                            why: Refusal::new(EndReason::ShuttingDown, "server shutting down"),
                             drain: true,
                         });
                     }
@@ -695,7 +685,7 @@ impl RoomOwner {
                     .send_if_modified(|k| std::mem::replace(k, kicked) != kicked);
             }
             RoomMsg::Watch { tx } => {
-                if self.room.record().state == crate::room::types::RoomState::Ended {
+                if self.room.record().state == RoomState::Ended {
                     let _ = tx.try_send(WatchEvent::Ended);
                 } else {
                     self.watchers.push(tx);
@@ -711,8 +701,7 @@ impl RoomOwner {
             self.metrics.queue_drops.inc();
             self.metrics.slow_consumer_closes.inc();
             s.link.close.request(CloseRequest {
-                code: close::SLOW_CONSUMER,
-                reason: "slow consumer".into(),
+                why: Refusal::new(EndReason::SlowConsumer, "slow consumer"),
                 drain: false,
             });
             self.room.leave(session, now_ms(), out);
@@ -765,17 +754,9 @@ impl RoomOwner {
                             s.class = class;
                         }
                     }
-                    Output::Close {
-                        session,
-                        code,
-                        reason,
-                    } => {
+                    Output::Close { session, why } => {
                         if let Some(s) = self.sessions.remove(&session) {
-                            s.link.close.request(CloseRequest {
-                                code,
-                                reason,
-                                drain: true,
-                            });
+                            s.link.close.request(CloseRequest { why, drain: true });
                             self.room.leave(session, now_ms(), &mut more);
                         }
                     }

@@ -11,6 +11,7 @@ pub mod edge;
 pub mod hub;
 pub mod media;
 pub mod metrics;
+pub mod model;
 pub mod room;
 pub mod store;
 pub mod verify_draw;

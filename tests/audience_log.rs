@@ -3,8 +3,8 @@
 
 mod common;
 use common::*;
+use showfloor::model::AudienceKind;
 use showfloor::pb;
-use showfloor::room::types::AudienceKind;
 use std::time::Duration;
 
 #[tokio::test]

@@ -430,8 +430,9 @@ async fn an_open_draw_and_its_entrants_survive_a_restart() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn watch_time_from_before_a_restart_counts_for_watched_minutes_draws() {
-    use showfloor::room::types::{AudienceKind, AudienceRecord};
-    use showfloor::store::{sqlite::SqliteStore, Store, StoreOp};
+    use showfloor::model::StoreOp;
+    use showfloor::model::{AudienceKind, AudienceRecord};
+    use showfloor::store::{sqlite::SqliteStore, Store};
     use std::time::{SystemTime, UNIX_EPOCH};
     let dir = tempfile::tempdir().unwrap();
     let mut server = Server::start_in(dir.path(), |_| {}).await;

@@ -105,14 +105,55 @@ async fn a_gap_outside_the_window_gets_a_fresh_snapshot_flagged_not_resumed() {
     assert_eq!(v.expect("welcome").await["resumed"], false);
     let mut v = server.viewer_with(&room, &t, "&last_seq=5&epoch=old").await;
     assert_eq!(v.expect("welcome").await["resumed"], false);
-    // The `resume` message on an open connection replays too.
+    // A seq without its epoch cannot be trusted: a snapshot, not a replay.
+    let mut v = server.viewer_with(&room, &t, "&last_seq=5").await;
+    assert_eq!(v.expect("welcome").await["resumed"], false);
+    // The `resume` message on an open connection replays too, given the epoch.
     let mut v = server.viewer(&room, &t).await;
-    v.expect("welcome").await;
+    let epoch = v.expect("welcome").await["epoch"].clone();
     c.announce(&room, "x").await;
     let x = v.expect("announce").await["seq"].as_u64().unwrap();
-    v.send(json!({"type":"resume","last_seq": x - 1})).await;
+    v.send(json!({"type":"resume","last_seq": x - 1, "epoch": epoch}))
+        .await;
     // The announcement arrives a second time: replayed on request.
     let again = v.expect("announce").await;
     assert_eq!(again["seq"].as_u64().unwrap(), x, "{again}");
     assert_eq!(again["text"], "x");
+    // Without the epoch the same message gets a fresh snapshot.
+    v.send(json!({"type":"resume","last_seq": x - 1})).await;
+    let w = v.expect("welcome").await;
+    assert_eq!(w["resumed"], false, "{w}");
+}
+
+/// After a restart the sequence numbers start again in a new epoch: a viewer that resumes
+/// with its old `last_seq` and no epoch must get a snapshot, not the new epoch's events that
+/// happen to carry higher numbers (it would silently miss what happened in between).
+#[tokio::test]
+async fn a_resume_without_epoch_across_a_restart_gets_a_snapshot() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = Server::start_in(tmp.path(), |_| {}).await;
+    let mut c = server.control().await;
+    let room = c.create_room("restarted").await.room.unwrap().id;
+    let t = c.token(&room, "v").await;
+    for i in 0..11 {
+        c.announce(&room, &format!("before {i}")).await;
+    }
+    let mut v = server.viewer(&room, &t).await;
+    let before = v.expect("welcome").await;
+    assert_eq!(before["seq"], 11);
+    server.stop().await;
+
+    let server = Server::start_in(tmp.path(), |_| {}).await;
+    let mut c = server.control().await;
+    for i in 0..22 {
+        c.announce(&room, &format!("after {i}")).await;
+    }
+    let mut v = server.viewer_with(&room, &t, "&last_seq=11").await;
+    let w = v.expect("welcome").await;
+    assert_eq!(w["resumed"], false, "{w}");
+    assert_ne!(w["epoch"], before["epoch"]);
+    let mut v = server.viewer_with(&room, &t, "&last_seq=11").await;
+    v.expect("welcome").await;
+    v.send(json!({"type":"resume","last_seq": 11})).await;
+    assert_eq!(v.expect("welcome").await["resumed"], false);
 }

@@ -3,7 +3,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use showfloor::room::core::{JoinRequest, NewRoom, Output, Room, Viewer};
+use showfloor::model::{JoinRequest, NewRoom, NodeTag, SessionId, Viewer};
+use showfloor::room::core::{Output, Room};
 use showfloor::room::protocol::parse_client_message;
 
 fuzz_target!(|data: &[u8]| {
@@ -35,10 +36,11 @@ fuzz_target!(|data: &[u8]| {
         jti: "j".into(),
         expires_ms: i64::MAX,
     };
-    room.join(1, JoinRequest { viewer, resume: None }, 0, &mut out)
+    let session = SessionId::new(NodeTag::of("fuzz"), 1);
+    room.join(session, JoinRequest { viewer, resume: None }, 0, &mut out)
         .expect("join");
     for (i, line) in text.split('\n').enumerate() {
-        room.client(1, parse_client_message(line), i as i64 * 100, &mut out);
+        room.client(session, parse_client_message(line), i as i64 * 100, &mut out);
     }
     room.tick(10_000, &mut out);
     for o in &out {

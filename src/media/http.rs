@@ -2,6 +2,7 @@
 //! one place.
 
 use super::{Media, MediaError};
+use crate::model::EndReason;
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -66,6 +67,23 @@ async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Resp
     r
 }
 
+/// The one place where a domain refusal becomes an HTTP status for WHIP/WHEP.
+fn status_of_refusal(reason: EndReason) -> StatusCode {
+    match reason {
+        EndReason::Unauthenticated => StatusCode::UNAUTHORIZED,
+        EndReason::Forbidden | EndReason::Revoked => StatusCode::FORBIDDEN,
+        EndReason::RoomNotFound => StatusCode::NOT_FOUND,
+        EndReason::RoomEnded => StatusCode::CONFLICT,
+        EndReason::Protocol => StatusCode::BAD_REQUEST,
+        EndReason::Abuse => StatusCode::TOO_MANY_REQUESTS,
+        EndReason::ShuttingDown
+        | EndReason::IdleTimeout
+        | EndReason::ServerFull
+        | EndReason::RoomUnavailable
+        | EndReason::SlowConsumer => StatusCode::SERVICE_UNAVAILABLE,
+    }
+}
+
 impl IntoResponse for MediaError {
     fn into_response(self) -> Response {
         let status = match &self {
@@ -75,6 +93,7 @@ impl IntoResponse for MediaError {
             MediaError::NotFound(_) => StatusCode::NOT_FOUND,
             MediaError::Conflict(_) => StatusCode::CONFLICT,
             MediaError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            MediaError::Refused(r) => status_of_refusal(r.reason),
             MediaError::Internal(m) => {
                 tracing::error!(error = %m, "media request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

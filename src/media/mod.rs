@@ -79,6 +79,15 @@ pub enum MediaError {
     Unavailable(String),
     #[error("{0}")]
     Internal(String),
+    /// The room's own refusal (ended room, revoked token…), in the domain's terms.
+    #[error("{}", .0.message)]
+    Refused(crate::model::Refusal),
+}
+
+impl From<crate::model::Refusal> for MediaError {
+    fn from(r: crate::model::Refusal) -> MediaError {
+        MediaError::Refused(r)
+    }
 }
 
 fn internal(what: &str, e: impl std::fmt::Display) -> MediaError {
@@ -1135,11 +1144,7 @@ impl Media {
 
 /// The room's own rules: an ended room takes no media (409), a kicked token neither (403).
 async fn admit(handle: &RoomHandle, jti: &str) -> Result<(), MediaError> {
-    handle.admits(jti).await.map_err(|r| match r.code {
-        crate::room::core::close::ROOM_ENDED => MediaError::Conflict(r.reason),
-        crate::room::core::close::FORBIDDEN => MediaError::Forbidden(r.reason),
-        _ => MediaError::Unavailable(r.reason),
-    })
+    handle.admits(jti).await.map_err(MediaError::from)
 }
 
 fn auth_error(e: auth::AuthError) -> MediaError {

@@ -3,12 +3,10 @@
 mod commerce;
 
 use commerce::Commerce;
-pub use commerce::{CommerceCommand, OrderFilter, OrderPage, Undo};
+pub use commerce::Undo;
 
 use super::event::{envelope, render, ClassView, Frames, RoomEvent, SeqEvent};
-use super::protocol::{ClientMessage, ProtocolError};
-use super::types::*;
-use crate::store::StoreOp;
+use crate::model::*;
 use bytes::Bytes;
 use serde_json::json;
 // Room state is keyed by viewer ids and keys on every input: foldhash (randomly seeded per
@@ -16,18 +14,6 @@ use serde_json::json;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::sync::Arc;
-
-/// WebSocket close codes the room asks for.
-pub mod close {
-    pub const GOING_AWAY: u16 = 1001;
-    pub const TRY_AGAIN_LATER: u16 = 1013;
-    pub const UNAUTHORIZED: u16 = 4001;
-    pub const FORBIDDEN: u16 = 4003;
-    pub const NOT_FOUND: u16 = 4004;
-    pub const SLOW_CONSUMER: u16 = 4008;
-    pub const ROOM_ENDED: u16 = 4010;
-    pub const ABUSE: u16 = 4029;
-}
 
 /// Chat messages kept in memory for the welcome snapshot.
 const RECENT_CHAT: usize = 30;
@@ -40,195 +26,8 @@ const ERROR_STRIKES: u32 = 30;
 /// Coalescing interval of online/like counters.
 const COUNTER_INTERVAL_MS: i64 = 1000;
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RoomError {
-    #[error("{0}")]
-    InvalidArgument(String),
-    #[error("{0}")]
-    NotFound(String),
-    #[error("{0}")]
-    FailedPrecondition(String),
-}
-
 fn invalid(msg: impl Into<String>) -> RoomError {
     RoomError::InvalidArgument(msg.into())
-}
-
-/// Who is joining, as the auth layer established from a valid token.
-#[derive(Debug, Clone)]
-pub struct Viewer {
-    pub viewer_id: String,
-    pub display_name: String,
-    pub inviter_id: Option<String>,
-    /// Tier claimed by a host-minted token (`role: dealer`); a dealer record overrides it.
-    pub token_tier: Option<String>,
-    pub jti: String,
-    pub expires_ms: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct JoinRequest {
-    pub viewer: Viewer,
-    pub resume: Option<(u64, Option<String>)>,
-}
-
-/// Why a join was refused, as a close code and a reason.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refusal {
-    pub code: u16,
-    pub reason: String,
-}
-
-#[derive(Debug, Clone)]
-pub enum HostCommand {
-    Open,
-    Close,
-    AddBrand {
-        name: String,
-        logo_url: String,
-        position: Option<u32>,
-    },
-    UpdateBrand {
-        brand_id: String,
-        name: Option<String>,
-        logo_url: Option<String>,
-        position: Option<u32>,
-    },
-    RemoveBrand {
-        brand_id: String,
-    },
-    SwitchBrand {
-        brand_id: String,
-    },
-    UpsertProduct(ProductInput),
-    RemoveProduct {
-        product_id: String,
-    },
-    PinProduct {
-        product_id: String,
-    },
-    UnpinProduct,
-    VerifyDealer {
-        viewer_id: String,
-        tier: String,
-        company: String,
-    },
-    RevokeDealer {
-        viewer_id: String,
-    },
-    ApproveApplication {
-        application_id: String,
-        tier: String,
-    },
-    RejectApplication {
-        application_id: String,
-        reason: String,
-    },
-    Mute {
-        viewer_id: String,
-        duration_seconds: u32,
-    },
-    Kick {
-        viewer_id: String,
-        reason: String,
-    },
-    DeleteMessage {
-        message_id: String,
-    },
-    Announce {
-        text: String,
-    },
-    GetRoom,
-    ListProducts {
-        brand_id: Option<String>,
-    },
-    ListDealers,
-    ListApplications {
-        status: Option<ApplicationStatus>,
-    },
-    Commerce(CommerceCommand),
-}
-
-impl HostCommand {
-    fn is_read(&self) -> bool {
-        matches!(
-            self,
-            HostCommand::GetRoom
-                | HostCommand::ListProducts { .. }
-                | HostCommand::ListDealers
-                | HostCommand::ListApplications { .. }
-        ) || matches!(self, HostCommand::Commerce(c) if c.is_read())
-    }
-}
-
-#[derive(Debug, Clone)]
-pub struct ProductInput {
-    pub product_id: Option<String>,
-    pub brand_id: String,
-    pub name: String,
-    pub description: String,
-    pub image_urls: Vec<String>,
-    pub link: String,
-    pub min_order_quantity: u32,
-    pub prices: Vec<(String, i64)>,
-}
-
-/// A room as the control plane shows it.
-#[derive(Debug, Clone)]
-pub struct RoomSummary {
-    pub record: RoomRecord,
-    pub brands: Vec<Brand>,
-    pub online: u32,
-    pub peak_online: u32,
-}
-
-#[derive(Debug, Clone)]
-pub enum HostReply {
-    Room(Box<RoomSummary>),
-    Brand(Brand),
-    Product(Product),
-    Products(Vec<Product>),
-    Dealer(DealerRecord),
-    Dealers(Vec<DealerRecord>),
-    Application(DealerApplication),
-    Applications(Vec<DealerApplication>),
-    Order(Box<Order>),
-    Orders(OrderPage),
-    Sale(FlashSale),
-    Sales(Vec<FlashSale>),
-    Draw(Box<crate::draw::DrawRecord>),
-    Draws(Vec<crate::draw::DrawRecord>),
-    RedPacket(Box<RedPacket>),
-    Done,
-}
-
-/// What the host console receives (gRPC WatchRoom).
-#[derive(Debug, Clone)]
-pub enum WatchEvent {
-    Chat(Box<ChatRecord>),
-    Application(Box<DealerApplication>),
-    /// A new order or a status change.
-    Order(Box<Order>),
-    Stats(RoomStats),
-    Action {
-        action: &'static str,
-        viewer_id: String,
-        detail: String,
-        at_ms: i64,
-    },
-    /// The room ended: the stream finishes.
-    Ended,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RoomStats {
-    pub online: u32,
-    pub peak_online: u32,
-    pub dealers_online: u32,
-    pub chat_per_minute: u32,
-    pub likes: u64,
-    pub seq: u64,
-    pub at_ms: i64,
 }
 
 /// What the owner task must do after an input.
@@ -256,11 +55,10 @@ pub enum Output {
         session: SessionId,
         class: AudienceClass,
     },
-    /// Close one session.
+    /// Close one session, saying why.
     Close {
         session: SessionId,
-        code: u16,
-        reason: String,
+        why: Refusal,
     },
     Persist(StoreOp),
     Watch(WatchEvent),
@@ -322,20 +120,6 @@ pub struct Room {
     live_feeds: BTreeSet<String>,
     /// The program state viewers were last told of: (brand on air, its feed is live).
     program_sent: (Option<String>, bool),
-}
-
-/// Settings for a new room, validated by [`Room::create`].
-#[derive(Debug, Clone)]
-pub struct NewRoom {
-    pub id: String,
-    pub title: String,
-    pub scheduled_start_ms: i64,
-    pub chat_rate_limit: Option<ChatRateLimit>,
-    pub banned_words: Vec<String>,
-    pub history_window: Option<u32>,
-    pub tiers: Vec<String>,
-    pub currency: Option<String>,
-    pub token_key: String,
 }
 
 fn check_text(field: &str, v: &str, min: usize, max: usize) -> Result<(), RoomError> {
@@ -765,16 +549,13 @@ impl Room {
     /// room has ended, not with a token id that was kicked.
     pub fn admits(&self, jti: &str) -> Result<(), Refusal> {
         if self.record.state == RoomState::Ended {
-            return Err(Refusal {
-                code: close::ROOM_ENDED,
-                reason: "room ended".into(),
-            });
+            return Err(Refusal::new(EndReason::RoomEnded, "room ended"));
         }
         if self.kicked.contains_key(jti) {
-            return Err(Refusal {
-                code: close::FORBIDDEN,
-                reason: "kicked: this token was revoked".into(),
-            });
+            return Err(Refusal::new(
+                EndReason::Revoked,
+                "kicked: this token was revoked",
+            ));
         }
         Ok(())
     }
@@ -812,7 +593,7 @@ impl Room {
         let s = &self.sessions[&session];
         let resumed = req
             .resume
-            .and_then(|(last, epoch)| self.replay(s, last, epoch.as_deref()));
+            .and_then(|r| self.replay(s, r.last_seq, r.epoch.as_deref()));
         match resumed {
             Some(frames) => {
                 out.push(Output::Send {
@@ -845,7 +626,7 @@ impl Room {
             room: self.record.id.clone(),
             record: Box::new(AudienceRecord {
                 viewer_id: s.viewer_id.clone(),
-                session,
+                session: session.as_u64(),
                 kind: AudienceKind::Join,
                 inviter_id: s.inviter_id.clone(),
                 tier: self.tier_name(class),
@@ -862,9 +643,11 @@ impl Room {
         }
     }
 
-    /// The frames after `last_seq`, if the history still has all of them.
+    /// The frames after `last_seq`, if the history still has all of them. Sequence numbers
+    /// mean something only within their epoch: without the client's epoch, or with another
+    /// one (a restart, another owner), nothing is replayed and the client gets a snapshot.
     fn replay(&self, s: &Session, last_seq: u64, epoch: Option<&str>) -> Option<Vec<Bytes>> {
-        if epoch.is_some_and(|e| e != self.epoch) || last_seq > self.seq {
+        if epoch != Some(self.epoch.as_str()) || last_seq > self.seq {
             return None;
         }
         if last_seq == self.seq {
@@ -899,7 +682,7 @@ impl Room {
             room: self.record.id.clone(),
             record: Box::new(AudienceRecord {
                 viewer_id: s.viewer_id,
-                session,
+                session: session.as_u64(),
                 kind: AudienceKind::Leave,
                 inviter_id: s.inviter_id,
                 tier: self.tier_name(s.class),
@@ -925,7 +708,7 @@ impl Room {
             Err(e) => Err(e),
         };
         if let Err(e) = result {
-            let frame = self.error_frame(e.code, &e.message);
+            let frame = self.error_frame(&e.code, &e.message);
             out.push(Output::Send { session, frame });
             let s = self.sessions.get_mut(&session).expect("checked above");
             if now - s.strike_window_start > 60_000 {
@@ -936,8 +719,7 @@ impl Room {
             if s.error_strikes > ERROR_STRIKES {
                 out.push(Output::Close {
                     session,
-                    code: close::ABUSE,
-                    reason: "too many invalid messages".into(),
+                    why: Refusal::new(EndReason::Abuse, "too many invalid messages"),
                 });
             }
         }
@@ -1086,8 +868,7 @@ impl Room {
             if vs.flood_strikes > FLOOD_STRIKES {
                 out.push(Output::Close {
                     session,
-                    code: close::ABUSE,
-                    reason: "chat flood".into(),
+                    why: Refusal::new(EndReason::Abuse, "chat flood"),
                 });
             }
             return Err(ProtocolError::new(
@@ -1209,7 +990,7 @@ impl Room {
                     room: room.clone(),
                     record: Box::new(AudienceRecord {
                         viewer_id: s.viewer_id.clone(),
-                        session: *id,
+                        session: id.as_u64(),
                         kind: AudienceKind::Heartbeat,
                         inviter_id: s.inviter_id.clone(),
                         tier: match s.class {
@@ -1223,8 +1004,7 @@ impl Room {
             if s.expires_ms <= now {
                 out.push(Output::Close {
                     session: *id,
-                    code: close::UNAUTHORIZED,
-                    reason: "token expired".into(),
+                    why: Refusal::new(EndReason::Unauthenticated, "token expired"),
                 });
             }
         }
@@ -1267,7 +1047,7 @@ impl Room {
 
     fn action(&self, action: &'static str, viewer_id: &str, detail: String, now: i64) -> Output {
         Output::Watch(WatchEvent::Action {
-            action,
+            action: action.to_string(),
             viewer_id: viewer_id.to_string(),
             detail,
             at_ms: now,
@@ -1441,8 +1221,7 @@ impl Room {
                 for session in ids {
                     out.push(Output::Close {
                         session,
-                        code: close::ROOM_ENDED,
-                        reason: "room ended".into(),
+                        why: Refusal::new(EndReason::RoomEnded, "room ended"),
                     });
                 }
                 out.push(Output::Watch(WatchEvent::Ended));
@@ -1807,8 +1586,7 @@ impl Room {
                     out.push(Output::Send { session, frame });
                     out.push(Output::Close {
                         session,
-                        code: close::FORBIDDEN,
-                        reason: reason.clone(),
+                        why: Refusal::new(EndReason::Revoked, reason.clone()),
                     });
                 }
                 out.push(self.action("kicked", &viewer_id, reason, now));
@@ -1955,6 +1733,10 @@ mod tests {
         Room::new(rec, "e1".into(), 60_000)
     }
 
+    fn sid(n: u64) -> SessionId {
+        SessionId::new(NodeTag::of("test"), n)
+    }
+
     fn viewer(id: &str) -> JoinRequest {
         JoinRequest {
             viewer: Viewer {
@@ -2046,7 +1828,7 @@ mod tests {
         );
         // The welcome tells a joining viewer the same.
         out.clear();
-        r.join(7, viewer("late"), 7, &mut out).unwrap();
+        r.join(sid(7), viewer("late"), 7, &mut out).unwrap();
         let welcome = out
             .iter()
             .find_map(|o| match o {
@@ -2066,8 +1848,9 @@ mod tests {
         let mut r = room();
         let mut out = Vec::new();
         for i in 0..100 {
-            r.join(i, viewer(&format!("v{i}")), 10, &mut out).unwrap();
-            r.client(i, Ok(ClientMessage::Like { count: 3 }), 10, &mut out);
+            r.join(sid(i), viewer(&format!("v{i}")), 10, &mut out)
+                .unwrap();
+            r.client(sid(i), Ok(ClientMessage::Like { count: 3 }), 10, &mut out);
         }
         assert!(
             broadcasts(&out).is_empty(),
@@ -2080,7 +1863,7 @@ mod tests {
         assert_eq!(b[0]["online"], 100);
         assert_eq!(b[1]["likes"], 300);
         out.clear();
-        r.leave(5, 1100, &mut out);
+        r.leave(sid(5), 1100, &mut out);
         r.tick(1200, &mut out);
         assert!(broadcasts(&out).is_empty(), "at most one per second");
         r.tick(2000, &mut out);
@@ -2119,12 +1902,16 @@ mod tests {
             error_strikes: 0,
             strike_window_start: 0,
         };
-        assert_eq!(r.replay(&s, 2, None).unwrap().len(), 4);
+        assert_eq!(r.replay(&s, 2, Some("e1")).unwrap().len(), 4);
         assert!(
-            r.replay(&s, 1, None).is_none(),
+            r.replay(&s, 1, Some("e1")).is_none(),
             "seq 2 fell out of the window"
         );
-        assert!(r.replay(&s, 7, None).is_none());
+        assert!(r.replay(&s, 7, Some("e1")).is_none());
+        assert!(
+            r.replay(&s, 2, None).is_none(),
+            "without an epoch a seq cannot be trusted"
+        );
         assert!(r.replay(&s, 6, Some("other-epoch")).is_none());
         assert_eq!(r.replay(&s, 6, Some("e1")).unwrap().len(), 0);
     }
@@ -2133,13 +1920,13 @@ mod tests {
     fn chat_is_rate_limited_per_viewer_and_masked() {
         let mut r = room();
         let mut out = Vec::new();
-        r.join(1, viewer("a"), 0, &mut out).unwrap();
-        r.join(2, viewer("a"), 0, &mut out).unwrap();
+        r.join(sid(1), viewer("a"), 0, &mut out).unwrap();
+        r.join(sid(2), viewer("a"), 0, &mut out).unwrap();
         out.clear();
         for i in 0..6 {
             // Two connections of the same viewer share one limit.
             r.client(
-                1 + (i % 2),
+                sid(1 + (i % 2)),
                 Ok(ClientMessage::Chat {
                     text: "oh darn".into(),
                 }),
@@ -2157,7 +1944,7 @@ mod tests {
         assert_eq!(errors, 1);
         out.clear();
         r.client(
-            1,
+            sid(1),
             Ok(ClientMessage::Chat {
                 text: "later".into(),
             }),
@@ -2171,9 +1958,9 @@ mod tests {
     fn audience_log_records_join_leave_and_heartbeat_with_inviter() {
         let mut r = room();
         let mut out = Vec::new();
-        r.join(1, viewer("a"), 0, &mut out).unwrap();
+        r.join(sid(1), viewer("a"), 0, &mut out).unwrap();
         r.tick(60_000, &mut out);
-        r.leave(1, 61_000, &mut out);
+        r.leave(sid(1), 61_000, &mut out);
         let kinds: Vec<(AudienceKind, Option<String>)> = out
             .iter()
             .filter_map(|o| match o {
@@ -2230,9 +2017,9 @@ mod tests {
         let mut out = Vec::new();
         let mut grabs = Vec::new();
         for (session, v) in [(1, "v1"), (2, "v4"), (3, "v5"), (4, "v6")] {
-            r.join(session, viewer(v), 10, &mut out).unwrap();
-            let result = r.grab_red_packet(session, "r1", 20, &mut out);
-            grabs.push(result.map_err(|e| e.code));
+            r.join(sid(session), viewer(v), 10, &mut out).unwrap();
+            let result = r.grab_red_packet(sid(session), "r1", 20, &mut out);
+            grabs.push(result.map_err(|e| e.code.to_string()));
         }
         let written: Vec<(String, u32, i64)> = out
             .iter()
@@ -2248,7 +2035,12 @@ mod tests {
             .collect();
         assert_eq!(
             grabs,
-            vec![Err("already_grabbed"), Ok(()), Ok(()), Err("packet_empty")]
+            vec![
+                Err("already_grabbed".to_string()),
+                Ok(()),
+                Ok(()),
+                Err("packet_empty".to_string())
+            ]
         );
         assert_eq!(written, vec![("v4".into(), 1, 20), ("v5".into(), 3, 40)]);
     }

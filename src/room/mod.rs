@@ -3,4 +3,3 @@
 pub mod core;
 pub mod event;
 pub mod protocol;
-pub mod types;

@@ -1,64 +1,12 @@
 //! Parsing of viewer → server WebSocket messages: pure functions, apart from any socket.
 
+use crate::model::client::{ClientMessage, ProtocolError};
 use serde::Deserialize;
 
 /// Longest chat message, in characters.
 pub const MAX_CHAT_CHARS: usize = 500;
 /// Most likes one `like` message may carry (clients batch taps).
 pub const MAX_LIKES_PER_MESSAGE: u32 = 100;
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ClientMessage {
-    Chat {
-        text: String,
-    },
-    Like {
-        count: u32,
-    },
-    DealerApplication {
-        company: String,
-        licence_number: String,
-        contact: String,
-    },
-    Resume {
-        last_seq: u64,
-        epoch: Option<String>,
-    },
-    Ping {
-        t: Option<i64>,
-    },
-    PlaceOrder {
-        product_id: String,
-        quantity: u32,
-        key: String,
-    },
-    Grab {
-        sale_id: String,
-        key: String,
-    },
-    EnterDraw {
-        draw_id: String,
-    },
-    GrabRedPacket {
-        packet_id: String,
-    },
-}
-
-/// Why a client message was refused. `code` is stable and machine-readable.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProtocolError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl ProtocolError {
-    pub fn new(code: &'static str, message: impl Into<String>) -> Self {
-        ProtocolError {
-            code,
-            message: message.into(),
-        }
-    }
-}
 
 #[derive(Deserialize)]
 struct Raw {

@@ -13,7 +13,7 @@
 // are bounded upstream (room mailboxes).
 
 use super::{Durable, Store, StoreError, StoreOp, WatchTime};
-use crate::room::types::{
+use crate::model::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
     DealerRecord, Draw, FlashSale, LoadedRoom, Order, OrderStatus, PacketGrab, Product, RedPacket,
     RoomRecord, RoomState,
@@ -1322,7 +1322,7 @@ fn load_all(conn: &mut Connection, now: i64) -> rusqlite::Result<Vec<LoadedRoom>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::types::{ChatRateLimit, DrawEligibility};
+    use crate::model::{ChatRateLimit, DrawEligibility};
 
     fn room(id: &str) -> RoomRecord {
         RoomRecord {

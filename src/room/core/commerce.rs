@@ -4,14 +4,10 @@
 //! here, synchronously, and the acknowledgement of a win leaves as `Output::SendDurable`, so
 //! the owner sends it only after the store has the win (see `hub.rs`).
 
-use super::{
-    check_text, invalid, AudienceClass, HostReply, Output, Room, RoomError, SessionId, WatchEvent,
-};
+use super::{check_text, invalid, Output, Room};
 use crate::draw;
+use crate::model::*;
 use crate::room::event::{ClassView, RoomEvent};
-use crate::room::protocol::ProtocolError;
-use crate::room::types::*;
-use crate::store::StoreOp;
 use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use rand::Rng;
 use serde_json::json;
@@ -30,100 +26,6 @@ const MAX_DRAWS: usize = 1000;
 const MAX_PACKETS: usize = 10_000;
 /// How often `stock_left` may go out per sale.
 const STOCK_LEFT_INTERVAL_MS: i64 = 250;
-
-/// Host commands about commerce.
-#[derive(Debug, Clone)]
-pub enum CommerceCommand {
-    ListOrders(OrderFilter),
-    GetOrder {
-        order_id: String,
-    },
-    UpdateOrderStatus {
-        order_id: String,
-        status: OrderStatus,
-        reason: String,
-    },
-    CreateFlashSale {
-        product_id: String,
-        stock: u32,
-        per_dealer_limit: u32,
-        prices: Vec<(String, i64)>,
-        start_ms: Option<i64>,
-        duration_seconds: u32,
-        tiers: Vec<String>,
-    },
-    GetFlashSale {
-        sale_id: String,
-    },
-    ListFlashSales,
-    EndFlashSale {
-        sale_id: String,
-    },
-    CreateDraw {
-        prize: String,
-        winners: u32,
-        eligibility: DrawEligibility,
-        entry_seconds: u32,
-        /// Where the beacon will come from; empty for a draw without a beacon.
-        beacon_source: String,
-    },
-    /// Closes entry of an open draw; draws the winners of a draw without a beacon source, or
-    /// of a closed one whose beacon is given.
-    CloseDraw {
-        draw_id: String,
-        beacon: String,
-    },
-    GetDrawRecord {
-        draw_id: String,
-    },
-    ListDraws,
-    DropRedPacket {
-        total_cents: i64,
-        count: u32,
-        tiers: Vec<String>,
-        message: String,
-        duration_seconds: Option<u32>,
-    },
-    GetRedPacket {
-        packet_id: String,
-    },
-}
-
-impl CommerceCommand {
-    pub fn is_read(&self) -> bool {
-        matches!(
-            self,
-            CommerceCommand::ListOrders(_)
-                | CommerceCommand::GetOrder { .. }
-                | CommerceCommand::GetFlashSale { .. }
-                | CommerceCommand::ListFlashSales
-                | CommerceCommand::GetDrawRecord { .. }
-                | CommerceCommand::ListDraws
-                | CommerceCommand::GetRedPacket { .. }
-        )
-    }
-}
-
-#[derive(Debug, Clone, Default)]
-pub struct OrderFilter {
-    pub brand_id: Option<String>,
-    pub product_id: Option<String>,
-    pub viewer_id: Option<String>,
-    pub sale_id: Option<String>,
-    pub status: Option<OrderStatus>,
-    pub since_ms: Option<i64>,
-    pub until_ms: Option<i64>,
-    pub limit: Option<u32>,
-    pub before_order_id: Option<String>,
-}
-
-#[derive(Debug, Clone)]
-pub struct OrderPage {
-    /// Newest first.
-    pub orders: Vec<Order>,
-    pub total_count: u32,
-    pub total_cents: i64,
-}
 
 /// What to take back in the room if an acknowledged-after-durable write fails.
 #[derive(Debug, Clone, PartialEq, Eq)]

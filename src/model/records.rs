@@ -1,17 +1,6 @@
-//! Plain data of a room: settings, brands, products, dealers — what the store persists.
+//! Plain data of a room: settings, brands, products, dealers, commerce — what the store persists.
 
 use serde::{Deserialize, Serialize};
-
-/// Identifies one WebSocket session inside a node.
-pub type SessionId = u64;
-
-/// Who a frame is rendered for. Public frames never carry a price or a product link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AudienceClass {
-    Public,
-    /// Index into the room's tier list.
-    Dealer(u8),
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -398,4 +387,44 @@ pub struct PacketGrab {
     /// Position in the split: this grab got `amounts[index]`.
     pub index: u32,
     pub amount_cents: i64,
+}
+
+/// Everything about one draw that a third party needs to re-check it. This is the JSON that
+/// `GetDrawRecord` returns in `record_json` and that `showfloor verify-draw` reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DrawRecord {
+    /// Always `showfloor-draw-v1` (`draw::ALGORITHM`) for records this code writes.
+    pub algorithm: String,
+    pub room_id: String,
+    pub draw_id: String,
+    pub prize: String,
+    /// How many winners the host asked for; fewer are drawn when there are fewer entrants.
+    pub winners_count: u32,
+    /// Who could enter. Informational: not an input to the winner computation.
+    pub eligibility: serde_json::Value,
+    pub opened_ms: i64,
+    pub closes_ms: i64,
+    /// When entry closed and the entrants hash was published; `None` while it is open.
+    pub closed_ms: Option<i64>,
+    /// When the winners were drawn and the seed revealed (after the beacon, for a draw with a
+    /// beacon source; otherwise the same as `closed_ms`). `None` until then.
+    #[serde(default)]
+    pub drawn_ms: Option<i64>,
+    /// `hex(SHA-256(seed))`, published when the draw opened.
+    pub commitment: String,
+    /// Hex of the 32-byte seed; `None` while the draw is open.
+    pub seed: Option<String>,
+    /// Entrant ids in canonical order (bytewise ascending, no duplicates).
+    pub entrants: Vec<String>,
+    /// `None` while the draw is open.
+    pub entrants_hash: Option<String>,
+    /// Where the beacon comes from, declared when the draw opened; empty for a draw without
+    /// a beacon.
+    #[serde(default)]
+    pub beacon_source: String,
+    /// The public value from `beacon_source`, supplied after the entrants hash was published;
+    /// empty for a draw without a beacon source.
+    pub beacon: String,
+    /// In draw order.
+    pub winners: Vec<String>,
 }

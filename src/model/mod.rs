@@ -1,0 +1,24 @@
+//! The domain's shared vocabulary: records, events, commands, sessions and store writes.
+//! A leaf: it imports nothing else of Showfloor, and every layer above may use it.
+
+pub mod client;
+pub mod command;
+pub mod event;
+pub mod records;
+pub mod session;
+pub mod store_op;
+
+pub use client::{ClientMessage, ProtocolError};
+pub use command::*;
+pub use event::{RoomEvent, SeqEvent};
+pub use records::*;
+pub use session::*;
+pub use store_op::StoreOp;
+
+/// Milliseconds since the Unix epoch by the system clock (0 if the clock is before it).
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

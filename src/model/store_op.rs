@@ -1,0 +1,99 @@
+//! The writes a room asks of the store: one enum, applied in order, serialisable.
+
+use crate::model::records::*;
+use serde::{Deserialize, Serialize};
+
+/// One write. Writes are applied in the order they were submitted. Records are boxed so an
+/// op stays small: a batch holds hundreds of them, moved through vectors on the hot path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum StoreOp {
+    PutRoom(Box<RoomRecord>),
+    PutBrand {
+        room: String,
+        brand: Box<Brand>,
+    },
+    DeleteBrand {
+        room: String,
+        brand_id: String,
+    },
+    PutProduct {
+        room: String,
+        product: Box<Product>,
+    },
+    DeleteProduct {
+        room: String,
+        product_id: String,
+    },
+    PutDealer {
+        room: String,
+        dealer: Box<DealerRecord>,
+    },
+    PutApplication {
+        room: String,
+        application: Box<DealerApplication>,
+    },
+    KickToken {
+        room: String,
+        jti: String,
+        expires_ms: i64,
+    },
+    PutMute {
+        room: String,
+        viewer_id: String,
+        until_ms: i64,
+    },
+    AppendChat {
+        room: String,
+        chat: Box<ChatRecord>,
+    },
+    DeleteChat {
+        room: String,
+        message_id: String,
+        at_ms: i64,
+    },
+    AppendAudience {
+        room: String,
+        record: Box<AudienceRecord>,
+    },
+    /// Inserts a new order or updates its status.
+    PutOrder {
+        room: String,
+        order: Box<Order>,
+    },
+    /// Creates a flash sale, or records that it ended early (stock is never overwritten).
+    PutSale {
+        room: String,
+        sale: Box<FlashSale>,
+    },
+    /// A won grab: inserts the order and takes one unit off the sale's stock, atomically.
+    GrantSale {
+        room: String,
+        sale_id: String,
+        order: Box<Order>,
+    },
+    /// Creates a draw, or records its close (entrants hash, beacon, winners).
+    PutDraw {
+        room: String,
+        draw: Box<Draw>,
+    },
+    AddDrawEntrant {
+        room: String,
+        draw_id: String,
+        viewer_id: String,
+        at_ms: i64,
+    },
+    /// Creates a red packet with its split (grabs are added one by one).
+    PutRedPacket {
+        room: String,
+        packet: Box<RedPacket>,
+    },
+    GrabRedPacket {
+        room: String,
+        packet_id: String,
+        viewer_id: String,
+        /// Position in the split (0-based).
+        index: u32,
+        amount_cents: i64,
+        at_ms: i64,
+    },
+}
