@@ -63,8 +63,16 @@ pub enum HostCommand {
         viewer_id: String,
         duration_seconds: u32,
     },
+    /// Ends every session of an identity (WebSocket, WHEP, WHIP) and refuses the tokens it
+    /// used from then on.
     Kick {
         viewer_id: String,
+        reason: String,
+    },
+    /// Refuses one token (viewer or presenter) by its id from then on, and ends every session
+    /// that uses it, whether or not one is open.
+    RevokeToken {
+        jti: String,
         reason: String,
     },
     DeleteMessage {

@@ -102,6 +102,29 @@ pub struct JoinRequest {
     pub resume: Option<ResumeFrom>,
 }
 
+/// What a media session does in a room.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum MediaRole {
+    /// A viewer playing the room's program by WHEP.
+    Viewer,
+    /// A brand's presenter publishing by WHIP.
+    Presenter { brand_id: String },
+}
+
+/// A WHIP or WHEP session as the room knows it, so that a kick, a revoked token or the end of
+/// the room reaches it like any WebSocket session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaSession {
+    /// The media session's id (the last segment of its WHIP/WHEP resource URL).
+    pub id: String,
+    /// The token's subject: the viewer id, or the presenter id of a presenter token.
+    pub identity: String,
+    pub jti: String,
+    pub expires_ms: i64,
+    pub role: MediaRole,
+}
+
 /// Why a session is refused or ended. The edge maps each to a WebSocket close code and media
 /// to an HTTP status, each in one place; the message says the rest in the client's terms.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]

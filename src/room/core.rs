@@ -23,6 +23,8 @@ const DELETABLE_CHAT: usize = 10_000;
 const FLOOD_STRIKES: u32 = 30;
 /// Errors (bad messages) per minute after which a viewer is closed for abuse.
 const ERROR_STRIKES: u32 = 30;
+/// The longest lifetime of a token the control plane issues (30 days).
+const MAX_TOKEN_TTL_MS: i64 = 30 * 86_400_000;
 /// Coalescing interval of online/like counters.
 const COUNTER_INTERVAL_MS: i64 = 1000;
 
@@ -1590,6 +1592,45 @@ impl Room {
                     });
                 }
                 out.push(self.action("kicked", &viewer_id, reason, now));
+                Ok(HostReply::Done)
+            }
+            HostCommand::RevokeToken { jti, reason } => {
+                check_text("reason", &reason, 0, 200)?;
+                if jti.is_empty() || jti.len() > 128 {
+                    return Err(invalid("jti must be 1 to 128 characters"));
+                }
+                let reason = if reason.is_empty() {
+                    "kicked: this token was revoked".to_string()
+                } else {
+                    format!("kicked: {reason}")
+                };
+                let sessions: Vec<SessionId> = self
+                    .sessions
+                    .iter()
+                    .filter(|(_, s)| s.jti == jti)
+                    .map(|(id, _)| *id)
+                    .collect();
+                // A token's expiry is known only from a session that used it; otherwise it is
+                // refused for the longest lifetime a token can have.
+                let expires_ms = sessions
+                    .first()
+                    .map(|id| self.sessions[id].expires_ms)
+                    .unwrap_or(now + MAX_TOKEN_TTL_MS);
+                self.kicked.insert(jti.clone(), expires_ms);
+                out.push(Output::Persist(StoreOp::KickToken {
+                    room: room.clone(),
+                    jti: jti.clone(),
+                    expires_ms,
+                }));
+                for session in sessions {
+                    let frame = self.private("kicked", json!({ "reason": reason }));
+                    out.push(Output::Send { session, frame });
+                    out.push(Output::Close {
+                        session,
+                        why: Refusal::new(EndReason::Revoked, reason.clone()),
+                    });
+                }
+                out.push(self.action("token_revoked", "", format!("{jti}: {reason}"), now));
                 Ok(HostReply::Done)
             }
             HostCommand::DeleteMessage { message_id } => {
