@@ -4,24 +4,22 @@
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
-/// A node's share of the session id space: 24 bits taken from a hash of its node id, so two
+/// A node's share of the session id space: 23 bits taken from a hash of its node id, so two
 /// nodes of a cluster hand out different ids without talking to each other.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct NodeTag(u32);
 
 impl NodeTag {
-    const BITS: u32 = 24;
+    const BITS: u32 = 23;
 
-    /// The tag of a node id: the first 24 bits of its FNV-1a hash (stable across builds and
-    /// platforms, unlike `std`'s hasher).
+    /// The tag of a node id: the first 23 bits of its SHA-256 (stable across builds and
+    /// platforms, unlike `std`'s hasher, and well mixed for names that differ in one letter).
     pub fn of(node_id: &str) -> NodeTag {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for b in node_id.bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-        NodeTag((h >> (64 - Self::BITS)) as u32)
+        use sha2::{Digest, Sha256};
+        let h = Sha256::digest(node_id.as_bytes());
+        let top = u32::from_be_bytes([h[0], h[1], h[2], h[3]]);
+        NodeTag(top >> (32 - Self::BITS))
     }
 
     pub fn value(self) -> u32 {
@@ -29,14 +27,15 @@ impl NodeTag {
     }
 }
 
-/// One viewer connection, unique across the nodes of a cluster: the node's tag in the top 24
-/// bits, that node's counter in the low 40 (a trillion sessions per process).
+/// One viewer connection, unique across the nodes of a cluster: the node's tag in bits 40–62,
+/// that node's counter in the low 40 (a trillion sessions per process). The top bit stays
+/// clear so the id fits a signed 64-bit column (SQL `BIGINT`, SQLite `INTEGER`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct SessionId(u64);
 
 impl SessionId {
-    const COUNTER_BITS: u32 = 64 - NodeTag::BITS;
+    const COUNTER_BITS: u32 = 40;
     const COUNTER_MASK: u64 = (1 << Self::COUNTER_BITS) - 1;
 
     pub fn new(node: NodeTag, n: u64) -> SessionId {
@@ -190,6 +189,11 @@ mod tests {
         assert_eq!((s.node(), s.counter()), (a, 42));
         assert_ne!(SessionId::new(a, 42), SessionId::new(b, 42));
         assert_eq!(SessionId::from_u64(s.as_u64()), s);
+        let max = SessionId::new(NodeTag(u32::MAX >> (32 - NodeTag::BITS)), u64::MAX);
+        assert!(
+            max.as_u64() <= i64::MAX as u64,
+            "fits a signed 64-bit column"
+        );
         let back: SessionId = serde_json::from_str(&serde_json::to_string(&s).unwrap()).unwrap();
         assert_eq!(back, s);
     }
@@ -198,6 +202,6 @@ mod tests {
     fn node_tags_are_stable() {
         // The tag is part of ids kept in the audience log: it must not change between builds.
         assert_eq!(NodeTag::of("local").value(), NodeTag::of("local").value());
-        assert_eq!(NodeTag::of("").value(), 0xcbf29c);
+        assert_eq!(NodeTag::of("").value(), 0x71d862);
     }
 }
