@@ -3,9 +3,9 @@
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod cli;
 pub mod config;
 pub mod control;
-pub mod ctl;
 pub mod draw;
 pub mod edge;
 pub mod hub;
@@ -13,8 +13,6 @@ pub mod media;
 pub mod metrics;
 pub mod room;
 pub mod store;
-pub mod verify_draw;
-pub mod viewer_cli;
 pub mod web;
 
 /// Generated gRPC types and services of `proto/showfloor/v1/control.proto`.
