@@ -94,6 +94,7 @@ pub(super) enum CtlCommand {
     /// Add a brand to the running order.
     AddBrand {
         room: String,
+        /// Brand name (1 to 100 characters).
         #[arg(long)]
         name: String,
         /// Logo image (http or https URL); optional.
@@ -107,10 +108,13 @@ pub(super) enum CtlCommand {
     UpdateBrand {
         room: String,
         brand: String,
+        /// New name (1 to 100 characters).
         #[arg(long)]
         name: Option<String>,
+        /// New logo image (http or https URL; "" removes the logo).
         #[arg(long)]
         logo_url: Option<String>,
+        /// New place in the running order, 0 first.
         #[arg(long)]
         position: Option<u32>,
     },
@@ -127,20 +131,23 @@ pub(super) enum CtlCommand {
         /// Product to replace; omit to create.
         #[arg(long)]
         id: Option<String>,
+        /// Product name (1 to 200 characters).
         #[arg(long)]
         name: String,
+        /// Shown with the product (at most 5000 characters).
         #[arg(long)]
         description: Option<String>,
         /// An image URL (repeatable).
         #[arg(long = "image-url", value_name = "URL")]
         image_urls: Vec<String>,
-        /// Order link, shown to verified dealers only.
+        /// Order link (required; an http or https URL), shown to verified dealers only.
         #[arg(long)]
-        link: Option<String>,
+        link: String,
         /// Minimum order quantity.
         #[arg(long, default_value_t = 1)]
         moq: u32,
-        /// Price of one tier in cents, e.g. gold=129900 (repeatable; one per room tier).
+        /// Price of one tier in cents, e.g. gold=129900 (repeatable; one for every tier of the
+        /// room).
         #[arg(long = "price", value_name = "TIER=CENTS", required = true, value_parser = parse_price)]
         prices: Vec<TierPrice>,
     },
@@ -272,8 +279,9 @@ pub(super) enum CtlCommand {
         order: String,
         #[arg(value_enum)]
         status: OrderStatusArg,
-        /// Why it is cancelled (required when cancelling; shown to the dealer).
-        #[arg(long)]
+        /// Why it is cancelled (required when cancelling, refused otherwise; shown to the
+        /// dealer).
+        #[arg(long, required_if_eq("status", "cancelled"))]
         reason: Option<String>,
     },
     /// Schedule a flash sale of a product (starts now unless --start-ms or --in-seconds).
@@ -466,6 +474,14 @@ mod tests {
         Cli::try_parse_from(argv).map(|cli| cli.ctl.cmd)
     }
 
+    /// The help text of one subcommand.
+    fn help(subcommand: &str) -> String {
+        match parse(&[subcommand, "--help"]) {
+            Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.to_string(),
+            other => panic!("{other:?}"),
+        }
+    }
+
     #[test]
     fn parses_prices() {
         let p = parse_price("gold=129900").expect("valid");
@@ -473,6 +489,46 @@ mod tests {
         assert!(parse_price("bad").is_err());
         assert!(parse_price("=5").is_err());
         assert!(parse_price("gold=12.50").is_err());
+    }
+
+    #[test]
+    fn a_product_needs_a_link_as_the_server_does() {
+        let product = [
+            "upsert-product",
+            "r",
+            "--brand",
+            "b1",
+            "--name",
+            "Down jacket",
+            "--price",
+            "gold=25900",
+        ];
+        let err = parse(&product).expect_err("no --link");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--link <LINK>"), "{err}");
+        match parse(&[&product[..], &["--link", "https://shop.example/jacket"]].concat()) {
+            Ok(CtlCommand::UpsertProduct { link, moq, .. }) => {
+                assert_eq!((link.as_str(), moq), ("https://shop.example/jacket", 1));
+            }
+            other => panic!("{other:?}"),
+        }
+        let help = help("upsert-product");
+        let usage = help.lines().find(|l| l.starts_with("Usage:")).unwrap();
+        assert!(usage.contains(" --link <LINK>"), "{usage}");
+        assert!(!usage.contains("[--link"), "{usage}");
+    }
+
+    #[test]
+    fn a_cancellation_needs_a_reason_as_the_server_does() {
+        let err = parse(&["order-status", "r", "o1", "cancelled"]).expect_err("no --reason");
+        assert_eq!(err.kind(), clap::error::ErrorKind::MissingRequiredArgument);
+        assert!(err.to_string().contains("--reason <REASON>"), "{err}");
+        match parse(&["order-status", "r", "o1", "confirmed"]) {
+            Ok(CtlCommand::OrderStatus { status, reason, .. }) => {
+                assert_eq!((status, reason), (OrderStatusArg::Confirmed, None));
+            }
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]

@@ -130,7 +130,7 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
                 name,
                 description: description.unwrap_or_default(),
                 image_urls,
-                link: link.unwrap_or_default(),
+                link,
                 min_order_quantity: moq,
                 prices,
             };
