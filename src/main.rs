@@ -26,9 +26,9 @@ enum Command {
     /// Run the server (HTTP + WebSocket on 7880, gRPC on 7881, store in ./data).
     Serve(ServeArgs),
     /// Control-plane client: every RPC as a subcommand.
-    Ctl(showfloor::ctl::CtlArgs),
+    Ctl(showfloor::cli::ctl::CtlArgs),
     /// A terminal viewer: prints every event as a JSON line; typed lines are sent as chat.
-    Viewer(showfloor::viewer_cli::ViewerArgs),
+    Viewer(showfloor::cli::viewer::ViewerArgs),
     /// Recompute a lucky-draw record (from GetDrawRecord / `showfloor ctl get-draw-record`)
     /// and print OK or what does not match.
     VerifyDraw {
@@ -98,10 +98,10 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
         Command::Serve(args) => serve(args).await,
-        Command::Ctl(args) => showfloor::ctl::run(args).await,
-        Command::Viewer(args) => showfloor::viewer_cli::run(args).await,
+        Command::Ctl(args) => showfloor::cli::ctl::run(args).await,
+        Command::Viewer(args) => showfloor::cli::viewer::run(args).await,
         Command::VerifyDraw { record } => {
-            ExitCode::from(showfloor::verify_draw::run(&record) as u8)
+            ExitCode::from(showfloor::cli::verify_draw::run(&record) as u8)
         }
     }
 }

@@ -8,7 +8,7 @@
 //! good and the first bad rate. The answer is the most deliveries per second each server
 //! sustains at that p99 — the comparison the benchmarks make.
 
-use crate::scenario::{join, join_with, live_room};
+use crate::room::{join, join_with, live_room};
 use crate::{
     cpu_seconds, histogram, next_probe, progress, socketio, Clock, Latency, Report, Target, WsRx,
     WsTx,

@@ -1,14 +1,20 @@
 //! The Showfloor load-test harness: scenarios that drive a running server with many simulated
 //! viewers over real WebSockets, measure latency from timestamps carried in the payload, and
 //! check what users would notice (loss, oversell, disconnects). `main.rs` is the command line;
-//! the scenarios are here so tests can run small versions of them in-process.
+//! the scenarios are here, one module each (`audience`, `chat`, `flash_sale`,
+//! `reconnect_storm`, `media`, `switchover`; `room` is what they share), so tests can run
+//! small versions of them in-process.
 
+pub mod audience;
 pub mod chat;
+pub mod flash_sale;
 pub mod janus;
 pub mod media;
+pub mod reconnect_storm;
+pub mod room;
 pub mod rtc;
-pub mod scenario;
 pub mod socketio;
+pub mod switchover;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;

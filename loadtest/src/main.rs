@@ -3,11 +3,14 @@
 //! not be carried out (server unreachable, bad arguments, setup refused).
 
 use clap::{Parser, Subcommand, ValueEnum};
+use showfloor_loadtest::audience::{self, Audience};
 use showfloor_loadtest::chat::{self, ChatStorm};
+use showfloor_loadtest::flash_sale::{self, FlashSale};
 use showfloor_loadtest::janus::Janus;
-use showfloor_loadtest::media::{self, MediaLoad, MediaServer, Switchover};
+use showfloor_loadtest::media::{self, MediaLoad, MediaServer};
+use showfloor_loadtest::reconnect_storm::{self, ReconnectStorm};
 use showfloor_loadtest::rtc::Stream;
-use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
+use showfloor_loadtest::switchover::{self, Switchover};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -237,7 +240,7 @@ fn main() -> ExitCode {
                     socketio,
                     server_pid,
                 };
-                scenario::audience(&target, &o, progress).await
+                audience::audience(&target, &o, progress).await
             }
             Scenario::ChatStorm {
                 viewers,
@@ -291,7 +294,7 @@ fn main() -> ExitCode {
                     away: Duration::from_millis(away_ms),
                     recover_within: Duration::from_secs_f64(recover_within_secs),
                 };
-                scenario::reconnect_storm(&target, &o, progress).await
+                reconnect_storm::reconnect_storm(&target, &o, progress).await
             }
             Scenario::FlashSale {
                 dealers,
@@ -310,7 +313,7 @@ fn main() -> ExitCode {
                     limit,
                     attempts,
                 };
-                scenario::flash_sale(&target, &o, progress).await
+                flash_sale::flash_sale(&target, &o, progress).await
             }
             Scenario::Media {
                 subscribers,
@@ -385,7 +388,7 @@ fn main() -> ExitCode {
                     interval: Duration::from_millis(interval_ms),
                     stream: Stream::default(),
                 };
-                media::switchover(&target, &o, progress).await
+                switchover::switchover(&target, &o, progress).await
             }
         }
     };

@@ -6,8 +6,9 @@
 
 mod common;
 
-use showfloor_loadtest::media::{self, MediaLoad, Switchover};
+use showfloor_loadtest::media::{self, MediaLoad};
 use showfloor_loadtest::rtc::Stream;
+use showfloor_loadtest::switchover::{switchover, Switchover};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,7 +29,7 @@ async fn switchover_and_media_smoke() {
         interval: Duration::from_millis(800),
         stream: stream.clone(),
     };
-    let report = media::switchover(&target, &o, false).await.unwrap();
+    let report = switchover(&target, &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     let key = &report.numbers["keyframe_after_switch_ms"];

@@ -5,8 +5,10 @@
 mod common;
 
 use common::server;
+use showfloor_loadtest::audience::{audience, Audience};
 use showfloor_loadtest::chat::{self, ChatStorm};
-use showfloor_loadtest::scenario::{self, Audience, FlashSale, ReconnectStorm};
+use showfloor_loadtest::flash_sale::{flash_sale, FlashSale};
+use showfloor_loadtest::reconnect_storm::{reconnect_storm, ReconnectStorm};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chat_storm_smoke_delivers_everything() {
@@ -36,7 +38,7 @@ async fn flash_sale_smoke_never_oversells() {
         limit: 1,
         attempts: 2,
     };
-    let report = scenario::flash_sale(&target, &o, false).await.unwrap();
+    let report = flash_sale(&target, &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     assert_eq!(report.numbers["won"], 100);
@@ -53,7 +55,7 @@ async fn a_wrong_key_is_a_clear_error() {
         limit: 1,
         attempts: 1,
     };
-    let err = scenario::flash_sale(&target, &o, false).await.unwrap_err();
+    let err = flash_sale(&target, &o, false).await.unwrap_err();
     assert!(format!("{err:#}").to_lowercase().contains("key"), "{err:#}");
     app.shutdown().await;
 }
@@ -68,7 +70,7 @@ async fn audience_smoke_connects_everyone_and_reports_memory() {
         socketio: None,
         server_pid: None,
     };
-    let report = scenario::audience(&target, &o, false).await.unwrap();
+    let report = audience(&target, &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     assert_eq!(report.numbers["connected"], 500);
@@ -88,7 +90,7 @@ async fn reconnect_storm_smoke_misses_nothing() {
         // Generous: this smoke checks resume and loss, not speed (a debug build on CI).
         recover_within: std::time::Duration::from_secs(60),
     };
-    let report = scenario::reconnect_storm(&target, &o, false).await.unwrap();
+    let report = reconnect_storm(&target, &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     assert_eq!(report.numbers["resumed"], 150);

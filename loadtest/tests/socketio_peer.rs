@@ -2,8 +2,8 @@
 //! Socket.IO v4 client that `benches/compare.sh` relies on honest. Small and short; timings
 //! are printed, never asserted.
 
+use showfloor_loadtest::audience::{audience, Audience};
 use showfloor_loadtest::chat::{self, ChatStorm};
-use showfloor_loadtest::scenario::{self, Audience};
 use showfloor_loadtest::Target;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -84,7 +84,7 @@ async fn chat_storm_and_audience_run_against_socketio() {
         socketio: Some(peer.addr),
         server_pid: Some(peer.child.id()),
     };
-    let report = scenario::audience(&nowhere(), &o, false).await.unwrap();
+    let report = audience(&nowhere(), &o, false).await.unwrap();
     println!("{}", report.human());
     assert!(report.passed(), "{}", report.human());
     assert!(report.numbers["server_kb_per_viewer"].is_number());
