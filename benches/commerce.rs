@@ -169,7 +169,7 @@ async fn setup(grpc: &str) -> (ControlClient<tonic::transport::Channel>, Show) {
 }
 
 fn dealer_token(show: &Show, viewer: &str) -> String {
-    let now = showfloor::hub::now_ms() / 1000;
+    let now = showfloor::model::now_ms() / 1000;
     showfloor::auth::issue_viewer_token(
         &show.key,
         &showfloor::auth::ViewerClaims {
@@ -451,7 +451,7 @@ async fn redis_run(a: &Args) -> Run {
                                 .arg(&dealer)
                                 .arg(grabs)
                                 .arg(&key)
-                                .arg(showfloor::hub::now_ms())
+                                .arg(showfloor::model::now_ms())
                                 .invoke_async(&mut con)
                                 .await
                                 .unwrap();

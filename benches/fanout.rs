@@ -161,24 +161,18 @@ fn chat_through_the_room(c: &mut Criterion) {
 }
 
 /// One rendered frame into N sessions' bounded queues (what the room's owner does per
-/// broadcast: `SessionLink::offer`, a reference-count clone and a `try_send` each), and each
+/// broadcast: `SessionSink::offer`, a reference-count clone and a `try_send` each), and each
 /// session's writer taking it out again (`try_recv`). Elements = sessions.
 fn fanout_into_session_queues(c: &mut Criterion) {
-    use showfloor::hub::{CloseSignal, SessionLink, Text};
-    use std::sync::Arc;
+    use showfloor::rooms::{SessionSink, Text};
     let rendered = render(&switched(), &[], "CNY").public;
     let frame = Text::try_from(rendered).expect("rendered frames are UTF-8");
     let mut g = c.benchmark_group("fanout_into_session_queues");
     for sessions in [100usize, 1000, 5000] {
-        let (links, mut queues): (Vec<SessionLink>, Vec<_>) = (0..sessions)
+        let (links, mut queues): (Vec<SessionSink>, Vec<_>) = (0..sessions)
             .map(|_| {
-                let (tx, rx) = tokio::sync::mpsc::channel::<Text>(1024);
-                let link = SessionLink {
-                    frames: tx,
-                    close: Arc::new(CloseSignal::default()),
-                    urge: Arc::new(tokio::sync::Notify::new()),
-                };
-                (link, rx)
+                let (sink, queue) = SessionSink::new(1024);
+                (sink, queue.frames)
             })
             .unzip();
         g.throughput(Throughput::Elements(sessions as u64));

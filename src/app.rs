@@ -4,23 +4,26 @@
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
-use crate::config::Config;
+use crate::config::{Config, StoreKind};
 use crate::control::ControlService;
 use crate::edge::{self, EdgeState};
 use crate::hub::{Hub, HubConfig};
 use crate::media::{Media, MediaConfig};
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::rooms::Rooms;
 use crate::store::sqlite::SqliteStore;
+use crate::store::Store;
 use anyhow::Context;
 use axum::serve::ListenerExt;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{watch, Semaphore};
+use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 /// A running server.
 pub struct App {
@@ -31,8 +34,11 @@ pub struct App {
     pub hub: Arc<Hub>,
     /// The SFU; `media.udp_addr()` is the one UDP port of all media.
     pub media: Arc<Media>,
-    draining: Arc<AtomicBool>,
-    stop: watch::Sender<bool>,
+    pub metrics: Arc<Metrics>,
+    /// The one drain signal: listeners stop accepting, rooms close their sessions.
+    drain: CancellationToken,
+    /// Every session and room task; shutdown waits for them within the grace period.
+    tasks: TaskTracker,
     http_task: JoinHandle<()>,
     grpc_task: JoinHandle<()>,
     grace: Duration,
@@ -48,24 +54,35 @@ impl App {
         } else {
             None
         };
-        let store = SqliteStore::open(&config.data_dir)
-            .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+        let store: Arc<dyn Store> = match config.store {
+            StoreKind::Sqlite => {
+                Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
+                    format!("cannot open the store in {}", config.data_dir.display())
+                })?)
+            }
+        };
         let metrics = Arc::new(Metrics::new());
+        let drain = CancellationToken::new();
+        let tasks = TaskTracker::new();
         let hub = Hub::start(
-            Arc::new(store),
+            store,
             Arc::new(LocalBus::new()),
-            metrics,
+            metrics.clone(),
             HubConfig {
                 outbound_queue: config.outbound_queue,
                 heartbeat_ms: config.heartbeat_secs as i64 * 1000,
                 node: crate::model::NodeTag::of(&config.node_id),
             },
+            drain.clone(),
+            tasks.clone(),
         )
         .await
         .context("cannot load rooms from the store")?;
+        let rooms: Arc<dyn Rooms> = hub.clone();
 
         let media = Media::start(
-            hub.clone(),
+            rooms.clone(),
+            &metrics,
             MediaConfig {
                 udp_addr: config.media_udp_addr,
                 max_subscribers: config.max_media_subscribers,
@@ -82,18 +99,19 @@ impl App {
         let http_addr = http.local_addr()?;
         let grpc_addr = grpc.local_addr()?;
 
-        let draining = Arc::new(AtomicBool::new(false));
-        let (stop, stop_rx) = watch::channel(false);
         let edge_state = EdgeState {
-            hub: hub.clone(),
+            rooms: rooms.clone(),
+            metrics: metrics.clone(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
             max_message_bytes: config.max_message_bytes,
             outbound_queue: config.outbound_queue,
             write_delay: Duration::from_millis(config.write_delay_ms),
-            draining: draining.clone(),
+            draining: drain.clone(),
+            sessions: tasks.clone(),
         };
         let control = pb::control_server::ControlServer::new(ControlService::new(
-            hub.clone(),
+            rooms.clone(),
+            metrics.clone(),
             HostKeys::new(&keys),
         ));
         // The browser console speaks grpc-web to the same service, on the pages' own origin.
@@ -101,7 +119,7 @@ impl App {
         let router = edge::router(edge_state)
             .merge(crate::media::http::router(media.clone()))
             .merge(crate::web::router(grpc_web));
-        let mut http_stop = stop_rx.clone();
+        let http_stop = drain.clone();
         let http_task = tokio::spawn(async move {
             // Events are small and latency-bound: never let Nagle hold a frame back.
             let http = http.tap_io(|tcp| {
@@ -110,9 +128,7 @@ impl App {
                 }
             });
             let r = axum::serve(http, router)
-                .with_graceful_shutdown(async move {
-                    let _ = http_stop.wait_for(|s| *s).await;
-                })
+                .with_graceful_shutdown(async move { http_stop.cancelled().await })
                 .await;
             if let Err(e) = r {
                 tracing::error!(error = %e, "http server failed");
@@ -123,7 +139,7 @@ impl App {
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("gRPC reflection")?;
-        let mut grpc_stop = stop_rx;
+        let grpc_stop = drain.clone();
         let grpc_task = tokio::spawn(async move {
             let r = tonic::transport::Server::builder()
                 .add_service(control)
@@ -134,9 +150,7 @@ impl App {
                             let _ = tcp.set_nodelay(true);
                         })
                     }),
-                    async move {
-                        let _ = grpc_stop.wait_for(|s| *s).await;
-                    },
+                    async move { grpc_stop.cancelled().await },
                 )
                 .await;
             if let Err(e) = r {
@@ -150,27 +164,35 @@ impl App {
             dev_key,
             hub,
             media,
-            draining,
-            stop,
+            metrics,
+            drain,
+            tasks,
             http_task,
             grpc_task,
             grace: Duration::from_secs(config.shutdown_grace_secs),
         })
     }
 
-    /// Stop accepting, close viewers with "going away", flush the store, stop listeners.
+    /// The drain, one signal for everything: listeners stop accepting and /readyz says
+    /// draining; every room closes its sessions with "going away" (after what is queued) and
+    /// stops once its acknowledged writes are durable; media sessions close. Then it waits,
+    /// within the grace period, for every session and room task, and flushes the store.
     pub async fn shutdown(self) {
-        self.draining.store(true, Ordering::Relaxed);
+        self.drain.cancel();
+        self.tasks.close();
         self.media.shutdown().await;
-        self.hub.shutdown().await;
-        let _ = self.stop.send(true);
         let wait = async {
+            self.tasks.wait().await;
             let _ = self.http_task.await;
             let _ = self.grpc_task.await;
         };
         if tokio::time::timeout(self.grace, wait).await.is_err() {
-            tracing::warn!("some connections did not close within the grace period");
+            tracing::warn!(
+                open = self.tasks.len(),
+                "some sessions or rooms did not finish within the grace period"
+            );
         }
+        self.hub.drained().await;
     }
 }
 

@@ -1,26 +1,66 @@
-//! Where room events go beyond their owner task: in-process by default, NATS for clusters later.
+//! Where a room's sequenced events go beyond their owner: in-process by default; a NATS
+//! implementation fits the same trait for clusters.
+//!
+//! What crosses between nodes is the [`SeqEvent`] itself — the room's plain event with its
+//! sequence number, which may carry prices — never rendered frames. The node that serves a
+//! viewer renders each event once per audience class for its own viewers (so a public viewer
+//! on any node never receives a price) and keeps its own resume window.
 
-use crate::room::event::SeqEvent;
+use crate::model::SeqEvent;
 use dashmap::DashMap;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use std::sync::Arc;
 use tokio::sync::broadcast;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
+use tokio_stream::wrappers::BroadcastStream;
 
 /// Followers may lag this many events behind before they are told they missed some.
 const FOLLOWER_BUFFER: usize = 1024;
 
-pub trait Bus: Send + Sync + 'static {
-    /// Publish a sequenced event of a room to everyone following that room. Never blocks.
-    fn publish(&self, event: Arc<SeqEvent>);
+/// Where a publication landed in its room's stream: publications of one room are numbered
+/// from 1 in the order the bus accepted them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Position(pub u64);
 
-    /// Follow a room's events. A follower that falls more than a buffer behind receives
-    /// `RecvError::Lagged` (and so knows it must resynchronise) instead of slowing the room.
-    fn follow(&self, room: &str) -> broadcast::Receiver<Arc<SeqEvent>>;
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The bus cannot take more right now (its outgoing buffer is full); the event was not
+    /// published.
+    #[error("the bus is full; the event was not published")]
+    Full,
+    /// The bus is not connected.
+    #[error("the bus is unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// What a follower receives: the next event, or word that it fell behind and missed some
+/// (it must then resynchronise: an explicit snapshot for its viewers, never a silent gap).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Followed {
+    Event(Arc<SeqEvent>),
+    Missed(u64),
+}
+
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes a sequenced event of a room to every follower of that room. Never waits:
+    /// an implementation queues internally and refuses with [`BusError::Full`] when it
+    /// cannot.
+    fn publish(&self, event: Arc<SeqEvent>) -> Result<Position, BusError>;
+
+    /// Follows a room's events from now on, in publication order.
+    fn follow(&self, room: &str) -> BoxStream<'static, Followed>;
+}
+
+struct Channel {
+    tx: broadcast::Sender<Arc<SeqEvent>>,
+    published: u64,
 }
 
 /// One process: a broadcast channel per followed room.
 #[derive(Default)]
 pub struct LocalBus {
-    rooms: DashMap<String, broadcast::Sender<Arc<SeqEvent>>>,
+    rooms: DashMap<String, Channel>,
 }
 
 impl LocalBus {
@@ -30,30 +70,47 @@ impl LocalBus {
 }
 
 impl Bus for LocalBus {
-    fn publish(&self, event: Arc<SeqEvent>) {
-        let mut drop_room = false;
-        if let Some(tx) = self.rooms.get(&event.room) {
-            // No follower left: forget the channel.
-            drop_room = tx.send(event.clone()).is_err();
-        }
-        if drop_room {
-            self.rooms
-                .remove_if(&event.room, |_, tx| tx.receiver_count() == 0);
-        }
+    fn publish(&self, event: Arc<SeqEvent>) -> Result<Position, BusError> {
+        // The room's entry exists after its first event: no key copy on the hot path.
+        let mut ch = match self.rooms.get_mut(&event.room) {
+            Some(ch) => ch,
+            None => self
+                .rooms
+                .entry(event.room.clone())
+                .or_insert_with(|| Channel {
+                    tx: broadcast::channel(FOLLOWER_BUFFER).0,
+                    published: 0,
+                }),
+        };
+        ch.published += 1;
+        // No follower: nothing to deliver (a room nobody follows costs a counter).
+        let _ = ch.tx.send(event);
+        Ok(Position(ch.published))
     }
 
-    fn follow(&self, room: &str) -> broadcast::Receiver<Arc<SeqEvent>> {
-        self.rooms
+    fn follow(&self, room: &str) -> BoxStream<'static, Followed> {
+        let rx = self
+            .rooms
             .entry(room.to_string())
-            .or_insert_with(|| broadcast::channel(FOLLOWER_BUFFER).0)
-            .subscribe()
+            .or_insert_with(|| Channel {
+                tx: broadcast::channel(FOLLOWER_BUFFER).0,
+                published: 0,
+            })
+            .tx
+            .subscribe();
+        BroadcastStream::new(rx)
+            .map(|r| match r {
+                Ok(ev) => Followed::Event(ev),
+                Err(BroadcastStreamRecvError::Lagged(n)) => Followed::Missed(n),
+            })
+            .boxed()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::room::event::RoomEvent;
+    use crate::model::RoomEvent;
 
     fn ev(room: &str, seq: u64) -> Arc<SeqEvent> {
         Arc::new(SeqEvent {
@@ -68,11 +125,16 @@ mod tests {
     async fn followers_get_their_room_in_order_and_events_cross_as_json() {
         let bus = LocalBus::new();
         let mut a = bus.follow("a");
-        bus.publish(ev("b", 1));
-        bus.publish(ev("a", 1));
-        bus.publish(ev("a", 2));
-        assert_eq!(a.recv().await.unwrap().seq, 1);
-        let second = a.recv().await.unwrap();
+        bus.publish(ev("b", 1)).unwrap();
+        assert_eq!(bus.publish(ev("a", 1)).unwrap(), Position(1));
+        assert_eq!(bus.publish(ev("a", 2)).unwrap(), Position(2));
+        let Some(Followed::Event(first)) = a.next().await else {
+            panic!("an event")
+        };
+        assert_eq!(first.seq, 1);
+        let Some(Followed::Event(second)) = a.next().await else {
+            panic!("an event")
+        };
         assert_eq!(second.seq, 2);
         let wire = serde_json::to_string(&*second).unwrap();
         let back: SeqEvent = serde_json::from_str(&wire).unwrap();
@@ -84,11 +146,8 @@ mod tests {
         let bus = LocalBus::new();
         let mut a = bus.follow("a");
         for i in 0..(FOLLOWER_BUFFER as u64 + 10) {
-            bus.publish(ev("a", i));
+            bus.publish(ev("a", i)).unwrap();
         }
-        assert!(matches!(
-            a.recv().await,
-            Err(broadcast::error::RecvError::Lagged(_))
-        ));
+        assert_eq!(a.next().await, Some(Followed::Missed(10)));
     }
 }

@@ -1,9 +1,9 @@
-//! The gRPC control plane: a thin tonic service over the hub; domain errors become `Status`
+//! The gRPC control plane: a thin tonic service over the rooms seam; domain errors become `Status`
 //! in one place (`status_of`).
 
 use crate::auth::{self, HostKeys, PresenterClaims, Role, ViewerClaims};
-use crate::hub::{now_ms, Hub, HubError};
 use crate::metrics::Metrics;
+use crate::model::now_ms;
 use crate::model::{
     ApplicationStatus, Brand, ChatRateLimit, CommerceCommand, DealerApplication, DealerRecord,
     DrawEligibility, FlashSale, HostCommand, HostReply, NewRoom, Order, OrderFilter, OrderStatus,
@@ -12,6 +12,8 @@ use crate::model::{
 };
 use crate::pb;
 use crate::pb::control_server::Control;
+use crate::rooms::{Rooms, RoomsError};
+use futures_util::StreamExt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -19,15 +21,18 @@ use tokio_stream::Stream;
 use tonic::{Code, Request, Response, Status};
 
 pub struct ControlService {
-    hub: Arc<Hub>,
+    hub: Arc<dyn Rooms>,
     keys: HostKeys,
     metrics: Arc<Metrics>,
 }
 
 impl ControlService {
-    pub fn new(hub: Arc<Hub>, keys: HostKeys) -> ControlService {
-        let metrics = hub.metrics().clone();
-        ControlService { hub, keys, metrics }
+    pub fn new(rooms: Arc<dyn Rooms>, metrics: Arc<Metrics>, keys: HostKeys) -> ControlService {
+        ControlService {
+            hub: rooms,
+            keys,
+            metrics,
+        }
     }
 
     fn authorize(&self, md: &tonic::metadata::MetadataMap) -> Result<(), Status> {
@@ -53,7 +58,7 @@ impl ControlService {
         &self,
         method: &'static str,
         req: Request<T>,
-        f: impl FnOnce(Arc<Hub>, T) -> Fut,
+        f: impl FnOnce(Arc<dyn Rooms>, T) -> Fut,
     ) -> Result<Response<R>, Status>
     where
         Fut: Future<Output = Result<R, Status>>,
@@ -71,15 +76,15 @@ impl ControlService {
 }
 
 /// The one place where domain errors become gRPC statuses.
-pub fn status_of(e: HubError) -> Status {
+pub fn status_of(e: RoomsError) -> Status {
     match e {
-        HubError::Room(RoomError::InvalidArgument(m)) => Status::invalid_argument(m),
-        HubError::Room(RoomError::NotFound(m)) => Status::not_found(m),
-        HubError::Room(RoomError::FailedPrecondition(m)) => Status::failed_precondition(m),
-        HubError::RoomNotFound(id) => Status::not_found(format!("room {id} not found")),
-        HubError::Unavailable(id) => Status::unavailable(format!("room {id} is shutting down")),
-        HubError::Store(m) => {
-            tracing::error!(error = %m, "store failure in a control call");
+        RoomsError::Room(RoomError::InvalidArgument(m)) => Status::invalid_argument(m),
+        RoomsError::Room(RoomError::NotFound(m)) => Status::not_found(m),
+        RoomsError::Room(RoomError::FailedPrecondition(m)) => Status::failed_precondition(m),
+        RoomsError::RoomNotFound(id) => Status::not_found(format!("room {id} not found")),
+        e @ RoomsError::Unavailable(..) => Status::unavailable(e.to_string()),
+        RoomsError::Store(e) => {
+            tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "store failure in a control call");
             Status::internal("the store failed to persist the change; it was not applied durably")
         }
     }
@@ -93,7 +98,7 @@ fn need(field: &str, v: &str) -> Result<(), Status> {
     }
 }
 
-async fn host(hub: &Hub, room: &str, cmd: HostCommand) -> Result<HostReply, Status> {
+async fn host(hub: &dyn Rooms, room: &str, cmd: HostCommand) -> Result<HostReply, Status> {
     need("room_id", room)?;
     hub.host(room, cmd).await.map_err(status_of)
 }
@@ -246,7 +251,7 @@ fn watch_pb(room: &str, e: WatchEvent) -> Option<pb::WatchRoomEvent> {
     Some(pb::WatchRoomEvent { event: Some(event) })
 }
 
-async fn summary(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
+async fn summary(hub: &dyn Rooms, room: &str) -> Result<RoomSummary, Status> {
     match host(hub, room, HostCommand::GetRoom).await? {
         HostReply::Room(s) => Ok(*s),
         _ => Err(unexpected()),
@@ -254,7 +259,7 @@ async fn summary(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
 }
 
 /// A room that has not ended (tokens are issued only for those).
-async fn unended_room(hub: &Hub, room: &str) -> Result<RoomSummary, Status> {
+async fn unended_room(hub: &dyn Rooms, room: &str) -> Result<RoomSummary, Status> {
     let s = summary(hub, room).await?;
     if s.record.state == RoomState::Ended {
         return Err(Status::failed_precondition(format!(
@@ -333,7 +338,7 @@ impl Control for ControlService {
         req: Request<pb::GetRoomRequest>,
     ) -> Result<Response<pb::Room>, Status> {
         self.call("GetRoom", req, |hub, r| async move {
-            Ok(room_pb(&summary(&hub, &r.room_id).await?))
+            Ok(room_pb(&summary(&*hub, &r.room_id).await?))
         })
         .await
     }
@@ -343,32 +348,34 @@ impl Control for ControlService {
         req: Request<pb::ListRoomsRequest>,
     ) -> Result<Response<pb::ListRoomsResponse>, Status> {
         self.call("ListRooms", req, |hub, r| async move {
-            let mut rooms = Vec::new();
-            for id in hub.room_ids() {
-                // A room that shut down in between is skipped.
-                if let Ok(s) = summary(&hub, &id).await {
-                    let p = room_pb(&s);
-                    if r.state == 0 || r.state == p.state {
-                        rooms.push(p);
-                    }
-                }
-            }
-            rooms.sort_by_key(|r| std::cmp::Reverse(r.created_ms));
-            Ok(pb::ListRoomsResponse { rooms })
+            let state = match pb::RoomState::try_from(r.state) {
+                Ok(pb::RoomState::Unspecified) => None,
+                Ok(pb::RoomState::Scheduled) => Some(RoomState::Scheduled),
+                Ok(pb::RoomState::Live) => Some(RoomState::Live),
+                Ok(pb::RoomState::Ended) => Some(RoomState::Ended),
+                Err(_) => return Err(Status::invalid_argument(format!(
+                    "state {} is not a room state (0 = any, 1 = scheduled, 2 = live, 3 = ended)",
+                    r.state
+                ))),
+            };
+            let rooms = hub.list_rooms(state).await.map_err(status_of)?;
+            Ok(pb::ListRoomsResponse {
+                rooms: rooms.iter().map(room_pb).collect(),
+            })
         })
         .await
     }
 
     async fn open_room(&self, req: Request<pb::RoomRef>) -> Result<Response<pb::Room>, Status> {
         self.call("OpenRoom", req, |hub, r| async move {
-            room_reply(host(&hub, &r.room_id, HostCommand::Open).await?)
+            room_reply(host(&*hub, &r.room_id, HostCommand::Open).await?)
         })
         .await
     }
 
     async fn close_room(&self, req: Request<pb::RoomRef>) -> Result<Response<pb::Room>, Status> {
         self.call("CloseRoom", req, |hub, r| async move {
-            room_reply(host(&hub, &r.room_id, HostCommand::Close).await?)
+            room_reply(host(&*hub, &r.room_id, HostCommand::Close).await?)
         })
         .await
     }
@@ -379,12 +386,10 @@ impl Control for ControlService {
     ) -> Result<Response<pb::RoomTokenKey>, Status> {
         self.call("GetRoomTokenKey", req, |hub, r| async move {
             need("room_id", &r.room_id)?;
-            let h = hub
-                .room(&r.room_id)
-                .ok_or_else(|| Status::not_found(format!("room {} not found", r.room_id)))?;
+            let key = hub.token_key(&r.room_id).await.map_err(status_of)?;
             Ok(pb::RoomTokenKey {
                 room_id: r.room_id,
-                key: h.token_key.to_string(),
+                key: key.to_string(),
             })
         })
         .await
@@ -400,7 +405,7 @@ impl Control for ControlService {
                 logo_url: r.logo_url,
                 position: r.position,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Brand(b) => Ok(brand_pb(&r.room_id, &b)),
                 _ => Err(unexpected()),
             }
@@ -420,7 +425,7 @@ impl Control for ControlService {
                 logo_url: r.logo_url,
                 position: r.position,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Brand(b) => Ok(brand_pb(&r.room_id, &b)),
                 _ => Err(unexpected()),
             }
@@ -436,7 +441,7 @@ impl Control for ControlService {
             need("brand_id", &r.brand_id)?;
             done(
                 host(
-                    &hub,
+                    &*hub,
                     &r.room_id,
                     HostCommand::RemoveBrand {
                         brand_id: r.brand_id,
@@ -453,7 +458,7 @@ impl Control for ControlService {
             need("brand_id", &r.brand_id)?;
             room_reply(
                 host(
-                    &hub,
+                    &*hub,
                     &r.room_id,
                     HostCommand::SwitchBrand {
                         brand_id: r.brand_id,
@@ -485,7 +490,7 @@ impl Control for ControlService {
                     .map(|p| (p.tier, p.price_cents))
                     .collect(),
             });
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Product(p) => Ok(product_pb(&r.room_id, &p)),
                 _ => Err(unexpected()),
             }
@@ -501,7 +506,7 @@ impl Control for ControlService {
             need("product_id", &r.product_id)?;
             done(
                 host(
-                    &hub,
+                    &*hub,
                     &r.room_id,
                     HostCommand::RemoveProduct {
                         product_id: r.product_id,
@@ -521,7 +526,7 @@ impl Control for ControlService {
             let cmd = HostCommand::ListProducts {
                 brand_id: (!r.brand_id.is_empty()).then_some(r.brand_id),
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Products(ps) => Ok(pb::ListProductsResponse {
                     products: ps.iter().map(|p| product_pb(&r.room_id, p)).collect(),
                 }),
@@ -539,7 +544,7 @@ impl Control for ControlService {
             need("product_id", &r.product_id)?;
             done(
                 host(
-                    &hub,
+                    &*hub,
                     &r.room_id,
                     HostCommand::PinProduct {
                         product_id: r.product_id,
@@ -556,7 +561,7 @@ impl Control for ControlService {
         req: Request<pb::RoomRef>,
     ) -> Result<Response<pb::Empty>, Status> {
         self.call("UnpinProduct", req, |hub, r| async move {
-            done(host(&hub, &r.room_id, HostCommand::UnpinProduct).await?)
+            done(host(&*hub, &r.room_id, HostCommand::UnpinProduct).await?)
         })
         .await
     }
@@ -578,7 +583,7 @@ impl Control for ControlService {
                 ));
             }
             let ttl = token_ttl(r.ttl_seconds)?;
-            let s = unended_room(&hub, &r.room_id).await?;
+            let s = unended_room(&*hub, &r.room_id).await?;
             let now = now_ms() / 1000;
             let claims = ViewerClaims {
                 room: r.room_id.clone(),
@@ -616,7 +621,7 @@ impl Control for ControlService {
             auth::check_viewer_id(&presenter)
                 .map_err(|m| Status::invalid_argument(format!("presenter_id: {m}")))?;
             let ttl = token_ttl(r.ttl_seconds)?;
-            let s = unended_room(&hub, &r.room_id).await?;
+            let s = unended_room(&*hub, &r.room_id).await?;
             if !s.brands.iter().any(|b| b.id == r.brand_id) {
                 return Err(Status::not_found(format!(
                     "brand {} not found in room {}",
@@ -657,7 +662,7 @@ impl Control for ControlService {
                 tier: r.tier,
                 company: r.company,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Dealer(d) => Ok(dealer_pb(&r.room_id, &d)),
                 _ => Err(unexpected()),
             }
@@ -674,7 +679,7 @@ impl Control for ControlService {
             let cmd = HostCommand::RevokeDealer {
                 viewer_id: r.viewer_id,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Dealer(d) => Ok(dealer_pb(&r.room_id, &d)),
                 _ => Err(unexpected()),
             }
@@ -687,7 +692,7 @@ impl Control for ControlService {
         req: Request<pb::RoomRef>,
     ) -> Result<Response<pb::ListDealersResponse>, Status> {
         self.call("ListDealers", req, |hub, r| async move {
-            match host(&hub, &r.room_id, HostCommand::ListDealers).await? {
+            match host(&*hub, &r.room_id, HostCommand::ListDealers).await? {
                 HostReply::Dealers(ds) => Ok(pb::ListDealersResponse {
                     dealers: ds.iter().map(|d| dealer_pb(&r.room_id, d)).collect(),
                 }),
@@ -714,7 +719,7 @@ impl Control for ControlService {
                     )))
                 }
             };
-            match host(&hub, &r.room_id, HostCommand::ListApplications { status }).await? {
+            match host(&*hub, &r.room_id, HostCommand::ListApplications { status }).await? {
                 HostReply::Applications(a) => Ok(pb::ListDealerApplicationsResponse {
                     applications: a.iter().map(|a| application_pb(&r.room_id, a)).collect(),
                 }),
@@ -735,7 +740,7 @@ impl Control for ControlService {
                 application_id: r.application_id,
                 tier: r.tier,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Application(a) => Ok(application_pb(&r.room_id, &a)),
                 _ => Err(unexpected()),
             }
@@ -753,7 +758,7 @@ impl Control for ControlService {
                 application_id: r.application_id,
                 reason: r.reason,
             };
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Application(a) => Ok(application_pb(&r.room_id, &a)),
                 _ => Err(unexpected()),
             }
@@ -770,7 +775,7 @@ impl Control for ControlService {
                 viewer_id: r.viewer_id,
                 duration_seconds: r.duration_seconds,
             };
-            done(host(&hub, &r.room_id, cmd).await?)
+            done(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -785,7 +790,7 @@ impl Control for ControlService {
                 viewer_id: r.viewer_id,
                 reason: r.reason,
             };
-            done(host(&hub, &r.room_id, cmd).await?)
+            done(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -799,7 +804,7 @@ impl Control for ControlService {
             let cmd = HostCommand::DeleteMessage {
                 message_id: r.message_id,
             };
-            done(host(&hub, &r.room_id, cmd).await?)
+            done(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -809,7 +814,7 @@ impl Control for ControlService {
         req: Request<pb::AnnounceRequest>,
     ) -> Result<Response<pb::Empty>, Status> {
         self.call("Announce", req, |hub, r| async move {
-            done(host(&hub, &r.room_id, HostCommand::Announce { text: r.text }).await?)
+            done(host(&*hub, &r.room_id, HostCommand::Announce { text: r.text }).await?)
         })
         .await
     }
@@ -822,23 +827,11 @@ impl Control for ControlService {
     ) -> Result<Response<Self::WatchRoomStream>, Status> {
         self.call("WatchRoom", req, |hub, r| async move {
             need("room_id", &r.room_id)?;
-            let h = hub
-                .room(&r.room_id)
-                .ok_or_else(|| Status::not_found(format!("room {} not found", r.room_id)))?;
-            let mut rx = h.watch().await.map_err(status_of)?;
+            let events = hub.watch(&r.room_id).await.map_err(status_of)?;
             let room = r.room_id;
-            let stream = async_stream_from(move |tx| async move {
-                while let Some(ev) = rx.recv().await {
-                    match watch_pb(&room, ev) {
-                        Some(e) => {
-                            if tx.send(Ok(e)).await.is_err() {
-                                break;
-                            }
-                        }
-                        None => break,
-                    }
-                }
-            });
+            let stream: WatchStream = Box::pin(
+                events.filter_map(move |ev| std::future::ready(watch_pb(&room, ev).map(Ok))),
+            );
             Ok(stream)
         })
         .await
@@ -866,7 +859,7 @@ impl Control for ControlService {
                 before_order_id: opt(r.before_order_id),
             };
             let cmd = HostCommand::Commerce(CommerceCommand::ListOrders(f));
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Orders(p) => Ok(pb::ListOrdersResponse {
                     orders: p.orders.iter().map(|o| order_pb(&r.room_id, o)).collect(),
                     total_count: p.total_count,
@@ -884,7 +877,7 @@ impl Control for ControlService {
             let cmd = HostCommand::Commerce(CommerceCommand::GetOrder {
                 order_id: r.order_id,
             });
-            order_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+            order_reply(&r.room_id, host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -900,7 +893,7 @@ impl Control for ControlService {
                 status: order_status_of(r.status)?,
                 reason: r.reason,
             });
-            order_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+            order_reply(&r.room_id, host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -927,7 +920,7 @@ impl Control for ControlService {
                 duration_seconds: r.duration_seconds,
                 tiers: r.tiers,
             });
-            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+            sale_reply(&r.room_id, host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -939,7 +932,7 @@ impl Control for ControlService {
         self.call("GetFlashSale", req, |hub, r| async move {
             need("sale_id", &r.sale_id)?;
             let cmd = HostCommand::Commerce(CommerceCommand::GetFlashSale { sale_id: r.sale_id });
-            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+            sale_reply(&r.room_id, host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -950,7 +943,7 @@ impl Control for ControlService {
     ) -> Result<Response<pb::ListFlashSalesResponse>, Status> {
         self.call("ListFlashSales", req, |hub, r| async move {
             let cmd = HostCommand::Commerce(CommerceCommand::ListFlashSales);
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Sales(v) => {
                     let now = now_ms();
                     Ok(pb::ListFlashSalesResponse {
@@ -970,7 +963,7 @@ impl Control for ControlService {
         self.call("EndFlashSale", req, |hub, r| async move {
             need("sale_id", &r.sale_id)?;
             let cmd = HostCommand::Commerce(CommerceCommand::EndFlashSale { sale_id: r.sale_id });
-            sale_reply(&r.room_id, host(&hub, &r.room_id, cmd).await?)
+            sale_reply(&r.room_id, host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -987,7 +980,7 @@ impl Control for ControlService {
                 entry_seconds: r.entry_seconds,
                 beacon_source: r.beacon_source,
             });
-            draw_reply(host(&hub, &r.room_id, cmd).await?)
+            draw_reply(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -1002,7 +995,7 @@ impl Control for ControlService {
                 draw_id: r.draw_id,
                 beacon: r.beacon,
             });
-            draw_reply(host(&hub, &r.room_id, cmd).await?)
+            draw_reply(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -1014,7 +1007,7 @@ impl Control for ControlService {
         self.call("GetDrawRecord", req, |hub, r| async move {
             need("draw_id", &r.draw_id)?;
             let cmd = HostCommand::Commerce(CommerceCommand::GetDrawRecord { draw_id: r.draw_id });
-            draw_reply(host(&hub, &r.room_id, cmd).await?)
+            draw_reply(host(&*hub, &r.room_id, cmd).await?)
         })
         .await
     }
@@ -1025,7 +1018,7 @@ impl Control for ControlService {
     ) -> Result<Response<pb::ListDrawsResponse>, Status> {
         self.call("ListDraws", req, |hub, r| async move {
             let cmd = HostCommand::Commerce(CommerceCommand::ListDraws);
-            match host(&hub, &r.room_id, cmd).await? {
+            match host(&*hub, &r.room_id, cmd).await? {
                 HostReply::Draws(v) => Ok(pb::ListDrawsResponse {
                     draws: v.iter().map(draw_pb).collect(),
                 }),
@@ -1047,7 +1040,7 @@ impl Control for ControlService {
                 message: r.message,
                 duration_seconds: (r.duration_seconds != 0).then_some(r.duration_seconds),
             });
-            packet_reply(&hub, &r.room_id, host(&hub, &r.room_id, cmd).await?).await
+            packet_reply(&*hub, &r.room_id, host(&*hub, &r.room_id, cmd).await?).await
         })
         .await
     }
@@ -1061,22 +1054,10 @@ impl Control for ControlService {
             let cmd = HostCommand::Commerce(CommerceCommand::GetRedPacket {
                 packet_id: r.packet_id,
             });
-            packet_reply(&hub, &r.room_id, host(&hub, &r.room_id, cmd).await?).await
+            packet_reply(&*hub, &r.room_id, host(&*hub, &r.room_id, cmd).await?).await
         })
         .await
     }
-}
-
-/// A stream fed by a task through a small channel (ends when the task ends or the client
-/// goes away).
-fn async_stream_from<F, Fut>(f: F) -> WatchStream
-where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<pb::WatchRoomEvent, Status>>) -> Fut,
-    Fut: Future<Output = ()> + Send + 'static,
-{
-    let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::spawn(f(tx));
-    Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx))
 }
 
 // ------------------------------------------------------------------------------ commerce
@@ -1226,7 +1207,7 @@ fn draw_reply(r: HostReply) -> Result<pb::DrawRecord, Status> {
     }
 }
 
-async fn packet_reply(hub: &Hub, room: &str, r: HostReply) -> Result<pb::RedPacket, Status> {
+async fn packet_reply(hub: &dyn Rooms, room: &str, r: HostReply) -> Result<pb::RedPacket, Status> {
     let p: Box<RedPacket> = match r {
         HostReply::RedPacket(p) => p,
         _ => return Err(unexpected()),

@@ -1,9 +1,9 @@
 //! HTTP surface: viewer WebSockets (`/ws/{room}`), health, readiness and metrics.
 
-use crate::auth::{self, AuthError, Role};
-use crate::hub::{CloseRequest, CloseSignal, Hub, RoomHandle, SessionLink};
-use crate::model::{EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom, Viewer};
+use crate::metrics::Metrics;
+use crate::model::{EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom, SessionId};
 use crate::room::protocol::parse_client_message;
+use crate::rooms::{CloseSignal, Rooms, SessionQueue, SessionSink, Text};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -12,10 +12,11 @@ use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
 /// Most frames written per flush (one syscall for many frames).
@@ -46,13 +47,17 @@ pub fn close_code(reason: EndReason) -> u16 {
 
 #[derive(Clone)]
 pub struct EdgeState {
-    pub hub: Arc<Hub>,
+    pub rooms: Arc<dyn Rooms>,
+    pub metrics: Arc<Metrics>,
     pub connections: Arc<Semaphore>,
     pub max_message_bytes: usize,
     pub outbound_queue: usize,
     /// Least time between two flushes of one connection (write coalescing; zero: off).
     pub write_delay: Duration,
-    pub draining: Arc<AtomicBool>,
+    /// Cancelled when the node drains: no new sessions; open ones are closed by their rooms.
+    pub draining: CancellationToken,
+    /// Every session task; the drain waits for them.
+    pub sessions: TaskTracker,
 }
 
 pub fn router(state: EdgeState) -> Router {
@@ -65,7 +70,7 @@ pub fn router(state: EdgeState) -> Router {
 }
 
 async fn readyz(State(s): State<EdgeState>) -> Response {
-    if s.draining.load(Ordering::Relaxed) {
+    if s.draining.is_cancelled() {
         (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
     } else {
         "ready\n".into_response()
@@ -78,7 +83,7 @@ async fn metrics(State(s): State<EdgeState>) -> Response {
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        s.hub.metrics().render(),
+        s.metrics.render(),
     )
         .into_response()
 }
@@ -110,19 +115,22 @@ async fn ws_upgrade(
         .max_write_buffer_size(1024 * 1024)
         .max_message_size(HARD_MESSAGE_LIMIT)
         .max_frame_size(HARD_MESSAGE_LIMIT)
-        .on_upgrade(move |socket| async move {
-            let Some(permit) = permit else {
-                let why = Refusal::new(EndReason::ServerFull, "server full");
-                s.hub.metrics().closed(close_code(why.reason));
-                close_now(socket, &why).await;
-                return;
-            };
-            if s.draining.load(Ordering::Relaxed) {
-                let why = Refusal::new(EndReason::ShuttingDown, "server shutting down");
-                close_now(socket, &why).await;
-                return;
-            }
-            run_session(s, socket, room, token, params, permit).await;
+        .on_upgrade(move |socket| {
+            let tracker = s.sessions.clone();
+            tracker.track_future(async move {
+                let Some(permit) = permit else {
+                    let why = Refusal::new(EndReason::ServerFull, "server full");
+                    s.metrics.closed(close_code(why.reason));
+                    close_now(socket, &why).await;
+                    return;
+                };
+                if s.draining.is_cancelled() {
+                    let why = Refusal::new(EndReason::ShuttingDown, "server shutting down");
+                    close_now(socket, &why).await;
+                    return;
+                }
+                run_session(s, socket, room, token, params, permit).await;
+            })
         })
 }
 
@@ -146,45 +154,6 @@ async fn close_now(mut socket: WebSocket, why: &Refusal) {
     .await;
 }
 
-fn refusal_for(e: &AuthError) -> Refusal {
-    match e {
-        AuthError::WrongRoom | AuthError::NotPresenter | AuthError::WrongBrand => {
-            Refusal::new(EndReason::Forbidden, e.to_string())
-        }
-        _ => Refusal::new(EndReason::Unauthenticated, e.to_string()),
-    }
-}
-
-async fn authenticate(
-    s: &EdgeState,
-    room: &str,
-    token: Option<String>,
-) -> Result<(RoomHandle, Viewer), Refusal> {
-    let handle = s
-        .hub
-        .room(room)
-        .ok_or_else(|| Refusal::new(EndReason::RoomNotFound, format!("room {room} not found")))?;
-    let token = token.unwrap_or_default();
-    let claims =
-        auth::verify_viewer_token(&token, room, &handle.token_key).map_err(|e| refusal_for(&e))?;
-    let viewer = Viewer {
-        display_name: if claims.name.trim().is_empty() {
-            claims.sub.clone()
-        } else {
-            claims.name.chars().take(64).collect()
-        },
-        viewer_id: claims.sub,
-        inviter_id: claims.inv,
-        token_tier: match claims.role {
-            Role::Dealer => claims.tier,
-            Role::Viewer | Role::Presenter => None,
-        },
-        jti: claims.jti,
-        expires_ms: claims.exp.saturating_mul(1000),
-    };
-    Ok((handle, viewer))
-}
-
 async fn run_session(
     s: EdgeState,
     socket: WebSocket,
@@ -193,8 +162,9 @@ async fn run_session(
     params: WsParams,
     _permit: OwnedSemaphorePermit,
 ) {
-    let metrics = s.hub.metrics().clone();
-    let (handle, viewer) = match authenticate(&s, &room, token).await {
+    let metrics = s.metrics.clone();
+    let token = token.unwrap_or_default();
+    let viewer = match s.rooms.check_viewer_token(&room, &token).await {
         Ok(v) => v,
         Err(why) => {
             metrics.closed(close_code(why.reason));
@@ -202,17 +172,15 @@ async fn run_session(
             return;
         }
     };
-    let session = s.hub.next_session_id();
+    let session = s.rooms.new_session_id();
     let span = tracing::debug_span!("session", room = %room, %session, viewer = %viewer.viewer_id);
     async move {
-        let (tx, rx) = mpsc::channel(s.outbound_queue);
-        let close_signal = Arc::new(CloseSignal::default());
-        let urge = Arc::new(tokio::sync::Notify::new());
-        let link = SessionLink {
-            frames: tx,
-            close: close_signal.clone(),
-            urge: urge.clone(),
-        };
+        let (sink, queue) = SessionSink::new(s.outbound_queue);
+        let SessionQueue {
+            frames: rx,
+            close: close_signal,
+            urge,
+        } = queue;
         let req = JoinRequest {
             viewer,
             resume: params.last_seq.map(|last_seq| ResumeFrom {
@@ -220,7 +188,7 @@ async fn run_session(
                 epoch: params.epoch.clone(),
             }),
         };
-        if let Err(why) = handle.join(session, req, link).await {
+        if let Err(why) = s.rooms.join(&room, session, req, sink).await {
             metrics.closed(close_code(why.reason));
             close_now(socket, &why).await;
             return;
@@ -238,13 +206,14 @@ async fn run_session(
         ));
         read_loop(
             &mut stream,
-            &handle,
+            &*s.rooms,
+            &room,
             session,
             &close_signal,
             s.max_message_bytes,
         )
         .await;
-        handle.leave(session).await;
+        s.rooms.leave(&room, session).await;
         // The writer ends once the room drops our queue (after leave) or on a close request.
         let code = writer.await.ok().flatten();
         if let Some(code) = code {
@@ -269,8 +238,9 @@ async fn run_session(
 
 async fn read_loop(
     stream: &mut futures_util::stream::SplitStream<WebSocket>,
-    handle: &RoomHandle,
-    session: crate::model::SessionId,
+    rooms: &dyn Rooms,
+    room: &str,
+    session: SessionId,
     close_signal: &CloseSignal,
     max_message_bytes: usize,
 ) {
@@ -281,7 +251,7 @@ async fn read_loop(
         };
         let msg = match next {
             Err(_) => {
-                close_signal.request(CloseRequest {
+                close_signal.request(crate::rooms::CloseRequest {
                     why: Refusal::new(EndReason::IdleTimeout, "idle timeout"),
                     drain: false,
                 });
@@ -306,7 +276,7 @@ async fn read_loop(
             Message::Close(_) => return,
             Message::Ping(_) | Message::Pong(_) => continue,
         };
-        handle.client(session, parsed).await;
+        rooms.viewer_message(room, session, parsed).await;
     }
 }
 
@@ -324,11 +294,11 @@ async fn read_loop(
 /// Returns the close code the server sent, if any.
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<crate::hub::Text>,
+    mut rx: mpsc::Receiver<Text>,
     close_signal: Arc<CloseSignal>,
-    metrics: Arc<crate::metrics::Metrics>,
+    metrics: Arc<Metrics>,
     write_delay: Duration,
-    urge: Arc<tokio::sync::Notify>,
+    urge: Arc<Notify>,
 ) -> Option<u16> {
     let mut ping = tokio::time::interval(PING_EVERY);
     ping.reset();
@@ -382,7 +352,7 @@ async fn write_loop(
                         }
                     }
                     _ => {
-                        close_signal.request(CloseRequest {
+                        close_signal.request(crate::rooms::CloseRequest {
                             why: Refusal::new(EndReason::SlowConsumer, "slow consumer"),
                             drain: false,
                         });

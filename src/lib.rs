@@ -13,6 +13,7 @@ pub mod media;
 pub mod metrics;
 pub mod model;
 pub mod room;
+pub mod rooms;
 pub mod store;
 pub mod web;
 

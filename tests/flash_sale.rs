@@ -192,7 +192,7 @@ async fn grab_results_cover_not_started_ended_not_eligible_and_limit() {
                 tier: "gold".into(),
                 price_cents: 4_000,
             }],
-            start_ms: showfloor::hub::now_ms() + 3_600_000,
+            start_ms: showfloor::model::now_ms() + 3_600_000,
             duration_seconds: 60,
             tiers: vec!["gold".into()],
         }))
@@ -296,7 +296,7 @@ async fn sale_events_start_on_time_and_count_down_stock() {
         )
         .await;
     gold.expect("welcome").await;
-    let start = showfloor::hub::now_ms() + 1_500;
+    let start = showfloor::model::now_ms() + 1_500;
     let sale = c
         .client
         .create_flash_sale(authed(pb::CreateFlashSaleRequest {

@@ -83,14 +83,14 @@ async fn subscriber_cap_idle_publishers_and_replacement() {
     assert!(media
         .session(second.location.rsplit('/').next().unwrap())
         .is_some());
-    let program = media.program_state(&show.room).unwrap();
+    let program = media.program_state(&show.room).await.unwrap();
     assert!(program.live);
 
     // The encoder freezes: after `publisher_idle_secs` without media it is disconnected and
     // the program is no longer live; viewers stay.
     second.pause_media();
     let t = Instant::now();
-    while media.program_state(&show.room).unwrap().live {
+    while media.program_state(&show.room).await.unwrap().live {
         assert!(t.elapsed() < WAIT, "the idle publisher is disconnected");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -42,7 +42,7 @@ pub async fn flash_sale(
             show_progress,
         )
         .await?;
-        let start_ms = showfloor::hub::now_ms() + 1500;
+        let start_ms = showfloor::model::now_ms() + 1500;
         let sale = c
             .client
             .create_flash_sale(c.req(pb::CreateFlashSaleRequest {

@@ -137,7 +137,7 @@ impl Control {
 /// A viewer token minted with the room's key (from CreateRoom / GetRoomTokenKey).
 pub fn token(room: &str, key: &str, viewer: &str, tier: Option<&str>) -> String {
     use showfloor::auth::{issue_viewer_token, Role, ViewerClaims};
-    let now = showfloor::hub::now_ms() / 1000;
+    let now = showfloor::model::now_ms() / 1000;
     issue_viewer_token(
         key,
         &ViewerClaims {

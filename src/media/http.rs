@@ -278,6 +278,6 @@ async fn program(
     State(media): State<Arc<Media>>,
     Path(room): Path<String>,
 ) -> Result<Response, MediaError> {
-    let state = media.program_state(&room)?;
+    let state = media.program_state(&room).await?;
     Ok(axum::Json(state).into_response())
 }

@@ -10,8 +10,10 @@ pub mod stun;
 pub mod udp;
 
 use crate::auth;
-use crate::hub::{Hub, RoomHandle};
+use crate::model::{MediaRole, MediaSession};
+use crate::rooms::{MediaSignal, Rooms};
 use dashmap::DashMap;
+use futures_util::StreamExt;
 use keyframe::VideoCodec;
 use parking_lot::{Mutex, RwLock};
 use prometheus_client::metrics::counter::Counter;
@@ -240,7 +242,7 @@ impl RoomMedia {
 
     fn on_packet(&self, feed: &Feed, p: &rtp::Packet) {
         feed.last_packet_ms
-            .store(crate::hub::now_ms(), Ordering::Relaxed);
+            .store(crate::model::now_ms(), Ordering::Relaxed);
         let current = match feed.codec.kind {
             MediaKind::Audio => &self.program_audio,
             MediaKind::Video => &self.program_video,
@@ -329,8 +331,8 @@ pub struct Session {
     endpoint: Arc<Endpoint>,
     room_media: Arc<RoomMedia>,
     created: Instant,
-    /// The token it was opened with: re-checked after kicks, and it expires.
-    jti: String,
+    /// When the token it was opened with expires (kicks and revocations reach it through
+    /// its room's `End` signal).
     token_expires_ms: i64,
     connected: AtomicBool,
     closed: AtomicBool,
@@ -356,7 +358,7 @@ impl Session {
 
 /// The node's SFU.
 pub struct Media {
-    hub: Arc<Hub>,
+    rooms_seam: Arc<dyn Rooms>,
     mux: Arc<UdpMux>,
     config: MediaConfig,
     rooms: DashMap<String, Arc<RoomMedia>>,
@@ -486,11 +488,15 @@ fn video_codec(c: VideoCodec) -> RTCRtpCodec {
 }
 
 impl Media {
-    pub fn start(hub: Arc<Hub>, config: MediaConfig) -> std::io::Result<Arc<Media>> {
+    pub fn start(
+        rooms: Arc<dyn Rooms>,
+        metrics: &crate::metrics::Metrics,
+        config: MediaConfig,
+    ) -> std::io::Result<Arc<Media>> {
         let mux = UdpMux::bind(config.udp_addr)?;
-        let stats = Arc::new(MediaStats::from_metrics(hub.metrics()));
+        let stats = Arc::new(MediaStats::from_metrics(metrics));
         let media = Arc::new(Media {
-            hub,
+            rooms_seam: rooms,
             mux,
             slots: Arc::new(Semaphore::new(config.max_subscribers)),
             config,
@@ -517,13 +523,21 @@ impl Media {
         self.rooms.get(room).map(|r| r.clone())
     }
 
-    fn room_for(self: &Arc<Self>, handle: &RoomHandle) -> Arc<RoomMedia> {
-        if let Some(r) = self.rooms.get(&handle.id) {
-            return r.clone();
+    /// The media side of a room, created on first use; it follows the room's signals (the
+    /// brand on air, sessions to end) and reports which brands have a live feed.
+    async fn room_for(self: &Arc<Self>, room: &str) -> Result<Arc<RoomMedia>, MediaError> {
+        if let Some(r) = self.rooms.get(room) {
+            return Ok(r.clone());
         }
+        let signals = self
+            .rooms_seam
+            .follow_media(room)
+            .await
+            .map_err(|e| MediaError::from(crate::rooms::refusal_of(e)))?;
+        let mut created = None;
         let r = self
             .rooms
-            .entry(handle.id.clone())
+            .entry(room.to_string())
             .or_insert_with(|| {
                 let (state, _) = watch::channel(ProgramState {
                     brand: None,
@@ -531,7 +545,7 @@ impl Media {
                 });
                 let (live, live_rx) = watch::channel(BTreeSet::new());
                 let rm = Arc::new(RoomMedia {
-                    id: handle.id.clone(),
+                    id: room.to_string(),
                     feeds: Mutex::new(HashMap::new()),
                     on_air: Mutex::new(None),
                     program_audio: AtomicU64::new(0),
@@ -541,13 +555,24 @@ impl Media {
                     live,
                     stats: self.stats.clone(),
                 });
-                tokio::spawn(follow_on_air(Arc::downgrade(&rm), handle.on_air()));
-                tokio::spawn(report_live_feeds(live_rx, handle.clone()));
-                tokio::spawn(follow_kicks(Arc::downgrade(self), handle.clone()));
+                created = Some(live_rx);
                 rm
             })
             .clone();
-        r
+        // Only the caller that created it starts its tasks; a racing one drops its stream.
+        if let Some(live_rx) = created {
+            tokio::spawn(follow_room(
+                Arc::downgrade(self),
+                Arc::downgrade(&r),
+                signals,
+            ));
+            tokio::spawn(report_live_feeds(
+                live_rx,
+                self.rooms_seam.clone(),
+                room.to_string(),
+            ));
+        }
+        Ok(r)
     }
 
     fn new_id(&self) -> String {
@@ -631,15 +656,26 @@ impl Media {
         token: &str,
         offer: String,
     ) -> Result<(Arc<Session>, String), MediaError> {
-        let handle = self
-            .hub
-            .room(room)
-            .ok_or_else(|| MediaError::NotFound(format!("room {room} not found")))?;
-        let claims = auth::verify_presenter_token(token, room, brand, &handle.token_key)
-            .map_err(auth_error)?;
-        admit(&handle, &claims.jti).await?;
-        let room_media = self.room_for(&handle);
+        let claims = self
+            .rooms_seam
+            .check_presenter_token(room, brand, token)
+            .await?;
+        let room_media = self.room_for(room).await?;
         let id = self.new_id();
+        self.rooms_seam
+            .attach_media(
+                room,
+                MediaSession {
+                    id: id.clone(),
+                    identity: claims.sub.clone(),
+                    jti: claims.jti.clone(),
+                    expires_ms: claims.exp.saturating_mul(1000),
+                    role: MediaRole::Presenter {
+                        brand_id: brand.to_string(),
+                    },
+                },
+            )
+            .await?;
         let (endpoint, rt) = self.mux.endpoint();
         let (gathered_tx, gathered) = watch::channel(false);
         let pc = self
@@ -674,7 +710,6 @@ impl Media {
             endpoint: endpoint.clone(),
             room_media,
             created: Instant::now(),
-            jti: claims.jti.clone(),
             token_expires_ms: claims.exp.saturating_mul(1000),
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
@@ -704,18 +739,24 @@ impl Media {
         token: &str,
         offer: String,
     ) -> Result<(Arc<Session>, String), MediaError> {
-        let handle = self
-            .hub
-            .room(room)
-            .ok_or_else(|| MediaError::NotFound(format!("room {room} not found")))?;
-        let claims =
-            auth::verify_viewer_token(token, room, &handle.token_key).map_err(auth_error)?;
-        admit(&handle, &claims.jti).await?;
+        let viewer = self.rooms_seam.check_viewer_token(room, token).await?;
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
             MediaError::Unavailable("this node has no room for more media viewers".into())
         })?;
-        let room_media = self.room_for(&handle);
+        let room_media = self.room_for(room).await?;
         let id = self.new_id();
+        self.rooms_seam
+            .attach_media(
+                room,
+                MediaSession {
+                    id: id.clone(),
+                    identity: viewer.viewer_id.clone(),
+                    jti: viewer.jti.clone(),
+                    expires_ms: viewer.expires_ms,
+                    role: MediaRole::Viewer,
+                },
+            )
+            .await?;
         let (endpoint, rt) = self.mux.endpoint();
         let (gathered_tx, gathered) = watch::channel(false);
         let pc = self
@@ -794,8 +835,7 @@ impl Media {
             endpoint: endpoint.clone(),
             room_media,
             created: Instant::now(),
-            jti: claims.jti.clone(),
-            token_expires_ms: claims.exp.saturating_mul(1000),
+            token_expires_ms: viewer.expires_ms,
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
             tasks: Mutex::new(Vec::new()),
@@ -920,7 +960,7 @@ impl Media {
             codec: SourceCodec { kind, video },
             pli: pli_tx,
             last_pli: Mutex::new(None),
-            last_packet_ms: AtomicI64::new(crate::hub::now_ms()),
+            last_packet_ms: AtomicI64::new(crate::model::now_ms()),
         });
         tracing::debug!(session, brand = %brand, mime = %codec.mime_type, "feed");
         let reader = tokio::spawn(read_feed(room.clone(), feed.clone(), track.clone()));
@@ -961,6 +1001,7 @@ impl Media {
             Role::Publisher { .. } => self.stats.publishers.dec(),
             Role::Viewer { .. } => self.stats.viewers.dec(),
         };
+        self.rooms_seam.detach_media(&s.room, &s.id).await;
         match &s.role {
             Role::Viewer { subscriber } => s.room_media.remove_subscriber(subscriber.id),
             Role::Publisher { brand } => {
@@ -989,12 +1030,8 @@ impl Media {
     }
 
     /// The program state of a room (404 for an unknown room).
-    pub fn program_state(self: &Arc<Self>, room: &str) -> Result<ProgramState, MediaError> {
-        let handle = self
-            .hub
-            .room(room)
-            .ok_or_else(|| MediaError::NotFound(format!("room {room} not found")))?;
-        Ok(self.room_for(&handle).program())
+    pub async fn program_state(self: &Arc<Self>, room: &str) -> Result<ProgramState, MediaError> {
+        Ok(self.room_for(room).await?.program())
     }
 
     /// PATCH with a trickle-ice-sdpfrag: new remote candidates (→ `None`, 204), or new ICE
@@ -1100,7 +1137,7 @@ impl Media {
     }
 
     async fn sweep(&self) {
-        let now_ms = crate::hub::now_ms();
+        let now_ms = crate::model::now_ms();
         let idle_ms = self.config.publisher_idle.as_millis() as i64;
         let mut stale = Vec::new();
         for s in self.sessions.iter() {
@@ -1142,19 +1179,6 @@ impl Media {
     }
 }
 
-/// The room's own rules: an ended room takes no media (409), a kicked token neither (403).
-async fn admit(handle: &RoomHandle, jti: &str) -> Result<(), MediaError> {
-    handle.admits(jti).await.map_err(MediaError::from)
-}
-
-fn auth_error(e: auth::AuthError) -> MediaError {
-    use auth::AuthError as A;
-    match e {
-        A::WrongRoom | A::NotPresenter | A::WrongBrand => MediaError::Forbidden(e.to_string()),
-        _ => MediaError::Unauthorized(e.to_string()),
-    }
-}
-
 async fn janitor(media: Weak<Media>) {
     let mut every = tokio::time::interval(JANITOR_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -1165,44 +1189,39 @@ async fn janitor(media: Weak<Media>) {
     }
 }
 
-async fn follow_on_air(room: Weak<RoomMedia>, mut on_air: watch::Receiver<Option<String>>) {
-    loop {
-        let Some(r) = room.upgrade() else { return };
-        let brand = on_air.borrow_and_update().clone();
-        *r.on_air.lock() = brand;
-        r.retarget();
-        drop(r);
-        if on_air.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-/// After a kick, every media session of the room checks its token again; a kicked token's
-/// sessions end (as its WebSocket did).
-async fn follow_kicks(media: Weak<Media>, room: RoomHandle) {
-    let mut kicks = room.kicks();
-    while kicks.changed().await.is_ok() {
-        let Some(m) = media.upgrade() else { return };
-        let mine: Vec<(String, String)> = m
-            .sessions
-            .iter()
-            .filter(|s| s.room == room.id)
-            .map(|s| (s.id.clone(), s.jti.clone()))
-            .collect();
-        for (id, jti) in mine {
-            if room.admits(&jti).await.is_err() {
-                tracing::info!(session = %id, "media session of a kicked token closed");
-                m.close_session(&id).await;
+/// Follows a room's signals: the brand on air retargets the program; `End` closes the named
+/// media sessions (a kick, a revoked token, the room's end).
+async fn follow_room(
+    media: Weak<Media>,
+    room: Weak<RoomMedia>,
+    mut signals: futures_util::stream::BoxStream<'static, MediaSignal>,
+) {
+    while let Some(signal) = signals.next().await {
+        match signal {
+            MediaSignal::OnAir(brand) => {
+                let Some(r) = room.upgrade() else { return };
+                *r.on_air.lock() = brand;
+                r.retarget();
+            }
+            MediaSignal::End { ids, why } => {
+                let Some(m) = media.upgrade() else { return };
+                for id in ids {
+                    tracing::info!(session = %id, why = %why.message, "media session ended by its room");
+                    m.close_session(&id).await;
+                }
             }
         }
     }
 }
 
-async fn report_live_feeds(mut live: watch::Receiver<BTreeSet<String>>, room: RoomHandle) {
+async fn report_live_feeds(
+    mut live: watch::Receiver<BTreeSet<String>>,
+    rooms: Arc<dyn Rooms>,
+    room: String,
+) {
     while live.changed().await.is_ok() {
         let brands = live.borrow_and_update().clone();
-        room.set_live_feeds(brands).await;
+        rooms.set_live_feeds(&room, brands).await;
     }
 }
 

@@ -358,7 +358,7 @@ impl Viewer {
 
 /// A dealer token minted by "the host's own backend" with the room key (documented claims).
 pub fn dealer_token(room: &str, key: &str, viewer: &str, tier: &str) -> String {
-    let now = showfloor::hub::now_ms() / 1000;
+    let now = showfloor::model::now_ms() / 1000;
     showfloor::auth::issue_viewer_token(
         key,
         &showfloor::auth::ViewerClaims {

@@ -352,7 +352,7 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
                 stock,
                 per_dealer_limit: limit,
                 prices,
-                start_ms: sale_start_ms(start_ms, in_seconds, crate::hub::now_ms()),
+                start_ms: sale_start_ms(start_ms, in_seconds, crate::model::now_ms()),
                 duration_seconds: duration,
                 tiers,
             };

@@ -1,0 +1,440 @@
+//! The task that owns one room: applies inputs to the state machine and carries out its
+//! outputs. It never awaits a viewer; it waits for the store only when the room's writes in
+//! flight reach their bound (back-pressure instead of memory growth).
+
+use super::acker::{AckBatch, Deferred};
+use super::{text, HostReplyTx};
+use crate::bus::Bus;
+use crate::metrics::Metrics;
+use crate::model::{
+    now_ms, AudienceClass, ClientMessage, EndReason, HostCommand, JoinRequest, MediaSession,
+    ProtocolError, Refusal, RoomState, SessionId, StoreOp, WatchEvent,
+};
+use crate::room::core::{Output, Room, Undo};
+use crate::rooms::{MediaSignal, SessionSink};
+use crate::store::Store;
+use foldhash::{HashMap, HashMapExt};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+/// How often a room runs its periodic work.
+const TICK: Duration = Duration::from_millis(250);
+/// Inputs a room applies before handing their writes to the store as one submission.
+const BATCH: usize = 512;
+
+pub(super) enum RoomMsg {
+    Join {
+        session: SessionId,
+        req: JoinRequest,
+        sink: SessionSink,
+        reply: oneshot::Sender<Result<AudienceClass, Refusal>>,
+    },
+    Leave {
+        session: SessionId,
+    },
+    Client {
+        session: SessionId,
+        msg: Result<ClientMessage, ProtocolError>,
+    },
+    Host {
+        cmd: HostCommand,
+        reply: HostReplyTx,
+    },
+    Watch {
+        tx: mpsc::Sender<WatchEvent>,
+    },
+    /// A write the room acknowledged after durability failed.
+    Undo {
+        undo: Undo,
+    },
+    AttachMedia {
+        media: MediaSession,
+        reply: oneshot::Sender<Result<(), Refusal>>,
+    },
+    DetachMedia {
+        id: String,
+    },
+    FollowMedia {
+        tx: mpsc::Sender<MediaSignal>,
+    },
+    /// The brands whose presenter feed is live (from the media module).
+    LiveFeeds {
+        brands: BTreeSet<String>,
+    },
+}
+
+struct SessionEntry {
+    sink: SessionSink,
+    class: AudienceClass,
+}
+
+pub(super) struct RoomOwner {
+    room: Room,
+    sessions: HashMap<SessionId, SessionEntry>,
+    watchers: Vec<mpsc::Sender<WatchEvent>>,
+    /// Media sessions attached to this room, by id.
+    media: HashMap<String, MediaSession>,
+    media_followers: Vec<mpsc::Sender<MediaSignal>>,
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    metrics: Arc<Metrics>,
+    acks: mpsc::UnboundedSender<AckBatch>,
+    /// Slots for store submissions in flight; a submission waits for one.
+    in_flight: Arc<Semaphore>,
+    /// Writes carried out early (before a session left), submitted with the next flush.
+    pending_ops: Vec<StoreOp>,
+    /// Acknowledgements of the inputs applied since the last flush.
+    deferred: Vec<Deferred>,
+    /// Host replies of the inputs applied since the last flush.
+    replies: Vec<(HostReplyTx, crate::model::HostReply)>,
+    /// The brand on air and the refused-token count last told to media followers.
+    on_air_sent: Option<String>,
+    kicks_sent: usize,
+}
+
+impl RoomOwner {
+    pub(super) fn new(
+        room: Room,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        metrics: Arc<Metrics>,
+        acks: mpsc::UnboundedSender<AckBatch>,
+        in_flight: Arc<Semaphore>,
+    ) -> RoomOwner {
+        RoomOwner {
+            on_air_sent: room.record().brand_on_air.clone(),
+            kicks_sent: room.kicked_tokens(),
+            room,
+            sessions: HashMap::new(),
+            watchers: Vec::new(),
+            media: HashMap::new(),
+            media_followers: Vec::new(),
+            store,
+            bus,
+            metrics,
+            acks,
+            in_flight,
+            pending_ops: Vec::new(),
+            deferred: Vec::new(),
+            replies: Vec::new(),
+        }
+    }
+
+    /// Runs until every handle is gone or the node drains (`stop`).
+    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, stop: CancellationToken) {
+        let mut tick = tokio::time::interval(TICK);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut out = Vec::with_capacity(64);
+        loop {
+            let msg = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                m = rx.recv() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+                _ = tick.tick() => {
+                    self.room.tick(now_ms(), &mut out);
+                    self.flush(&mut out).await;
+                    continue;
+                }
+            };
+            // Everything already waiting is applied before the writes go to the store
+            // together: one submission, one commit, however many grabs it holds.
+            let mut next = Some(msg);
+            let mut n = 0;
+            while let Some(msg) = next.take() {
+                self.handle(msg, &mut out);
+                n += 1;
+                if n < BATCH {
+                    next = rx.try_recv().ok();
+                }
+            }
+            self.flush(&mut out).await;
+        }
+        self.flush(&mut out).await;
+        if stop.is_cancelled() {
+            for (_, s) in self.sessions.drain() {
+                s.sink.close(
+                    Refusal::new(EndReason::ShuttingDown, "server shutting down"),
+                    true,
+                );
+            }
+        }
+    }
+
+    /// Carries out the outputs of the inputs applied so far and submits their writes; the
+    /// acknowledgements and host replies wait for those writes in the acker.
+    async fn flush(&mut self, out: &mut Vec<Output>) {
+        let ops = self.carry_out(out);
+        self.tell_media();
+        if ops.is_empty() && self.deferred.is_empty() {
+            for (reply, r) in self.replies.drain(..) {
+                let _ = reply.send(Ok(r));
+            }
+            return;
+        }
+        // The bound on writes in flight: with every slot taken the room stops here, takes no
+        // further input, and its mailbox fills (its senders wait) until the store catches up.
+        let Ok(slot) = self.in_flight.clone().acquire_owned().await else {
+            return;
+        };
+        // With no writes of its own, the (empty) submission is a barrier: it resolves once
+        // everything submitted before is durable (a repeated key's answer waits for the
+        // first write).
+        let durable = self.store.submit(ops);
+        // The next batch is likely as large as this one: no regrowing from empty.
+        let next = Vec::with_capacity(self.deferred.len());
+        let sends = std::mem::replace(&mut self.deferred, next);
+        let batch = AckBatch {
+            durable,
+            sends,
+            replies: std::mem::take(&mut self.replies),
+            slot,
+        };
+        if self.acks.send(batch).is_err() {
+            tracing::error!("acknowledgement task is gone");
+        }
+    }
+
+    fn handle(&mut self, msg: RoomMsg, out: &mut Vec<Output>) {
+        let now = now_ms();
+        match msg {
+            RoomMsg::Join {
+                session,
+                req,
+                sink,
+                reply,
+            } => {
+                // Registered first so the welcome produced below reaches it.
+                self.sessions.insert(
+                    session,
+                    SessionEntry {
+                        sink,
+                        class: AudienceClass::Public,
+                    },
+                );
+                match self.room.join(session, req, now, out) {
+                    Ok(class) => {
+                        if let Some(s) = self.sessions.get_mut(&session) {
+                            s.class = class;
+                        }
+                        let _ = reply.send(Ok(class));
+                    }
+                    Err(refusal) => {
+                        // Outputs already queued for it are dropped with it.
+                        self.carry_out_now(out);
+                        self.sessions.remove(&session);
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+            }
+            RoomMsg::Leave { session } => {
+                // Frames queued for it before it left still go out in order first.
+                self.carry_out_now(out);
+                self.sessions.remove(&session);
+                self.room.leave(session, now, out);
+            }
+            RoomMsg::Client { session, msg } => {
+                self.room.client(session, msg, now, out);
+            }
+            RoomMsg::Undo { undo } => self.room.undo(undo),
+            RoomMsg::AttachMedia { media, reply } => {
+                let r = self.room.admits(&media.jti);
+                if r.is_ok() {
+                    self.media.insert(media.id.clone(), media);
+                }
+                let _ = reply.send(r);
+            }
+            RoomMsg::DetachMedia { id } => {
+                self.media.remove(&id);
+            }
+            RoomMsg::FollowMedia { tx } => {
+                if tx
+                    .try_send(MediaSignal::OnAir(self.room.record().brand_on_air.clone()))
+                    .is_ok()
+                {
+                    self.media_followers.push(tx);
+                }
+            }
+            RoomMsg::LiveFeeds { brands } => self.room.set_live_feeds(brands, now, out),
+            RoomMsg::Host { cmd, reply } => match self.room.host(cmd, now, out) {
+                Err(e) => {
+                    let _ = reply.send(Err(e.into()));
+                }
+                // The reply waits for durability, the room does not.
+                Ok(r) => self.replies.push((reply, r)),
+            },
+            RoomMsg::Watch { tx } => {
+                if self.room.record().state == RoomState::Ended {
+                    let _ = tx.try_send(WatchEvent::Ended);
+                } else {
+                    self.watchers.push(tx);
+                    self.room.set_watched(true);
+                }
+            }
+        }
+    }
+
+    /// Tells media followers what changed: the brand on air; media sessions whose token was
+    /// refused since (a kick, a revocation); every media session once the room has ended.
+    fn tell_media(&mut self) {
+        let mut signals = Vec::new();
+        let brand = &self.room.record().brand_on_air;
+        if *brand != self.on_air_sent {
+            self.on_air_sent.clone_from(brand);
+            signals.push(MediaSignal::OnAir(brand.clone()));
+        }
+        let kicked = self.room.kicked_tokens();
+        let ended = self.room.record().state == RoomState::Ended;
+        if (kicked != self.kicks_sent || ended) && !self.media.is_empty() {
+            self.kicks_sent = kicked;
+            let mut by_reason: HashMap<EndReason, (Vec<String>, String)> = HashMap::new();
+            for (id, m) in &self.media {
+                if let Err(why) = self.room.admits(&m.jti) {
+                    let e = by_reason
+                        .entry(why.reason)
+                        .or_insert_with(|| (Vec::new(), why.message));
+                    e.0.push(id.clone());
+                }
+            }
+            for (reason, (ids, message)) in by_reason {
+                for id in &ids {
+                    self.media.remove(id);
+                }
+                signals.push(MediaSignal::End {
+                    ids,
+                    why: Refusal::new(reason, message),
+                });
+            }
+        }
+        if signals.is_empty() {
+            return;
+        }
+        let metrics = &self.metrics;
+        self.media_followers.retain(|f| {
+            for s in &signals {
+                match f.try_send(s.clone()) {
+                    Ok(()) => {}
+                    Err(mpsc::error::TrySendError::Full(_)) => {
+                        metrics.queue_drops.inc();
+                        tracing::error!("media follower is not keeping up; a signal was lost");
+                    }
+                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+                }
+            }
+            true
+        });
+    }
+
+    fn slow_consumer(&mut self, session: SessionId, out: &mut Vec<Output>) {
+        if let Some(s) = self.sessions.remove(&session) {
+            self.metrics.queue_drops.inc();
+            self.metrics.slow_consumer_closes.inc();
+            s.sink.close(
+                Refusal::new(EndReason::SlowConsumer, "slow consumer"),
+                false,
+            );
+            self.room.leave(session, now_ms(), out);
+        }
+    }
+
+    /// Carries out what is queued so far, keeping its writes for the next flush.
+    fn carry_out_now(&mut self, out: &mut Vec<Output>) {
+        let ops = self.carry_out(out);
+        self.pending_ops.extend(ops);
+    }
+
+    /// Carries out the outputs (and any they cause). Returns the store writes, in order.
+    fn carry_out(&mut self, out: &mut Vec<Output>) -> Vec<StoreOp> {
+        let mut ops = std::mem::take(&mut self.pending_ops);
+        // Sized once: a batch of grabs holds hundreds of writes; regrowing from empty in
+        // every batch costs more than their bookkeeping.
+        ops.reserve(out.len());
+        let mut more = Vec::new();
+        while !out.is_empty() {
+            for o in out.drain(..) {
+                match o {
+                    Output::Broadcast(frames) => {
+                        let mut slow = Vec::new();
+                        let texts = frames.map(|b| text(b.clone()));
+                        for (id, s) in &self.sessions {
+                            let Some(t) = texts.for_class(s.class).clone() else {
+                                continue;
+                            };
+                            if s.sink.offer(t).is_err() {
+                                slow.push(*id);
+                            }
+                        }
+                        for id in slow {
+                            self.slow_consumer(id, &mut more);
+                        }
+                    }
+                    Output::Published(ev) => {
+                        if let Err(e) = self.bus.publish(ev) {
+                            self.metrics.queue_drops.inc();
+                            tracing::warn!(error = %e, "event not published on the bus");
+                        }
+                    }
+                    Output::Send { session, frame } => {
+                        let (Some(s), Some(frame)) = (self.sessions.get(&session), text(frame))
+                        else {
+                            continue;
+                        };
+                        // A frame for one session answers it (or tells it something about
+                        // itself): no coalescing wait.
+                        if s.sink.offer_now(frame).is_err() {
+                            self.slow_consumer(session, &mut more);
+                        }
+                    }
+                    Output::ClassChanged { session, class } => {
+                        if let Some(s) = self.sessions.get_mut(&session) {
+                            s.class = class;
+                        }
+                    }
+                    Output::Close { session, why } => {
+                        if let Some(s) = self.sessions.remove(&session) {
+                            s.sink.close(why, true);
+                            self.room.leave(session, now_ms(), &mut more);
+                        }
+                    }
+                    Output::Persist(op) => ops.push(op),
+                    Output::SendDurable {
+                        session,
+                        frame,
+                        undo,
+                    } => {
+                        // A session gone before its answer: the write stands, nobody to tell.
+                        if let Some(s) = self.sessions.get(&session) {
+                            self.deferred.push(Deferred {
+                                sink: s.sink.clone(),
+                                frame,
+                                undo,
+                            });
+                        }
+                    }
+                    Output::Watch(ev) => {
+                        let metrics = &self.metrics;
+                        self.watchers.retain(|w| match w.try_send(ev.clone()) {
+                            Ok(()) => true,
+                            Err(mpsc::error::TrySendError::Full(_)) => {
+                                metrics.queue_drops.inc();
+                                true
+                            }
+                            Err(mpsc::error::TrySendError::Closed(_)) => false,
+                        });
+                        if self.watchers.is_empty() {
+                            self.room.set_watched(false);
+                        }
+                    }
+                }
+            }
+            // `out` keeps its capacity for the next batch.
+            out.append(&mut more);
+        }
+        ops
+    }
+}
