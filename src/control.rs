@@ -353,10 +353,12 @@ impl Control for ControlService {
                 Ok(pb::RoomState::Scheduled) => Some(RoomState::Scheduled),
                 Ok(pb::RoomState::Live) => Some(RoomState::Live),
                 Ok(pb::RoomState::Ended) => Some(RoomState::Ended),
-                Err(_) => return Err(Status::invalid_argument(format!(
+                Err(_) => {
+                    return Err(Status::invalid_argument(format!(
                     "state {} is not a room state (0 = any, 1 = scheduled, 2 = live, 3 = ended)",
                     r.state
-                ))),
+                )))
+                }
             };
             let rooms = hub.list_rooms(state).await.map_err(status_of)?;
             Ok(pb::ListRoomsResponse {
@@ -788,6 +790,21 @@ impl Control for ControlService {
             need("viewer_id", &r.viewer_id)?;
             let cmd = HostCommand::Kick {
                 viewer_id: r.viewer_id,
+                reason: r.reason,
+            };
+            done(host(&*hub, &r.room_id, cmd).await?)
+        })
+        .await
+    }
+
+    async fn revoke_token(
+        &self,
+        req: Request<pb::RevokeTokenRequest>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call("RevokeToken", req, |hub, r| async move {
+            need("jti", &r.jti)?;
+            let cmd = HostCommand::RevokeToken {
+                jti: r.jti,
                 reason: r.reason,
             };
             done(host(&*hub, &r.room_id, cmd).await?)

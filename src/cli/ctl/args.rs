@@ -237,6 +237,15 @@ pub(super) enum CtlCommand {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Refuse one token (viewer or presenter) by its id from then on, ending every session
+    /// that uses it (WebSocket, WHIP, WHEP): cuts off a leaked token.
+    RevokeToken {
+        room: String,
+        /// The token's id (printed by issue-token / issue-presenter-token as `jti`).
+        jti: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
     /// Delete a chat message.
     DeleteMessage { room: String, message: String },
     /// Send an announcement to the room.

@@ -271,6 +271,15 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             };
             Reply::Done(c.kick_viewer(req).await?.into_inner(), msg)
         }
+        C::RevokeToken { room, jti, reason } => {
+            let msg = format!("revoked token {jti} in room {room}");
+            let req = RevokeTokenRequest {
+                room_id: room,
+                jti,
+                reason: reason.unwrap_or_default(),
+            };
+            Reply::Done(c.revoke_token(req).await?.into_inner(), msg)
+        }
         C::DeleteMessage { room, message } => {
             let msg = format!("deleted message {message} in room {room}");
             let req = DeleteMessageRequest {
