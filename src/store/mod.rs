@@ -8,6 +8,7 @@ pub mod conformance;
 mod durable;
 mod error;
 pub mod sqlite;
+pub mod testing;
 mod watch_time;
 
 pub use crate::model::StoreOp;
