@@ -490,8 +490,8 @@ pub async fn recent_chat_excludes_deleted_and_keeps_the_newest(storage: &dyn Sto
     );
 }
 
-/// The audience log reads back oldest first (ties in write order), and watch time is folded
-/// from it per viewer.
+/// The audience log reads back oldest first (ties in write order) with session ids of all 64
+/// bits intact, and watch time is folded from it per viewer.
 pub async fn audience_log_and_watch_time(storage: &dyn Storage) {
     let store = storage.open().await;
     put(&*store, vec![put_room(room("r1")), put_room(room("r2"))]).await;
@@ -501,6 +501,9 @@ pub async fn audience_log_and_watch_time(storage: &dyn Storage) {
         audience("b", 2, AudienceKind::Heartbeat, 2_500),
         audience("a", 1, AudienceKind::Leave, 4_000),
         audience("c", 3, AudienceKind::Join, 4_000),
+        // Session ids use all 64 bits: a node tag sits in the top ones.
+        audience("d", u64::MAX - 7, AudienceKind::Join, 5_000),
+        audience("d", u64::MAX - 7, AudienceKind::Leave, 6_000),
     ];
     for rec in &records {
         put(&*store, vec![append_audience("r1", rec.clone())]).await;
@@ -515,14 +518,17 @@ pub async fn audience_log_and_watch_time(storage: &dyn Storage) {
     .await;
 
     let log = store.audience_log("r1").await.unwrap();
-    let order = [1, 0, 2, 3, 4].map(|i| records[i].clone());
+    let order = [1, 0, 2, 3, 4, 5, 6].map(|i| records[i].clone());
     assert_eq!(log, order);
     assert!(store.audience_log("nope").await.unwrap().is_empty());
 
     let mut watched = store.watch_time("r1").await.unwrap();
     watched.sort();
     // a: join to leave; b: cut off, so until its last heartbeat; c: not yet watched.
-    assert_eq!(watched, vec![(r("a"), 3_000), (r("b"), 2_000)]);
+    assert_eq!(
+        watched,
+        vec![(r("a"), 3_000), (r("b"), 2_000), (r("d"), 1_000)]
+    );
     assert!(store.watch_time("nope").await.unwrap().is_empty());
 }
 

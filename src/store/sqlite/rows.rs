@@ -387,7 +387,9 @@ impl Stored for AudienceRecord {
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.viewer_id)?;
-        p.put(self.session)?;
+        // Session ids use all 64 bits (a node tag on top); SQLite integers are signed, so
+        // the bits are kept as they are and read back the same way.
+        p.put(self.session as i64)?;
         p.put(self.kind.as_str())?;
         p.put(&self.inviter_id)?;
         p.put(&self.tier)?;
@@ -397,7 +399,7 @@ impl Stored for AudienceRecord {
     fn decode(c: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
         Ok(AudienceRecord {
             viewer_id: c.get()?,
-            session: c.get()?,
+            session: c.get::<i64>()? as u64,
             kind: c.name(audience_kind)?,
             inviter_id: c.get()?,
             tier: c.get()?,
