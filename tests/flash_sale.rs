@@ -5,6 +5,8 @@ mod common;
 use common::*;
 use serde_json::json;
 use showfloor::pb;
+use showfloor::store::sqlite::SqliteStore;
+use showfloor::store::Store;
 use std::collections::{HashMap, HashSet};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -13,27 +15,27 @@ use std::time::Duration;
 /// (viewer, key, result, order id)
 type Answer = (String, String, String, Option<String>);
 
-fn db(dir: &std::path::Path) -> rusqlite::Connection {
-    rusqlite::Connection::open(dir.join("showfloor.db")).unwrap()
-}
-
-fn stored_sale(conn: &rusqlite::Connection, sale: &str) -> (u32, u32, HashSet<String>) {
-    let (stock, remaining): (u32, u32) = conn
-        .query_row(
-            "SELECT stock, remaining FROM flash_sales WHERE id = ?1",
-            [sale],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    let mut stmt = conn
-        .prepare("SELECT id FROM orders WHERE sale_id = ?1")
-        .unwrap();
-    let ids = stmt
-        .query_map([sale], |r| r.get::<_, String>(0))
+/// A sale's stock, remaining units and order ids as the store kept them, read through the
+/// `Store` trait on the data directory of a server that has stopped.
+async fn stored_sale(dir: &std::path::Path, room: &str, sale: &str) -> (u32, u32, HashSet<String>) {
+    let store = SqliteStore::open(dir).unwrap();
+    let room = store
+        .load_room(room)
+        .await
         .unwrap()
-        .map(|r| r.unwrap())
+        .expect("the room is stored");
+    let s = room
+        .sales
+        .iter()
+        .find(|s| s.id == sale)
+        .expect("the sale is stored");
+    let ids = room
+        .orders
+        .iter()
+        .filter(|o| o.sale_id.as_deref() == Some(sale))
+        .map(|o| o.id.clone())
         .collect();
-    (stock, remaining, ids)
+    (s.stock, s.remaining, ids)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -170,7 +172,7 @@ async fn a_burst_of_5000_grabs_from_2000_dealers_on_stock_100_has_exactly_100_wi
     // And the store agrees: every acknowledged win has its row, no row without one.
     drop(viewers);
     server.stop().await;
-    let (stock, remaining, stored) = stored_sale(&db(&server.dir), &sale.id);
+    let (stock, remaining, stored) = stored_sale(&server.dir, &show.room, &sale.id).await;
     assert_eq!(stored, acked);
     assert_eq!((stock, remaining), (100, 0));
 }
@@ -521,7 +523,7 @@ async fn kill_9_in_the_middle_of_a_burst_loses_no_acknowledged_win() {
     assert_eq!(v.expect("grab_result").await["result"], "won");
     child.kill().unwrap();
     child.wait().unwrap();
-    let (st, remaining, rows) = stored_sale(&db(dir.path()), &sale.id);
+    let (st, remaining, rows) = stored_sale(dir.path(), &show.room, &sale.id).await;
     assert_eq!(st, stock);
     assert_eq!(rows.len() as u32 + remaining, stock);
 }
@@ -644,9 +646,13 @@ async fn bad_flash_sales_are_refused_with_precise_errors() {
     let e = c.client.create_flash_sale(authed(base)).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
     assert!(e.message().contains("ended"), "{}", e.message());
-    let db = db(&server.dir);
-    let n: i64 = db
-        .query_row("SELECT COUNT(*) FROM flash_sales", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 0);
+    let stored = server
+        .app()
+        .hub
+        .store()
+        .load_room(&show.room)
+        .await
+        .unwrap()
+        .expect("the room is stored");
+    assert!(stored.sales.is_empty(), "no refused sale is stored");
 }

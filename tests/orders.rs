@@ -6,11 +6,15 @@ use common::*;
 use serde_json::json;
 use showfloor::pb;
 
-fn order_count(server: &Server) -> i64 {
-    rusqlite::Connection::open(server.dir.join("showfloor.db"))
+/// The room's orders as the running server's store holds them, read through the `Store` trait.
+async fn stored_orders(server: &Server, room: &str) -> usize {
+    let store = server.app().hub.store();
+    let room = store
+        .load_room(room)
+        .await
         .unwrap()
-        .query_row("SELECT COUNT(*) FROM orders", [], |r| r.get(0))
-        .unwrap()
+        .expect("the room is stored");
+    room.orders.len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -102,7 +106,7 @@ async fn a_dealer_orders_at_their_tier_price_once_per_key() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::FailedPrecondition);
-    assert_eq!(order_count(&server), 1);
+    assert_eq!(stored_orders(&server, &show.room).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,7 +182,7 @@ async fn bad_orders_get_precise_errors_and_leave_no_trace() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument);
-    assert_eq!(order_count(&server), 0);
+    assert_eq!(stored_orders(&server, &show.room).await, 0);
 
     // Cancelling needs a reason.
     d.send(json!({"type": "place_order", "product_id": jacket.id, "quantity": 10, "key": "ok"}))
@@ -212,7 +216,7 @@ async fn bad_orders_get_precise_errors_and_leave_no_trace() {
     assert_eq!(o.status_reason, "out of stock at the factory");
     let ev = d.expect("order_status").await;
     assert_eq!(ev["order"]["status"], "cancelled");
-    assert_eq!(order_count(&server), 1);
+    assert_eq!(stored_orders(&server, &show.room).await, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -4,7 +4,18 @@
 mod common;
 use common::*;
 use serde_json::json;
+use showfloor::model::LoadedRoom;
 use showfloor::pb;
+
+/// The room as the running server's store holds it, read through the `Store` trait.
+async fn stored_room(server: &Server, room: &str) -> LoadedRoom {
+    let store = server.app().hub.store();
+    store
+        .load_room(room)
+        .await
+        .unwrap()
+        .expect("the room is stored")
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_first_viewers_share_the_total_exactly_once_each() {
@@ -79,15 +90,15 @@ async fn the_first_viewers_share_the_total_exactly_once_each() {
         .into_inner();
     assert_eq!(got.grabs.len(), 5);
     assert_eq!(got.remaining_cents, 0);
-    let conn = rusqlite::Connection::open(server.dir.join("showfloor.db")).unwrap();
-    let (n, sum): (i64, i64) = conn
-        .query_row(
-            "SELECT COUNT(*), SUM(amount_cents) FROM red_packet_grabs WHERE packet_id = ?1",
-            [&p.id],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )
-        .unwrap();
-    assert_eq!((n, sum), (5, 1_000));
+    let stored = stored_room(&server, &show.room).await;
+    let grabs = &stored
+        .red_packets
+        .iter()
+        .find(|s| s.id == p.id)
+        .expect("the packet is stored")
+        .grabs;
+    let sum: i64 = grabs.iter().map(|g| g.amount_cents).sum();
+    assert_eq!((grabs.len(), sum), (5, 1_000));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -180,13 +191,12 @@ async fn tiered_packets_and_bad_input() {
     gold.send(json!({"type": "grab_red_packet", "packet_id": p.id}))
         .await;
     assert_eq!(gold.expect("red_packet_result").await["result"], "won");
-    let conn = rusqlite::Connection::open(server.dir.join("showfloor.db")).unwrap();
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM red_packet_grabs", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1, "refused grabs leave no trace");
-    let n: i64 = conn
-        .query_row("SELECT COUNT(*) FROM red_packets", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(n, 1, "refused packets leave no trace");
+    let stored = stored_room(&server, &show.room).await;
+    assert_eq!(
+        stored.red_packets.len(),
+        1,
+        "refused packets leave no trace"
+    );
+    let grabs: usize = stored.red_packets.iter().map(|p| p.grabs.len()).sum();
+    assert_eq!(grabs, 1, "refused grabs leave no trace");
 }

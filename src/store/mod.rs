@@ -1,48 +1,60 @@
 //! Persistence behind one small trait: embedded SQLite by default, PostgreSQL for clusters later.
+//!
+//! Every backend implements [`Store`] and passes the `conformance` suite; nothing above this
+//! module names a backend except where the server is built.
 
+#[doc(hidden)]
+pub mod conformance;
+mod durable;
+mod error;
 pub mod sqlite;
+pub mod testing;
+mod watch_time;
 
 pub use crate::model::StoreOp;
-use crate::model::{AudienceKind, AudienceRecord, ChatRecord, LoadedRoom};
+pub use durable::{Durable, DurableSender};
+pub use error::{BoxError, StoreError, Violation};
+pub use watch_time::WatchTime;
+
+use crate::model::{AudienceRecord, ChatRecord, LoadedRoom, RoomRecord, RoomState};
 use async_trait::async_trait;
-use std::collections::HashMap;
-use tokio::sync::oneshot;
 
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("store I/O: {0}")]
-    Io(String),
-    #[error("store is closed")]
-    Closed,
-}
-
-/// Resolves once the writes it belongs to are durable (committed and synced).
-pub struct Durable(oneshot::Receiver<Result<(), String>>);
-
-impl Durable {
-    pub async fn wait(self) -> Result<(), StoreError> {
-        match self.0.await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StoreError::Io(e)),
-            Err(_) => Err(StoreError::Closed),
-        }
-    }
-
-    pub(crate) fn channel() -> (oneshot::Sender<Result<(), String>>, Durable) {
-        let (tx, rx) = oneshot::channel();
-        (tx, Durable(rx))
-    }
+/// Which rooms [`Store::list_rooms`] returns. The default is every room.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoomFilter {
+    /// Only rooms in this state; `None`: any state.
+    pub state: Option<RoomState>,
+    /// Only rooms created after this time (ms since the Unix epoch, exclusive).
+    pub created_after_ms: Option<i64>,
+    /// At most this many (the newest); `None`: no limit.
+    pub limit: Option<u32>,
 }
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Queue writes without waiting. The returned handle resolves when they are durable;
-    /// dropping it is fine (the writes still happen). Concurrent submissions are committed
-    /// together (group commit).
+    /// dropping it is fine (the writes still happen). Submissions are applied in the order
+    /// they were made, each all or nothing: one that fails fails only itself. Concurrent
+    /// submissions are committed together (group commit).
     fn submit(&self, ops: Vec<StoreOp>) -> Durable;
 
-    /// Every room with its catalog, dealers, applications and moderation state.
-    async fn load_rooms(&self) -> Result<Vec<LoadedRoom>, StoreError>;
+    /// One room with its catalog, dealers, applications, moderation state (kicked tokens and
+    /// mutes that have run out are left out) and commerce; `None` if it was never stored.
+    async fn load_room(&self, id: &str) -> Result<Option<LoadedRoom>, StoreError>;
+
+    /// The rooms that pass `filter`, newest first (by creation time, then id).
+    async fn list_rooms(&self, filter: RoomFilter) -> Result<Vec<RoomRecord>, StoreError>;
+
+    /// Every room as [`Store::load_room`] gives it, oldest first. For the hub's start-up
+    /// until it loads rooms on first use; then this goes.
+    async fn load_rooms(&self) -> Result<Vec<LoadedRoom>, StoreError> {
+        let mut rooms = Vec::new();
+        for record in self.list_rooms(RoomFilter::default()).await?.iter().rev() {
+            // A room is never deleted, so one listed is there to load.
+            rooms.extend(self.load_room(&record.id).await?);
+        }
+        Ok(rooms)
+    }
 
     /// The most recent chat messages of a room, oldest first (deleted ones excluded).
     async fn recent_chat(&self, room: &str, limit: u32) -> Result<Vec<ChatRecord>, StoreError>;
@@ -56,116 +68,5 @@ pub trait Store: Send + Sync + 'static {
     /// Wait until everything submitted so far is durable.
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Vec::new()).wait().await
-    }
-}
-
-/// Folds an audience log into watch time per viewer. Feed it one viewer's records at a time,
-/// oldest first (the log ordered by viewer, then time). A session runs from its join to its
-/// leave; a session cut off without a leave (a crash) ends at its last heartbeat, and a join
-/// of a session id that is still open (ids restart with the process) closes the old one
-/// there. A viewer's overlapping sessions (two tabs) count once.
-#[derive(Debug, Default)]
-pub struct WatchTime {
-    viewer: Option<String>,
-    /// Open sessions of the current viewer: session id -> (joined, last seen).
-    open: HashMap<u64, (i64, i64)>,
-    /// Finished intervals of the current viewer.
-    spans: Vec<(i64, i64)>,
-    done: Vec<(String, i64)>,
-}
-
-impl WatchTime {
-    pub fn add(&mut self, viewer_id: &str, session: u64, kind: AudienceKind, at_ms: i64) {
-        if self.viewer.as_deref() != Some(viewer_id) {
-            self.finish_viewer();
-            self.viewer = Some(viewer_id.to_string());
-        }
-        match kind {
-            AudienceKind::Join => {
-                if let Some(span) = self.open.insert(session, (at_ms, at_ms)) {
-                    self.spans.push(span);
-                }
-            }
-            AudienceKind::Heartbeat => {
-                if let Some((_, last)) = self.open.get_mut(&session) {
-                    *last = (*last).max(at_ms);
-                }
-            }
-            AudienceKind::Leave => {
-                if let Some((joined, last)) = self.open.remove(&session) {
-                    self.spans.push((joined, last.max(at_ms)));
-                }
-            }
-        }
-    }
-
-    fn finish_viewer(&mut self) {
-        let Some(viewer) = self.viewer.take() else {
-            return;
-        };
-        self.spans.extend(self.open.drain().map(|(_, span)| span));
-        self.spans.sort_unstable();
-        let (mut total, mut covered_to) = (0i64, i64::MIN);
-        for &(start, end) in &self.spans {
-            let start = start.max(covered_to);
-            if end > start {
-                total += end - start;
-                covered_to = end;
-            }
-        }
-        self.spans.clear();
-        if total > 0 {
-            self.done.push((viewer, total));
-        }
-    }
-
-    /// (viewer id, watched ms) for every viewer who watched at all.
-    pub fn finish(mut self) -> Vec<(String, i64)> {
-        self.finish_viewer();
-        self.done
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use AudienceKind::*;
-
-    fn fold(log: &[(&str, u64, AudienceKind, i64)]) -> Vec<(String, i64)> {
-        let mut w = WatchTime::default();
-        for &(v, s, k, t) in log {
-            w.add(v, s, k, t);
-        }
-        w.finish()
-    }
-
-    #[test]
-    fn sessions_sum_and_overlaps_count_once() {
-        let got = fold(&[
-            ("a", 1, Join, 0),
-            ("a", 2, Join, 500),
-            ("a", 1, Leave, 1_000),
-            ("a", 3, Join, 5_000),
-            ("a", 2, Leave, 1_500),
-            ("a", 3, Leave, 6_000),
-            ("b", 4, Join, 100),
-            ("b", 4, Leave, 100),
-        ]);
-        // a: 0..1500 (two overlapping tabs) + 5000..6000; b joined and left at once.
-        assert_eq!(got, vec![("a".into(), 2_500)]);
-    }
-
-    #[test]
-    fn a_session_cut_off_by_a_crash_ends_at_its_last_heartbeat() {
-        let got = fold(&[
-            ("a", 1, Join, 0),
-            ("a", 1, Heartbeat, 60_000),
-            ("a", 1, Heartbeat, 120_000),
-            // The process died; after the restart session ids start again.
-            ("a", 1, Join, 200_000),
-            ("a", 1, Heartbeat, 260_000),
-            ("b", 1, Join, 0),
-        ]);
-        assert_eq!(got, vec![("a".into(), 180_000)]);
     }
 }

@@ -1,0 +1,232 @@
+//! One [`StoreOp`] as SQL, inside the writer's transaction.
+
+use super::rows::{execute, insert_sql, Stored};
+use crate::model::{
+    Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order, Product, RedPacket,
+    RoomRecord,
+};
+use crate::store::{StoreOp, Violation};
+use rusqlite::{params, Connection};
+use std::sync::LazyLock;
+
+/// Why an op failed: SQLite's error, or a rule the store checks itself.
+#[derive(Debug)]
+pub(super) enum Failure {
+    Sql(rusqlite::Error),
+    Refused(Violation),
+}
+
+impl From<rusqlite::Error> for Failure {
+    fn from(e: rusqlite::Error) -> Self {
+        Failure::Sql(e)
+    }
+}
+
+/// Upserts that replace every column but the key.
+fn upsert<T: Stored>(key: &str) -> String {
+    let set: Vec<String> = T::COLUMNS
+        .iter()
+        .filter(|c| !key.split(", ").any(|k| k == **c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    insert_sql::<T>(&format!(
+        "ON CONFLICT ({key}) DO UPDATE SET {}",
+        set.join(", ")
+    ))
+}
+
+static PUT_ROOM: LazyLock<String> = LazyLock::new(|| upsert::<RoomRecord>("id"));
+static PUT_BRAND: LazyLock<String> = LazyLock::new(|| upsert::<Brand>("room, id"));
+static PUT_PRODUCT: LazyLock<String> = LazyLock::new(|| upsert::<Product>("room, id"));
+static PUT_DEALER: LazyLock<String> = LazyLock::new(|| upsert::<DealerRecord>("room, viewer_id"));
+static PUT_APPLICATION: LazyLock<String> =
+    LazyLock::new(|| upsert::<DealerApplication>("room, id"));
+static APPEND_CHAT: LazyLock<String> = LazyLock::new(|| insert_sql::<ChatRecord>(""));
+static APPEND_AUDIENCE: LazyLock<String> =
+    LazyLock::new(|| insert_sql::<crate::model::AudienceRecord>(""));
+/// Only the status moves after an order is created.
+static PUT_ORDER: LazyLock<String> = LazyLock::new(|| {
+    insert_sql::<Order>(
+        "ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
+             status_reason = excluded.status_reason, updated_ms = excluded.updated_ms",
+    )
+});
+/// A flash-sale win: a duplicate must fail, not update.
+static INSERT_ORDER: LazyLock<String> = LazyLock::new(|| insert_sql::<Order>(""));
+/// Stock is owned by `TAKE_SALE_UNIT` once the sale exists; a later put only ends it.
+static PUT_SALE: LazyLock<String> = LazyLock::new(|| {
+    insert_sql::<FlashSale>("ON CONFLICT (room, id) DO UPDATE SET ended_ms = excluded.ended_ms")
+});
+/// The seed, commitment and beacon source are fixed at open; closing and drawing fill in
+/// the rest.
+static PUT_DRAW: LazyLock<String> = LazyLock::new(|| {
+    insert_sql::<Draw>(
+        "ON CONFLICT (room, id) DO UPDATE SET closed_ms = excluded.closed_ms,
+             beacon = excluded.beacon, entrants_hash = excluded.entrants_hash,
+             winners = excluded.winners, drawn_ms = excluded.drawn_ms",
+    )
+});
+/// The split is fixed when the packet is dropped.
+static PUT_RED_PACKET: LazyLock<String> =
+    LazyLock::new(|| insert_sql::<RedPacket>("ON CONFLICT (room, id) DO NOTHING"));
+
+const DELETE_BRAND_PRODUCTS: &str = "DELETE FROM products WHERE room = ?1 AND brand_id = ?2";
+const DELETE_BRAND: &str = "DELETE FROM brands WHERE room = ?1 AND id = ?2";
+const DELETE_PRODUCT: &str = "DELETE FROM products WHERE room = ?1 AND id = ?2";
+const KICK_TOKEN: &str = "
+INSERT INTO kicked_tokens (room, jti, expires_ms) VALUES (?1, ?2, ?3)
+ON CONFLICT (room, jti) DO UPDATE SET expires_ms = excluded.expires_ms";
+const PUT_MUTE: &str = "
+INSERT INTO mutes (room, viewer_id, until_ms) VALUES (?1, ?2, ?3)
+ON CONFLICT (room, viewer_id) DO UPDATE SET until_ms = excluded.until_ms";
+const DELETE_CHAT: &str = "
+UPDATE chat SET deleted_ms = ?3 WHERE room = ?1 AND id = ?2 AND deleted_ms IS NULL";
+const TAKE_SALE_UNIT: &str = "
+UPDATE flash_sales SET remaining = remaining - 1 WHERE room = ?1 AND id = ?2 AND remaining > 0";
+const ADD_DRAW_ENTRANT: &str = "
+INSERT OR IGNORE INTO draw_entrants (room, draw_id, viewer_id, at_ms) VALUES (?1, ?2, ?3, ?4)";
+const GRAB_RED_PACKET: &str = "
+INSERT INTO red_packet_grabs (room, packet_id, viewer_id, idx, amount_cents, at_ms)
+VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+
+/// The op's name in error reports.
+pub(super) fn op_name(op: &StoreOp) -> &'static str {
+    match op {
+        StoreOp::PutRoom(_) => "PutRoom",
+        StoreOp::PutBrand { .. } => "PutBrand",
+        StoreOp::DeleteBrand { .. } => "DeleteBrand",
+        StoreOp::PutProduct { .. } => "PutProduct",
+        StoreOp::DeleteProduct { .. } => "DeleteProduct",
+        StoreOp::PutDealer { .. } => "PutDealer",
+        StoreOp::PutApplication { .. } => "PutApplication",
+        StoreOp::KickToken { .. } => "KickToken",
+        StoreOp::PutMute { .. } => "PutMute",
+        StoreOp::AppendChat { .. } => "AppendChat",
+        StoreOp::DeleteChat { .. } => "DeleteChat",
+        StoreOp::AppendAudience { .. } => "AppendAudience",
+        StoreOp::PutOrder { .. } => "PutOrder",
+        StoreOp::PutSale { .. } => "PutSale",
+        StoreOp::GrantSale { .. } => "GrantSale",
+        StoreOp::PutDraw { .. } => "PutDraw",
+        StoreOp::AddDrawEntrant { .. } => "AddDrawEntrant",
+        StoreOp::PutRedPacket { .. } => "PutRedPacket",
+        StoreOp::GrabRedPacket { .. } => "GrabRedPacket",
+    }
+}
+
+/// Puts `record` with the cached statement `sql`.
+fn put<T: Stored>(conn: &Connection, sql: &str, room: &str, record: &T) -> rusqlite::Result<()> {
+    execute(&mut *conn.prepare_cached(sql)?, Some(room), record).map(drop)
+}
+
+pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
+    match op {
+        StoreOp::PutRoom(r) => {
+            execute(&mut *conn.prepare_cached(&PUT_ROOM)?, None, r.as_ref())?;
+        }
+        StoreOp::PutBrand { room, brand } => put(conn, &PUT_BRAND, room, brand.as_ref())?,
+        StoreOp::DeleteBrand { room, brand_id } => {
+            conn.prepare_cached(DELETE_BRAND_PRODUCTS)?
+                .execute(params![room, brand_id])?;
+            conn.prepare_cached(DELETE_BRAND)?
+                .execute(params![room, brand_id])?;
+        }
+        StoreOp::PutProduct { room, product } => put(conn, &PUT_PRODUCT, room, product.as_ref())?,
+        StoreOp::DeleteProduct { room, product_id } => {
+            conn.prepare_cached(DELETE_PRODUCT)?
+                .execute(params![room, product_id])?;
+        }
+        StoreOp::PutDealer { room, dealer } => put(conn, &PUT_DEALER, room, dealer.as_ref())?,
+        StoreOp::PutApplication { room, application } => {
+            put(conn, &PUT_APPLICATION, room, application.as_ref())?
+        }
+        StoreOp::KickToken {
+            room,
+            jti,
+            expires_ms,
+        } => {
+            conn.prepare_cached(KICK_TOKEN)?
+                .execute(params![room, jti, expires_ms])?;
+        }
+        StoreOp::PutMute {
+            room,
+            viewer_id,
+            until_ms,
+        } => {
+            conn.prepare_cached(PUT_MUTE)?
+                .execute(params![room, viewer_id, until_ms])?;
+        }
+        StoreOp::AppendChat { room, chat } => put(conn, &APPEND_CHAT, room, chat.as_ref())?,
+        StoreOp::DeleteChat {
+            room,
+            message_id,
+            at_ms,
+        } => {
+            conn.prepare_cached(DELETE_CHAT)?
+                .execute(params![room, message_id, at_ms])?;
+        }
+        StoreOp::AppendAudience { room, record } => {
+            put(conn, &APPEND_AUDIENCE, room, record.as_ref())?
+        }
+        StoreOp::PutOrder { room, order } => put(conn, &PUT_ORDER, room, order.as_ref())?,
+        StoreOp::PutSale { room, sale } => put(conn, &PUT_SALE, room, sale.as_ref())?,
+        StoreOp::GrantSale {
+            room,
+            sale_id,
+            order,
+        } => {
+            // The hot path of a flash sale: two cached statements, nothing else.
+            let taken = conn
+                .prepare_cached(TAKE_SALE_UNIT)?
+                .execute(params![room, sale_id])?;
+            if taken == 0 {
+                // Fails the whole submission, so no order is kept without its unit.
+                return Err(Failure::Refused(Violation::SoldOut));
+            }
+            put(conn, &INSERT_ORDER, room, order.as_ref())?;
+        }
+        StoreOp::PutDraw { room, draw } => {
+            put(conn, &PUT_DRAW, room, draw.as_ref())?;
+            // Entrants normally arrive one by one (`AddDrawEntrant`); recording the ones a
+            // put carries keeps the stored set equal to the one `entrants_hash` covers even
+            // if an earlier entry write was lost. Empty at open, so this costs nothing then.
+            if !draw.entrants.is_empty() {
+                let at_ms = draw.closed_ms.unwrap_or(draw.opened_ms);
+                let mut add = conn.prepare_cached(ADD_DRAW_ENTRANT)?;
+                for viewer_id in &draw.entrants {
+                    add.execute(params![room, draw.id, viewer_id, at_ms])?;
+                }
+            }
+        }
+        StoreOp::AddDrawEntrant {
+            room,
+            draw_id,
+            viewer_id,
+            at_ms,
+        } => {
+            conn.prepare_cached(ADD_DRAW_ENTRANT)?
+                .execute(params![room, draw_id, viewer_id, at_ms])?;
+        }
+        StoreOp::PutRedPacket { room, packet } => {
+            put(conn, &PUT_RED_PACKET, room, packet.as_ref())?
+        }
+        StoreOp::GrabRedPacket {
+            room,
+            packet_id,
+            viewer_id,
+            index,
+            amount_cents,
+            at_ms,
+        } => {
+            conn.prepare_cached(GRAB_RED_PACKET)?.execute(params![
+                room,
+                packet_id,
+                viewer_id,
+                index,
+                amount_cents,
+                at_ms,
+            ])?;
+        }
+    }
+    Ok(())
+}
