@@ -5,13 +5,12 @@ use crate::model::{EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom, S
 use crate::room::protocol::parse_client_message;
 use crate::rooms::{CloseSignal, Rooms, SessionQueue, SessionSink, Text};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 use futures_util::{SinkExt, StreamExt};
-use serde::Deserialize;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
@@ -35,6 +34,9 @@ pub fn close_code(reason: EndReason) -> u16 {
     match reason {
         EndReason::ShuttingDown | EndReason::IdleTimeout => 1001,
         EndReason::Protocol => 1002,
+        EndReason::InvalidData => 1007,
+        EndReason::MessageTooBig => 1009,
+        EndReason::BadRequest => 4400,
         EndReason::ServerFull | EndReason::RoomUnavailable => 1013,
         EndReason::Unauthenticated => 4001,
         EndReason::Forbidden | EndReason::Revoked => 4003,
@@ -88,21 +90,79 @@ async fn metrics(State(s): State<EdgeState>) -> Response {
         .into_response()
 }
 
-#[derive(Deserialize)]
-pub struct WsParams {
+/// The query of a WebSocket URL, read leniently: a bad value is refused after the upgrade,
+/// with a close code and reason a browser can see (an HTTP error before the upgrade shows
+/// up there only as 1006).
+#[derive(Default)]
+struct RawWsParams {
     token: Option<String>,
+    last_seq: Option<String>,
+    epoch: Option<String>,
+}
+
+pub struct WsParams {
     last_seq: Option<u64>,
     epoch: Option<String>,
+}
+
+impl RawWsParams {
+    fn parse(query: &str) -> RawWsParams {
+        let mut p = RawWsParams::default();
+        for (k, v) in url::form_urlencoded::parse(query.as_bytes()) {
+            let slot = match &*k {
+                "token" => &mut p.token,
+                "last_seq" => &mut p.last_seq,
+                "epoch" => &mut p.epoch,
+                // Other parameters (a cache buster, tracking) are none of our business.
+                _ => continue,
+            };
+            slot.get_or_insert_with(|| v.into_owned());
+        }
+        p
+    }
+
+    fn check(self) -> Result<WsParams, Refusal> {
+        let last_seq = match self.last_seq.as_deref() {
+            None => None,
+            Some(v) => Some(v.parse::<u64>().map_err(|_| {
+                Refusal::new(
+                    EndReason::BadRequest,
+                    format!("last_seq must be a whole number of 0 or more, not {v:?}"),
+                )
+            })?),
+        };
+        if let Some(e) = &self.epoch {
+            if e.is_empty() || e.len() > 64 || !e.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                return Err(Refusal::new(
+                    EndReason::BadRequest,
+                    "epoch must be the 1 to 64 letters and digits of a welcome's `epoch`",
+                ));
+            }
+        }
+        if self.epoch.is_some() && last_seq.is_none() {
+            return Err(Refusal::new(
+                EndReason::BadRequest,
+                "epoch is given without last_seq: resume needs both",
+            ));
+        }
+        Ok(WsParams {
+            last_seq,
+            epoch: self.epoch,
+        })
+    }
 }
 
 async fn ws_upgrade(
     State(s): State<EdgeState>,
     Path(room): Path<String>,
-    Query(params): Query<WsParams>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
     ws: WebSocketUpgrade,
 ) -> Response {
-    let token = params.token.clone().or_else(|| {
+    let raw = RawWsParams::parse(query.as_deref().unwrap_or(""));
+    let token = raw.token.clone();
+    let params = raw.check();
+    let token = token.or_else(|| {
         headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -129,6 +189,14 @@ async fn ws_upgrade(
                     close_now(socket, &why).await;
                     return;
                 }
+                let params = match params {
+                    Ok(p) => p,
+                    Err(why) => {
+                        s.metrics.closed(close_code(why.reason));
+                        close_now(socket, &why).await;
+                        return;
+                    }
+                };
                 run_session(s, socket, room, token, params, permit).await;
             })
         })
@@ -257,7 +325,14 @@ async fn read_loop(
                 });
                 return;
             }
-            Ok(None) | Ok(Some(Err(_))) => return,
+            Ok(None) => return,
+            Ok(Some(Err(e))) => {
+                // A broken frame ends the connection; say why, with the code RFC 6455 names.
+                if let Some(why) = protocol_refusal(e) {
+                    close_signal.request(crate::rooms::CloseRequest { why, drain: false });
+                }
+                return;
+            }
             Ok(Some(Ok(m))) => m,
         };
         let parsed = match msg {
@@ -277,6 +352,27 @@ async fn read_loop(
             Message::Ping(_) | Message::Pong(_) => continue,
         };
         rooms.viewer_message(room, session, parsed).await;
+    }
+}
+
+/// Why a read failed, as the close the client should get; `None` when the connection is
+/// simply gone (nobody to tell).
+fn protocol_refusal(e: axum::Error) -> Option<Refusal> {
+    use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+    let inner = e.into_inner();
+    let e = inner.downcast_ref::<WsError>()?;
+    match e {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => Some(Refusal::new(
+            EndReason::MessageTooBig,
+            format!("message of {size} bytes; the limit is {max_size}"),
+        )),
+        WsError::Capacity(c) => Some(Refusal::new(EndReason::MessageTooBig, c.to_string())),
+        WsError::Utf8(_) => Some(Refusal::new(
+            EndReason::InvalidData,
+            "a text frame is not valid UTF-8",
+        )),
+        WsError::Protocol(p) => Some(Refusal::new(EndReason::Protocol, p.to_string())),
+        _ => None,
     }
 }
 

@@ -22,28 +22,45 @@ impl Drop for Peer {
     }
 }
 
+/// Installs the peer's dependencies once per test process: the tests run in parallel, and
+/// two `npm ci` at once in one folder delete each other's files.
+static SETUP: std::sync::OnceLock<()> = std::sync::OnceLock::new();
+
 fn peer() -> Peer {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../benches/peers/socketio");
-    let setup = Command::new(dir.join("setup.sh"))
-        .status()
-        .expect("run benches/peers/socketio/setup.sh");
-    assert!(setup.success(), "setup.sh failed: {setup}");
+    SETUP.get_or_init(|| {
+        let setup = Command::new(dir.join("setup.sh"))
+            .status()
+            .expect("run benches/peers/socketio/setup.sh");
+        assert!(setup.success(), "setup.sh failed: {setup}");
+    });
     let mut child = Command::new("node")
         .arg("server.js")
         .arg("0")
         .current_dir(&dir)
         .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
         .spawn()
         .expect("start node server.js");
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("read the peer's first line");
-    let port: u16 = line
+    let port: u16 = match line
         .trim()
         .strip_prefix("listening ")
         .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("unexpected first line from the peer: {line:?}"));
+    {
+        Some(p) => p,
+        None => {
+            let _ = child.kill();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = std::io::Read::read_to_string(&mut e, &mut err);
+            }
+            panic!("unexpected first line from the peer: {line:?}; its stderr: {err}");
+        }
+    };
     Peer {
         child,
         addr: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -74,7 +74,10 @@ fn status_of_refusal(reason: EndReason) -> StatusCode {
         EndReason::Forbidden | EndReason::Revoked => StatusCode::FORBIDDEN,
         EndReason::RoomNotFound => StatusCode::NOT_FOUND,
         EndReason::RoomEnded => StatusCode::CONFLICT,
-        EndReason::Protocol => StatusCode::BAD_REQUEST,
+        EndReason::Protocol | EndReason::InvalidData | EndReason::BadRequest => {
+            StatusCode::BAD_REQUEST
+        }
+        EndReason::MessageTooBig => StatusCode::PAYLOAD_TOO_LARGE,
         EndReason::Abuse => StatusCode::TOO_MANY_REQUESTS,
         EndReason::ShuttingDown
         | EndReason::IdleTimeout

@@ -149,8 +149,14 @@ pub enum EndReason {
     SlowConsumer,
     /// Persistent abuse (chat flood, a stream of invalid messages).
     Abuse,
-    /// The client broke the wire protocol (frame too large, invalid data).
+    /// The client broke the wire protocol (reserved opcode, oversized control frame…).
     Protocol,
+    /// A message larger than the node's hard limit.
+    MessageTooBig,
+    /// A text frame that is not valid UTF-8.
+    InvalidData,
+    /// The request itself is malformed (a bad query parameter).
+    BadRequest,
 }
 
 /// A refusal or the end of a session: the domain reason and a message for the client.
