@@ -72,12 +72,11 @@ impl App {
                 outbound_queue: config.outbound_queue,
                 heartbeat_ms: config.heartbeat_secs as i64 * 1000,
                 node: crate::model::NodeTag::of(&config.node_id),
+                ended_room_grace: Duration::from_secs(config.ended_room_grace_secs),
             },
             drain.clone(),
             tasks.clone(),
-        )
-        .await
-        .context("cannot load rooms from the store")?;
+        );
         let rooms: Arc<dyn Rooms> = hub.clone();
 
         let media = Media::start(

@@ -63,6 +63,10 @@ pub struct ServeArgs {
     /// Audience-log heartbeat per viewer, seconds [default: 60].
     #[arg(long, env = "SHOWFLOOR_HEARTBEAT_SECS")]
     pub heartbeat_secs: Option<u64>,
+    /// Seconds an ended room with nobody attached stays loaded before its task stops (it is
+    /// loaded again from the store when used) [default: 60].
+    #[arg(long, env = "SHOWFLOOR_ENDED_ROOM_GRACE_SECS")]
+    pub ended_room_grace_secs: Option<u64>,
     /// Seconds to wait for sessions to close at shutdown [default: 10].
     #[arg(long, env = "SHOWFLOOR_SHUTDOWN_GRACE_SECS")]
     pub shutdown_grace_secs: Option<u64>,
@@ -105,6 +109,7 @@ struct FileConfig {
     outbound_queue: Option<usize>,
     write_delay_ms: Option<u64>,
     heartbeat_secs: Option<u64>,
+    ended_room_grace_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     media_udp_addr: Option<SocketAddr>,
     max_media_subscribers: Option<usize>,
@@ -126,6 +131,7 @@ pub struct Config {
     pub outbound_queue: usize,
     pub write_delay_ms: u64,
     pub heartbeat_secs: u64,
+    pub ended_room_grace_secs: u64,
     pub shutdown_grace_secs: u64,
     pub media_udp_addr: SocketAddr,
     pub max_media_subscribers: usize,
@@ -149,6 +155,7 @@ impl Config {
             outbound_queue: 1024,
             write_delay_ms: DEFAULT_WRITE_DELAY_MS,
             heartbeat_secs: 60,
+            ended_room_grace_secs: 60,
             shutdown_grace_secs: 5,
             media_udp_addr: "127.0.0.1:0".parse().expect("literal"),
             max_media_subscribers: 2000,
@@ -211,6 +218,10 @@ impl Config {
                 .or(file.write_delay_ms)
                 .unwrap_or(DEFAULT_WRITE_DELAY_MS),
             heartbeat_secs: args.heartbeat_secs.or(file.heartbeat_secs).unwrap_or(60),
+            ended_room_grace_secs: args
+                .ended_room_grace_secs
+                .or(file.ended_room_grace_secs)
+                .unwrap_or(60),
             shutdown_grace_secs: args
                 .shutdown_grace_secs
                 .or(file.shutdown_grace_secs)
@@ -253,6 +264,12 @@ impl Config {
         range("outbound_queue", self.outbound_queue as u64, 16, 65_536)?;
         range("write_delay_ms", self.write_delay_ms, 0, 1000)?;
         range("heartbeat_secs", self.heartbeat_secs, 1, 3600)?;
+        range(
+            "ended_room_grace_secs",
+            self.ended_room_grace_secs,
+            1,
+            86_400,
+        )?;
         range("shutdown_grace_secs", self.shutdown_grace_secs, 0, 300)?;
         range(
             "max_media_subscribers",

@@ -21,6 +21,7 @@ pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
     pub rooms: Gauge,
+    pub room_restarts: Counter,
     pub frames_sent: Counter,
     pub ws_flushes: Counter,
     pub queue_drops: Counter,
@@ -46,6 +47,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("showfloor");
         let connections = Gauge::default();
         let rooms = Gauge::default();
+        let room_restarts = Counter::default();
         let frames_sent = Counter::default();
         let ws_flushes = Counter::default();
         let queue_drops = Counter::default();
@@ -64,6 +66,11 @@ impl Metrics {
             connections.clone(),
         );
         registry.register("rooms", "Rooms loaded on this node", rooms.clone());
+        registry.register(
+            "room_restarts",
+            "Room tasks restarted from the store after a panic",
+            room_restarts.clone(),
+        );
         registry.register(
             "frames_sent",
             "WebSocket frames written to viewers",
@@ -134,6 +141,7 @@ impl Metrics {
             media_switches,
             connections,
             rooms,
+            room_restarts,
             frames_sent,
             ws_flushes,
             queue_drops,

@@ -1,9 +1,11 @@
-//! The local implementation of [`Rooms`]: this node's rooms, one owner task each, fed by a
-//! bounded mailbox (`owner.rs`), with a task that releases acknowledgements as their writes
-//! become durable (`acker.rs`).
+//! The local implementation of [`Rooms`]: this node's rooms, each loaded from the store on
+//! first use and run by one owner task fed by a bounded mailbox (`owner.rs`), supervised
+//! (`supervisor.rs`), with a task that releases acknowledgements as their writes become
+//! durable (`acker.rs`). An ended room's task stops after a grace period.
 
 mod acker;
 mod owner;
+mod supervisor;
 
 use crate::bus::Bus;
 use crate::metrics::Metrics;
@@ -13,22 +15,23 @@ use crate::model::{
     SessionId, StoreOp, WatchEvent,
 };
 use crate::room::core::Room;
-use crate::rooms::{MediaSignal, Rooms, RoomsError, SessionSink, Text};
-use crate::store::Store;
+use crate::rooms::{refusal_of, MediaSignal, Rooms, RoomsError, SessionSink, Text};
+use crate::store::{RoomFilter, Store};
 use async_trait::async_trait;
 use bytes::Bytes;
 use dashmap::DashMap;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
-use owner::{RoomMsg, RoomOwner};
+use owner::RoomMsg;
+use parking_lot::Mutex;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Semaphore};
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-use tracing::Instrument;
 
 /// Room mailbox capacity. Senders wait when it is full (back-pressure on that viewer's
 /// reads or that host call), the room never does.
@@ -37,11 +40,11 @@ const MAILBOX: usize = 8192;
 const WATCH_BUFFER: usize = 1024;
 /// Signals buffered per media follower of a room (brand switches, ended sessions).
 const MEDIA_SIGNALS: usize = 1024;
-/// Chat messages reloaded per room at start-up (welcome snapshot, deletable by the host).
-const RECENT_CHAT_ON_LOAD: u32 = 200;
 /// Store submissions of one room in flight at once. Each holds up to a batch of inputs'
 /// writes; with all of them waiting on the store the room takes no further input.
 pub const WRITES_IN_FLIGHT: usize = 64;
+/// Room ids are short; anything longer is not looked up in the store.
+const MAX_ROOM_ID: usize = 64;
 
 type HostReplyTx = oneshot::Sender<Result<HostReply, RoomsError>>;
 
@@ -71,6 +74,16 @@ fn deliver_now(sink: &SessionSink, frame: Bytes, metrics: &Metrics) {
     }
 }
 
+/// Who is attached to a room, kept beside its owner task so that a restarted owner can take
+/// them all back (the owner's own copy dies with it).
+#[derive(Default)]
+struct Attached {
+    sessions: DashMap<SessionId, (JoinRequest, SessionSink)>,
+    media: DashMap<String, MediaSession>,
+    followers: Mutex<Vec<mpsc::Sender<MediaSignal>>>,
+    watchers: Mutex<Vec<mpsc::Sender<WatchEvent>>>,
+}
+
 /// A handle on a room's owner task.
 #[derive(Clone)]
 struct RoomHandle {
@@ -78,25 +91,7 @@ struct RoomHandle {
     /// The viewer-token key; immutable for the room's life, so read without a round trip.
     token_key: Arc<str>,
     tx: mpsc::Sender<RoomMsg>,
-}
-
-impl RoomHandle {
-    async fn send(&self, msg: RoomMsg) -> Result<(), RoomsError> {
-        self.tx
-            .send(msg)
-            .await
-            .map_err(|_| RoomsError::Unavailable(self.id.clone(), "it is shutting down"))
-    }
-
-    async fn ask<T>(
-        &self,
-        msg: impl FnOnce(oneshot::Sender<T>) -> RoomMsg,
-    ) -> Result<T, RoomsError> {
-        let (tx, rx) = oneshot::channel();
-        self.send(msg(tx)).await?;
-        rx.await
-            .map_err(|_| RoomsError::Unavailable(self.id.clone(), "it is shutting down"))
-    }
+    attached: Arc<Attached>,
 }
 
 #[derive(Debug, Clone)]
@@ -107,137 +102,184 @@ pub struct HubConfig {
     pub heartbeat_ms: i64,
     /// This node's tag in session ids (from its node id).
     pub node: NodeTag,
+    /// How long an ended room with nobody attached stays loaded before its task stops.
+    pub ended_room_grace: Duration,
 }
 
-/// All rooms of the node.
-pub struct Hub {
+/// What the room tasks share with the registry.
+struct Shared {
     rooms: DashMap<String, RoomHandle>,
+    /// One lock per room being loaded, so two first users load it once.
+    loading: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Rooms left down after repeated panics, until when.
+    failed: DashMap<String, Instant>,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     metrics: Arc<Metrics>,
     config: HubConfig,
-    next_session: AtomicU64,
-    epoch: String,
     /// Cancelled when the node drains: every room closes its sessions and stops.
     stop: CancellationToken,
-    /// Every room task (owner and acker); the drain waits for them.
+    /// Every room task; the drain waits for them.
     tasks: TaskTracker,
 }
 
+impl Shared {
+    /// An ended room's task is stopping: later users load it again.
+    fn retire(&self, handle: &RoomHandle) {
+        self.rooms
+            .remove_if(&handle.id, |_, h| h.tx.same_channel(&handle.tx));
+        self.metrics.rooms.set(self.rooms.len() as i64);
+        tracing::debug!(room = %handle.id, "ended room unloaded");
+    }
+
+    /// A room that keeps failing is left down until `until`; everyone attached is told.
+    fn fail(&self, handle: &RoomHandle, until: Instant) {
+        self.rooms
+            .remove_if(&handle.id, |_, h| h.tx.same_channel(&handle.tx));
+        self.failed.insert(handle.id.clone(), until);
+        self.metrics.rooms.set(self.rooms.len() as i64);
+        for e in handle.attached.sessions.iter() {
+            e.value().1.close(supervisor::down(&handle.id), true);
+        }
+    }
+}
+
+/// All rooms of the node.
+pub struct Hub {
+    shared: Arc<Shared>,
+    next_session: AtomicU64,
+}
+
 impl Hub {
-    /// Loads every room from the store and starts its owner task. Room tasks stop when
-    /// `stop` is cancelled; `tasks` tracks them.
-    pub async fn start(
+    /// A hub over a store; rooms are loaded on first use. Room tasks stop when `stop` is
+    /// cancelled; `tasks` tracks them.
+    pub fn start(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         metrics: Arc<Metrics>,
         config: HubConfig,
         stop: CancellationToken,
         tasks: TaskTracker,
-    ) -> Result<Arc<Hub>, RoomsError> {
-        // Distinguishes this process's sequence numbers from a previous one's.
-        let epoch = format!("{:x}", now_ms());
-        let hub = Arc::new(Hub {
-            rooms: DashMap::new(),
-            store: store.clone(),
-            bus,
-            metrics,
-            config,
+    ) -> Arc<Hub> {
+        metrics.rooms.set(0);
+        Arc::new(Hub {
+            shared: Arc::new(Shared {
+                rooms: DashMap::new(),
+                loading: DashMap::new(),
+                failed: DashMap::new(),
+                store,
+                bus,
+                metrics,
+                config,
+                stop,
+                tasks,
+            }),
             next_session: AtomicU64::new(1),
-            epoch,
-            stop,
-            tasks,
-        });
-        let store_err = |e| RoomsError::Store(Arc::new(e));
-        let loaded = store.load_rooms().await.map_err(store_err)?;
-        let now = now_ms();
-        for l in loaded {
-            if let Some(mut room) =
-                Room::restore(l, hub.epoch.clone(), hub.config.heartbeat_ms, now)
-            {
-                let chat = store
-                    .recent_chat(room.id(), RECENT_CHAT_ON_LOAD)
-                    .await
-                    .map_err(store_err)?;
-                room.restore_chat(chat);
-                if room.summary().record.state != RoomState::Ended {
-                    let watched = store.watch_time(room.id()).await.map_err(store_err)?;
-                    room.restore_watch_time(watched);
-                }
-                hub.spawn(room);
-            }
-        }
-        Ok(hub)
+        })
     }
 
     pub fn config(&self) -> &HubConfig {
-        &self.config
+        &self.shared.config
     }
 
     pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
+        &self.shared.metrics
     }
 
     pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
+        &self.shared.store
     }
 
     /// The ids of the rooms loaded on this node.
     pub fn loaded_rooms(&self) -> Vec<String> {
-        self.rooms.iter().map(|r| r.key().clone()).collect()
+        self.shared.rooms.iter().map(|r| r.key().clone()).collect()
     }
 
-    fn room(&self, id: &str) -> Result<RoomHandle, RoomsError> {
-        self.rooms
-            .get(id)
-            .map(|r| r.clone())
-            .ok_or_else(|| RoomsError::RoomNotFound(id.to_string()))
-    }
-
-    fn spawn(&self, mut room: Room) {
-        room.set_watched(false);
-        let (tx, rx) = mpsc::channel(MAILBOX);
-        let weak = tx.downgrade();
-        let handle = RoomHandle {
-            id: room.id().to_string(),
-            token_key: Arc::from(room.record().token_key.as_str()),
-            tx,
-        };
-        let span = tracing::info_span!("room", room = %handle.id);
-        self.rooms.insert(handle.id.clone(), handle);
-        self.metrics.rooms.set(self.rooms.len() as i64);
-        // Bounded by the slots: at most WRITES_IN_FLIGHT batches are ever queued here.
-        let (acks, acks_rx) = mpsc::unbounded_channel();
-        let in_flight = Arc::new(Semaphore::new(WRITES_IN_FLIGHT));
-        let acker = self
-            .tasks
-            .spawn(acker::acker(acks_rx, weak, self.metrics.clone()).instrument(span.clone()));
-        let owner = RoomOwner::new(
-            room,
-            self.store.clone(),
-            self.bus.clone(),
-            self.metrics.clone(),
-            acks,
-            in_flight,
-        );
-        let stop = self.stop.clone();
-        self.tasks.spawn(
-            async move {
-                owner.run(rx, stop).await;
-                // The owner dropped its sender: the acker finishes what is in flight, then ends.
-                let _ = acker.await;
+    /// The room's handle, loading the room from the store if this node has not yet.
+    async fn room(&self, id: &str) -> Result<RoomHandle, RoomsError> {
+        if let Some(h) = self.shared.rooms.get(id) {
+            return Ok(h.clone());
+        }
+        if id.is_empty() || id.len() > MAX_ROOM_ID {
+            return Err(RoomsError::RoomNotFound(id.to_string()));
+        }
+        if let Some(until) = self.shared.failed.get(id).map(|u| *u) {
+            if Instant::now() < until {
+                return Err(RoomsError::Unavailable(
+                    id.to_string(),
+                    "it failed repeatedly and is kept down for a minute",
+                ));
             }
-            .instrument(span),
-        );
+            self.shared.failed.remove(id);
+        }
+        if self.shared.stop.is_cancelled() {
+            return Err(RoomsError::Unavailable(
+                id.to_string(),
+                "the server is shutting down",
+            ));
+        }
+        let lock = self
+            .shared
+            .loading
+            .entry(id.to_string())
+            .or_default()
+            .clone();
+        let _loading = lock.lock().await;
+        if let Some(h) = self.shared.rooms.get(id) {
+            return Ok(h.clone());
+        }
+        let room = supervisor::load(&self.shared, id).await?;
+        let result = match room {
+            Some(room) => Ok(supervisor::start(&self.shared, room)),
+            None => Err(RoomsError::RoomNotFound(id.to_string())),
+        };
+        self.shared.loading.remove(id);
+        result
     }
 
-    /// Waits until every room has stopped (after `stop` was cancelled) and everything
-    /// submitted is durable.
+    /// Sends to a room's owner. A room that stopped in between (an ended room unloaded, a
+    /// restart) is looked up again once.
+    async fn send(&self, id: &str, mut msg: RoomMsg) -> Result<RoomHandle, RoomsError> {
+        for _ in 0..2 {
+            let h = self.room(id).await?;
+            match h.tx.send(msg).await {
+                Ok(()) => return Ok(h),
+                Err(mpsc::error::SendError(m)) => {
+                    msg = m;
+                    self.shared
+                        .rooms
+                        .remove_if(id, |_, x| x.tx.same_channel(&h.tx));
+                }
+            }
+        }
+        Err(RoomsError::Unavailable(id.to_string(), "it is restarting"))
+    }
+
+    async fn ask<T>(
+        &self,
+        id: &str,
+        msg: impl FnOnce(oneshot::Sender<T>) -> RoomMsg,
+    ) -> Result<(RoomHandle, T), RoomsError> {
+        let (tx, rx) = oneshot::channel();
+        let h = self.send(id, msg(tx)).await?;
+        let answer = rx
+            .await
+            .map_err(|_| RoomsError::Unavailable(id.to_string(), "it stopped; try again"))?;
+        Ok((h, answer))
+    }
+
+    /// After the drain: everything submitted is durable.
     pub async fn drained(&self) {
-        self.rooms.clear();
-        if let Err(e) = self.store.flush().await {
+        self.shared.rooms.clear();
+        if let Err(e) = self.shared.store.flush().await {
             tracing::error!(error = %e, "store flush at shutdown failed");
         }
+    }
+
+    /// For tests of supervision only: makes the room's owner task panic.
+    #[doc(hidden)]
+    pub async fn inject_panic(&self, room: &str) -> Result<(), RoomsError> {
+        self.send(room, RoomMsg::Panic).await.map(|_| ())
     }
 }
 
@@ -245,40 +287,76 @@ impl Hub {
 impl Rooms for Hub {
     fn new_session_id(&self) -> SessionId {
         SessionId::new(
-            self.config.node,
+            self.shared.config.node,
             self.next_session.fetch_add(1, Ordering::Relaxed),
         )
     }
 
     async fn create_room(&self, new: NewRoom) -> Result<RoomSummary, RoomsError> {
         let record: RoomRecord = Room::create(new, now_ms())?;
-        self.store
+        self.shared
+            .store
             .submit(vec![StoreOp::PutRoom(Box::new(record.clone()))])
             .wait()
             .await
             .map_err(|e| RoomsError::Store(Arc::new(e)))?;
-        let room = Room::new(record, self.epoch.clone(), self.config.heartbeat_ms);
-        let summary = room.summary();
-        self.spawn(room);
-        Ok(summary)
+        // Loaded now: the host goes on to set it up.
+        let h = self.room(&record.id).await?;
+        let (_, reply) = self
+            .ask(&h.id, |reply| RoomMsg::Host {
+                cmd: HostCommand::GetRoom,
+                reply,
+            })
+            .await?;
+        match reply? {
+            HostReply::Room(s) => Ok(*s),
+            _ => Err(RoomsError::Unavailable(h.id, "it answered out of turn")),
+        }
     }
 
     async fn list_rooms(&self, state: Option<RoomState>) -> Result<Vec<RoomSummary>, RoomsError> {
-        let mut rooms = Vec::new();
-        for id in self.loaded_rooms() {
-            // A room that shut down in between is skipped.
-            if let Ok(HostReply::Room(s)) = self.host(&id, HostCommand::GetRoom).await {
-                if state.is_none_or(|st| st == s.record.state) {
-                    rooms.push(*s);
+        let filter = RoomFilter {
+            state,
+            ..RoomFilter::default()
+        };
+        let records = self
+            .shared
+            .store
+            .list_rooms(filter)
+            .await
+            .map_err(|e| RoomsError::Store(Arc::new(e)))?;
+        let mut rooms = Vec::with_capacity(records.len());
+        for record in records {
+            // A loaded room answers with its live counts; another is read from the store
+            // without loading it.
+            if self.shared.rooms.contains_key(&record.id) {
+                if let Ok(HostReply::Room(s)) = self.host(&record.id, HostCommand::GetRoom).await {
+                    if state.is_none_or(|st| st == s.record.state) {
+                        rooms.push(*s);
+                    }
+                    continue;
                 }
             }
+            let brands = match self.shared.store.load_room(&record.id).await {
+                Ok(Some(l)) => {
+                    let mut b = l.brands;
+                    b.sort_by_key(|b| b.position);
+                    b
+                }
+                _ => Vec::new(),
+            };
+            rooms.push(RoomSummary {
+                record,
+                brands,
+                online: 0,
+                peak_online: 0,
+            });
         }
-        rooms.sort_by_key(|r| std::cmp::Reverse(r.record.created_ms));
         Ok(rooms)
     }
 
     async fn token_key(&self, room: &str) -> Result<Arc<str>, RoomsError> {
-        Ok(self.room(room)?.token_key)
+        Ok(self.room(room).await?.token_key)
     }
 
     async fn join(
@@ -288,20 +366,26 @@ impl Rooms for Hub {
         req: JoinRequest,
         sink: SessionSink,
     ) -> Result<AudienceClass, Refusal> {
-        let h = self.room(room).map_err(crate::rooms::refusal_of)?;
-        h.ask(|reply| RoomMsg::Join {
-            session,
-            req,
-            sink,
-            reply,
-        })
-        .await
-        .map_err(crate::rooms::refusal_of)?
+        let kept = (req.clone(), sink.clone());
+        let (h, answer) = self
+            .ask(room, |reply| RoomMsg::Join {
+                session,
+                req,
+                sink,
+                reply,
+            })
+            .await
+            .map_err(refusal_of)?;
+        if answer.is_ok() {
+            h.attached.sessions.insert(session, kept);
+        }
+        answer
     }
 
     async fn leave(&self, room: &str, session: SessionId) {
-        if let Ok(h) = self.room(room) {
-            let _ = h.send(RoomMsg::Leave { session }).await;
+        if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
+            h.attached.sessions.remove(&session);
+            let _ = h.tx.send(RoomMsg::Leave { session }).await;
         }
     }
 
@@ -311,42 +395,49 @@ impl Rooms for Hub {
         session: SessionId,
         msg: Result<ClientMessage, ProtocolError>,
     ) {
-        if let Ok(h) = self.room(room) {
-            let _ = h.send(RoomMsg::Client { session, msg }).await;
+        if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
+            let _ = h.tx.send(RoomMsg::Client { session, msg }).await;
         }
     }
 
     async fn host(&self, room: &str, cmd: HostCommand) -> Result<HostReply, RoomsError> {
-        self.room(room)?
-            .ask(|reply| RoomMsg::Host { cmd, reply })
+        self.ask(room, |reply| RoomMsg::Host { cmd, reply })
             .await?
+            .1
     }
 
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
         let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        self.room(room)?.send(RoomMsg::Watch { tx }).await?;
+        let h = self.send(room, RoomMsg::Watch { tx: tx.clone() }).await?;
+        let mut w = h.attached.watchers.lock();
+        w.retain(|w| !w.is_closed());
+        w.push(tx);
         Ok(ReceiverStream::new(rx)
             .take_while(|e| std::future::ready(!matches!(e, WatchEvent::Ended)))
             .boxed())
     }
 
     async fn attach_media(&self, room: &str, media: MediaSession) -> Result<(), Refusal> {
-        let h = self.room(room).map_err(crate::rooms::refusal_of)?;
-        h.ask(|reply| RoomMsg::AttachMedia { media, reply })
+        let kept = media.clone();
+        let (h, answer) = self
+            .ask(room, |reply| RoomMsg::AttachMedia { media, reply })
             .await
-            .map_err(crate::rooms::refusal_of)?
+            .map_err(refusal_of)?;
+        if answer.is_ok() {
+            h.attached.media.insert(kept.id.clone(), kept);
+        }
+        answer
     }
 
     async fn detach_media(&self, room: &str, id: &str) {
-        if let Ok(h) = self.room(room) {
-            let _ = h.send(RoomMsg::DetachMedia { id: id.to_string() }).await;
+        if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
+            h.attached.media.remove(id);
+            let _ = h.tx.send(RoomMsg::DetachMedia { id: id.to_string() }).await;
         }
     }
 
     async fn set_live_feeds(&self, room: &str, brands: BTreeSet<String>) {
-        if let Ok(h) = self.room(room) {
-            let _ = h.send(RoomMsg::LiveFeeds { brands }).await;
-        }
+        let _ = self.send(room, RoomMsg::LiveFeeds { brands }).await;
     }
 
     async fn follow_media(
@@ -354,7 +445,12 @@ impl Rooms for Hub {
         room: &str,
     ) -> Result<BoxStream<'static, MediaSignal>, RoomsError> {
         let (tx, rx) = mpsc::channel(MEDIA_SIGNALS);
-        self.room(room)?.send(RoomMsg::FollowMedia { tx }).await?;
+        let h = self
+            .send(room, RoomMsg::FollowMedia { tx: tx.clone() })
+            .await?;
+        let mut f = h.attached.followers.lock();
+        f.retain(|f| !f.is_closed());
+        f.push(tx);
         Ok(ReceiverStream::new(rx).boxed())
     }
 }

@@ -64,6 +64,18 @@ pub(super) enum RoomMsg {
     LiveFeeds {
         brands: BTreeSet<String>,
     },
+    /// Test hook (`Hub::inject_panic`): the owner panics, as a bug would make it.
+    Panic,
+}
+
+/// Why an owner task stopped.
+pub(super) enum Stopped {
+    /// The node is draining.
+    Drained,
+    /// The room ended and nobody was attached for the grace period: unloaded.
+    Retired,
+    /// Every handle on the room is gone.
+    Orphaned,
 }
 
 struct SessionEntry {
@@ -93,9 +105,15 @@ pub(super) struct RoomOwner {
     /// The brand on air and the refused-token count last told to media followers.
     on_air_sent: Option<String>,
     kicks_sent: usize,
+    /// How long an ended room with nobody attached stays loaded.
+    ended_grace: Duration,
+    /// Takes the room out of the registry before its task stops.
+    retire: Option<Box<dyn FnOnce() + Send>>,
+    last_input: tokio::time::Instant,
 }
 
 impl RoomOwner {
+    #[allow(clippy::too_many_arguments)]
     pub(super) fn new(
         room: Room,
         store: Arc<dyn Store>,
@@ -103,8 +121,13 @@ impl RoomOwner {
         metrics: Arc<Metrics>,
         acks: mpsc::UnboundedSender<AckBatch>,
         in_flight: Arc<Semaphore>,
+        ended_grace: Duration,
+        retire: Box<dyn FnOnce() + Send>,
     ) -> RoomOwner {
         RoomOwner {
+            ended_grace,
+            retire: Some(retire),
+            last_input: tokio::time::Instant::now(),
             on_air_sent: room.record().brand_on_air.clone(),
             kicks_sent: room.kicked_tokens(),
             room,
@@ -123,25 +146,44 @@ impl RoomOwner {
         }
     }
 
-    /// Runs until every handle is gone or the node drains (`stop`).
-    pub(super) async fn run(mut self, mut rx: mpsc::Receiver<RoomMsg>, stop: CancellationToken) {
+    /// Runs until every handle is gone, the node drains (`stop`), or the room has ended and
+    /// nobody was attached for the grace period.
+    pub(super) async fn run(
+        mut self,
+        mut rx: mpsc::Receiver<RoomMsg>,
+        stop: CancellationToken,
+    ) -> Stopped {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut out = Vec::with_capacity(64);
-        loop {
+        let stopped = loop {
             let msg = tokio::select! {
                 biased;
-                _ = stop.cancelled() => break,
+                _ = stop.cancelled() => break Stopped::Drained,
                 m = rx.recv() => match m {
                     Some(m) => m,
-                    None => break,
+                    None => break Stopped::Orphaned,
                 },
                 _ = tick.tick() => {
                     self.room.tick(now_ms(), &mut out);
                     self.flush(&mut out).await;
+                    if self.idle_and_ended() {
+                        // Out of the registry first, so new users load it afresh; then
+                        // what is already in the mailbox is still answered.
+                        if let Some(retire) = self.retire.take() {
+                            retire();
+                        }
+                        rx.close();
+                        while let Ok(m) = rx.try_recv() {
+                            self.handle(m, &mut out);
+                        }
+                        self.flush(&mut out).await;
+                        break Stopped::Retired;
+                    }
                     continue;
                 }
             };
+            self.last_input = tokio::time::Instant::now();
             // Everything already waiting is applied before the writes go to the store
             // together: one submission, one commit, however many grabs it holds.
             let mut next = Some(msg);
@@ -154,9 +196,9 @@ impl RoomOwner {
                 }
             }
             self.flush(&mut out).await;
-        }
+        };
         self.flush(&mut out).await;
-        if stop.is_cancelled() {
+        if let Stopped::Drained = stopped {
             for (_, s) in self.sessions.drain() {
                 s.sink.close(
                     Refusal::new(EndReason::ShuttingDown, "server shutting down"),
@@ -164,6 +206,15 @@ impl RoomOwner {
                 );
             }
         }
+        stopped
+    }
+
+    fn idle_and_ended(&self) -> bool {
+        self.room.record().state == RoomState::Ended
+            && self.sessions.is_empty()
+            && self.media.is_empty()
+            && self.watchers.iter().all(|w| w.is_closed())
+            && self.last_input.elapsed() >= self.ended_grace
     }
 
     /// Carries out the outputs of the inputs applied so far and submits their writes; the
@@ -261,6 +312,7 @@ impl RoomOwner {
                 }
             }
             RoomMsg::LiveFeeds { brands } => self.room.set_live_feeds(brands, now, out),
+            RoomMsg::Panic => panic!("panic injected by a test (Hub::inject_panic)"),
             RoomMsg::Host { cmd, reply } => match self.room.host(cmd, now, out) {
                 Err(e) => {
                     let _ = reply.send(Err(e.into()));
