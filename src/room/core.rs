@@ -573,6 +573,19 @@ impl Room {
     ) -> Result<AudienceClass, Refusal> {
         self.now = now;
         self.admits(&req.viewer.jti)?;
+        if let Some(tier) = &req.viewer.token_tier {
+            if self.record.tier_index(tier).is_none() {
+                return Err(Refusal::new(
+                    EndReason::Forbidden,
+                    format!(
+                        "the token names dealer tier {tier:?}, which room {} does not have \
+                         (its tiers: {})",
+                        self.record.id,
+                        self.record.tiers.join(", ")
+                    ),
+                ));
+            }
+        }
         let v = req.viewer;
         let class = self.class_for(&v.viewer_id, v.token_tier.as_deref());
         let s = Session {
@@ -2019,6 +2032,29 @@ mod tests {
                 (AudienceKind::Heartbeat, inv.clone()),
                 (AudienceKind::Leave, inv)
             ]
+        );
+    }
+
+    // Defect: a signed token naming a tier the room does not have joined as a public viewer.
+    #[test]
+    fn a_token_naming_a_tier_the_room_does_not_have_is_refused() {
+        let mut r = room();
+        let mut out = Vec::new();
+        let mut req = viewer("d1");
+        req.viewer.token_tier = Some("platinum".into());
+        let refusal = r.join(sid(1), req, 0, &mut out).unwrap_err();
+        assert_eq!(refusal.reason, EndReason::Forbidden);
+        assert!(
+            refusal.message.contains("platinum") && refusal.message.contains("gold, silver"),
+            "{}",
+            refusal.message
+        );
+        assert_eq!(r.session_count(), 0);
+        let mut req = viewer("d2");
+        req.viewer.token_tier = Some("silver".into());
+        assert_eq!(
+            r.join(sid(2), req, 0, &mut out),
+            Ok(AudienceClass::Dealer(1))
         );
     }
 

@@ -3,3 +3,4 @@
 pub mod core;
 pub mod event;
 pub mod protocol;
+pub mod text;

@@ -13,8 +13,7 @@ use rand::Rng;
 use serde_json::json;
 use std::collections::BTreeMap;
 
-/// Largest quantity one order may carry.
-pub const MAX_ORDER_QUANTITY: u32 = 1_000_000;
+pub use crate::room::protocol::MAX_ORDER_QUANTITY;
 /// Orders one dealer may place in one room.
 const MAX_ORDERS_PER_VIEWER: u32 = 10_000;
 /// Distinct grab keys one viewer may use per sale beyond its per-dealer limit (every
