@@ -9,8 +9,7 @@ use std::ops::RangeInclusive;
 pub const MAX_CHAT_CHARS: usize = 500;
 /// Most likes one `like` message may carry (clients batch taps).
 pub const MAX_LIKES_PER_MESSAGE: u32 = 100;
-/// Largest quantity one order may carry.
-pub const MAX_ORDER_QUANTITY: u32 = 1_000_000;
+pub use crate::room::commerce::orders::MAX_ORDER_QUANTITY;
 /// Longest idempotency key, in bytes.
 pub const MAX_KEY_LEN: usize = 64;
 
