@@ -760,6 +760,12 @@ impl RoomOwner {
                             self.room.leave(session, now_ms(), &mut more);
                         }
                     }
+                    // This hub never calls `Room::attach_media` (media re-checks its tokens
+                    // when `kicks` changes), so its rooms know no media session to end.
+                    // Wiring WHIP/WHEP sessions to the room is the hub's change to make.
+                    Output::EndMedia { ids, why } => {
+                        tracing::debug!(?ids, %why, "media sessions to end are not attached here");
+                    }
                     Output::Persist(op) => ops.push(op),
                     Output::SendDurable {
                         session,

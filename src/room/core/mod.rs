@@ -1,7 +1,8 @@
 //! The room state machine: inputs plus `now` in, outputs out. No tokio, no sockets, no locks.
 //!
 //! `Room` is one struct; its jobs live in the modules below, each an `impl Room` block:
-//! audience (sessions, resume, heartbeats), moderation (kicks, revoked tokens, mutes), chat, catalog, dealers, program (room state and brand on air), host command
+//! audience (sessions, resume, heartbeats), moderation (kicks, revoked tokens, mutes, media
+//! sessions), chat, catalog, dealers, program (room state and brand on air), host command
 //! dispatch, and the commerce glue that turns the pure decisions of `room::commerce` into
 //! events, frames and store writes. `tick` does the timed work; `next_deadline` says when.
 
@@ -72,6 +73,12 @@ pub enum Output {
         session: SessionId,
         why: Refusal,
     },
+    /// End these WHIP/WHEP sessions (ids as given to `attach_media`), saying why; the room has
+    /// forgotten them already.
+    EndMedia {
+        ids: Vec<String>,
+        why: Refusal,
+    },
     Persist(StoreOp),
     Watch(WatchEvent),
 }
@@ -137,6 +144,8 @@ pub struct Room {
     viewers: HashMap<String, ViewerState>,
     /// (due, session): when each session next needs `tick` (heartbeat or token expiry).
     session_timers: BTreeSet<(i64, SessionId)>,
+    /// WHIP/WHEP sessions by id.
+    media: BTreeMap<String, MediaSession>,
     /// Watch time of closed sessions, per viewer (this process's life and the store's log).
     watch_time: HashMap<String, i64>,
     peak_online: u32,
@@ -210,6 +219,7 @@ impl Room {
             sessions: BTreeMap::new(),
             viewers: HashMap::new(),
             session_timers: BTreeSet::new(),
+            media: BTreeMap::new(),
             watch_time: HashMap::new(),
             peak_online: 0,
             heartbeat_ms: heartbeat_ms.max(1),

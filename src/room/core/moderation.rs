@@ -1,4 +1,8 @@
-//! Moderation: mutes, kicks and revoked tokens.
+//! Moderation: mutes, kicks and revoked tokens, and the media sessions they must reach.
+//!
+//! The room knows each WHIP/WHEP session (`attach_media`), so that a kick, a revoked token
+//! or the end of the room ends it like a WebSocket session: `Output::EndMedia` tells the
+//! media layer which ones to close.
 
 use super::validate::{check_text, invalid};
 use super::{Output, Room};
@@ -13,6 +17,34 @@ impl Room {
     /// happens, so other holders of the room's tokens (media) know to check theirs again.
     pub fn kicked_tokens(&self) -> usize {
         self.kicked.len()
+    }
+
+    /// A WHIP or WHEP session starts: refused like a join (room ended, token revoked);
+    /// otherwise the room remembers it until `detach_media`.
+    pub fn attach_media(&mut self, m: MediaSession, now: i64) -> Result<(), Refusal> {
+        self.now = now;
+        self.admits(&m.jti)?;
+        self.media.insert(m.id.clone(), m);
+        Ok(())
+    }
+
+    /// A WHIP or WHEP session ended on its own (or was ended by `Output::EndMedia`).
+    pub fn detach_media(&mut self, id: &str) {
+        self.media.remove(id);
+    }
+
+    /// The media sessions that match, taken out of the room.
+    pub(super) fn take_media(
+        &mut self,
+        matches: impl Fn(&MediaSession) -> bool,
+    ) -> Vec<MediaSession> {
+        let ids: Vec<String> = self
+            .media
+            .values()
+            .filter(|m| matches(m))
+            .map(|m| m.id.clone())
+            .collect();
+        ids.iter().filter_map(|id| self.media.remove(id)).collect()
     }
 
     /// Refuses a token id until the token expires, and writes it down.
@@ -45,8 +77,14 @@ impl Room {
         }
     }
 
-    /// Ends WebSocket sessions with a `kicked` frame first, for `reason`.
-    pub(super) fn end_for(&self, sessions: &[SessionId], reason: &str, out: &mut Vec<Output>) {
+    /// Ends WebSocket sessions with a `kicked` frame first, and media sessions, for `reason`.
+    pub(super) fn end_for(
+        &self,
+        sessions: &[SessionId],
+        media: Vec<MediaSession>,
+        reason: &str,
+        out: &mut Vec<Output>,
+    ) {
         for &session in sessions {
             let frame = self.private("kicked", json!({ "reason": reason }));
             out.push(Output::Send { session, frame });
@@ -55,9 +93,16 @@ impl Room {
                 why: Refusal::new(EndReason::Revoked, reason),
             });
         }
+        if !media.is_empty() {
+            out.push(Output::EndMedia {
+                ids: media.into_iter().map(|m| m.id).collect(),
+                why: Refusal::new(EndReason::Revoked, reason),
+            });
+        }
     }
 
-    /// Ends every session of an identity and refuses every token it used from then on.
+    /// Ends every session of an identity — WebSocket, WHIP, WHEP — and refuses every token
+    /// it used from then on.
     pub(super) fn kick(
         &mut self,
         viewer_id: String,
@@ -67,9 +112,10 @@ impl Room {
     ) -> Result<HostReply, RoomError> {
         check_text("reason", &reason, 0, 200)?;
         let sessions = self.sessions_of(&viewer_id);
-        if sessions.is_empty() {
+        let media = self.take_media(|m| m.identity == viewer_id);
+        if sessions.is_empty() && media.is_empty() {
             return Err(RoomError::NotFound(format!(
-                "viewer {viewer_id} is not connected to room {}",
+                "viewer {viewer_id} has no session in room {} (WebSocket, WHIP or WHEP)",
                 self.record.id
             )));
         }
@@ -82,17 +128,18 @@ impl Room {
             .iter()
             .map(|id| &self.sessions[id])
             .map(|s| (s.jti.clone(), s.expires_ms))
+            .chain(media.iter().map(|m| (m.jti.clone(), m.expires_ms)))
             .collect();
         for (jti, expires_ms) in tokens {
             self.refuse_token(&jti, expires_ms, out);
         }
-        self.end_for(&sessions, &reason, out);
+        self.end_for(&sessions, media, &reason, out);
         out.push(self.action("kicked", &viewer_id, reason, now));
         Ok(HostReply::Done)
     }
 
-    /// Refuses one token from then on and ends every session that uses it, whether or not
-    /// one is open.
+    /// Refuses one token from then on and ends every session — WebSocket, WHIP, WHEP —
+    /// that uses it, whether or not one is open.
     pub(super) fn revoke_token(
         &mut self,
         jti: String,
@@ -115,14 +162,16 @@ impl Room {
             .filter(|(_, s)| s.jti == jti)
             .map(|(id, _)| *id)
             .collect();
+        let media = self.take_media(|m| m.jti == jti);
         // A token's expiry is known only from a session that used it; otherwise it is
         // refused for the longest lifetime a token can have.
         let expires_ms = sessions
             .first()
             .map(|id| self.sessions[id].expires_ms)
+            .or_else(|| media.first().map(|m| m.expires_ms))
             .unwrap_or(now + MAX_TOKEN_TTL_MS);
         self.refuse_token(&jti, expires_ms, out);
-        self.end_for(&sessions, &reason, out);
+        self.end_for(&sessions, media, &reason, out);
         out.push(self.action("token_revoked", "", format!("{jti}: {reason}"), now));
         Ok(HostReply::Done)
     }

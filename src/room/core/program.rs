@@ -63,7 +63,8 @@ impl Room {
         Ok(HostReply::Room(Box::new(self.summary())))
     }
 
-    /// The room ends: commerce is wound up, and every session is closed.
+    /// The room ends: commerce is wound up, and every session — WebSocket, WHIP and WHEP —
+    /// is closed.
     pub(super) fn close_room(
         &mut self,
         now: i64,
@@ -87,6 +88,10 @@ impl Room {
                 session,
                 why: ended(),
             });
+        }
+        if !self.media.is_empty() {
+            let ids = std::mem::take(&mut self.media).into_keys().collect();
+            out.push(Output::EndMedia { ids, why: ended() });
         }
         out.push(Output::Watch(WatchEvent::Ended));
         Ok(HostReply::Room(Box::new(self.summary())))
