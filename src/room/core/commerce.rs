@@ -2,7 +2,7 @@
 //!
 //! Stock is decremented synchronously in the room's owner, and the acknowledgement of a win
 //! leaves as `Output::SendDurable`, so the owner sends it only after the store has the win;
-//! if the write fails, `Room::undo` takes the effect back (see `hub.rs`).
+//! if the write fails, `Room::undo` takes the effect back (the owner task in `hub`).
 
 use super::{Output, Room, Undo};
 use crate::model::*;

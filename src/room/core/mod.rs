@@ -1,4 +1,4 @@
-//! The room state machine: inputs plus `now` in, outputs out. No tokio, no sockets, no locks.
+//! The room state machine: inputs plus `now` in, outputs out. No runtime, no sockets, no locks.
 //!
 //! `Room` is one struct; its jobs live in the modules below, each an `impl Room` block:
 //! audience (sessions, resume, heartbeats), moderation (kicks, revoked tokens, mutes, media
