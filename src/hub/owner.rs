@@ -20,8 +20,14 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 
-/// How often a room runs its periodic work.
-const TICK: Duration = Duration::from_millis(250);
+/// The least time between two ticks of a room.
+const MIN_TICK: Duration = Duration::from_millis(5);
+/// An ended room with something still attached checks again this often whether it is idle.
+const MIN_IDLE_CHECK: Duration = Duration::from_secs(1);
+
+fn far_future() -> tokio::time::Instant {
+    tokio::time::Instant::now() + Duration::from_secs(86_400)
+}
 /// Inputs a room applies before handing their writes to the store as one submission.
 const BATCH: usize = 512;
 
@@ -87,8 +93,6 @@ pub(super) struct RoomOwner {
     room: Room,
     sessions: HashMap<SessionId, SessionEntry>,
     watchers: Vec<mpsc::Sender<WatchEvent>>,
-    /// Media sessions attached to this room, by id.
-    media: HashMap<String, MediaSession>,
     media_followers: Vec<mpsc::Sender<MediaSignal>>,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
@@ -102,14 +106,14 @@ pub(super) struct RoomOwner {
     deferred: Vec<Deferred>,
     /// Host replies of the inputs applied since the last flush.
     replies: Vec<(HostReplyTx, crate::model::HostReply)>,
-    /// The brand on air and the refused-token count last told to media followers.
+    /// The brand on air last told to media followers.
     on_air_sent: Option<String>,
-    kicks_sent: usize,
     /// How long an ended room with nobody attached stays loaded.
     ended_grace: Duration,
     /// Takes the room out of the registry before its task stops.
     retire: Option<Box<dyn FnOnce() + Send>>,
     last_input: tokio::time::Instant,
+    last_tick: tokio::time::Instant,
 }
 
 impl RoomOwner {
@@ -128,12 +132,11 @@ impl RoomOwner {
             ended_grace,
             retire: Some(retire),
             last_input: tokio::time::Instant::now(),
+            last_tick: tokio::time::Instant::now(),
             on_air_sent: room.record().brand_on_air.clone(),
-            kicks_sent: room.kicked_tokens(),
             room,
             sessions: HashMap::new(),
             watchers: Vec::new(),
-            media: HashMap::new(),
             media_followers: Vec::new(),
             store,
             bus,
@@ -153,10 +156,10 @@ impl RoomOwner {
         mut rx: mpsc::Receiver<RoomMsg>,
         stop: CancellationToken,
     ) -> Stopped {
-        let mut tick = tokio::time::interval(TICK);
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut out = Vec::with_capacity(64);
         let stopped = loop {
+            // The room names its next deadline; with nothing due it sleeps until an input.
+            let wake = self.next_wake();
             let msg = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Stopped::Drained,
@@ -164,7 +167,8 @@ impl RoomOwner {
                     Some(m) => m,
                     None => break Stopped::Orphaned,
                 },
-                _ = tick.tick() => {
+                _ = tokio::time::sleep_until(wake.unwrap_or_else(far_future)), if wake.is_some() => {
+                    self.last_tick = tokio::time::Instant::now();
                     self.room.tick(now_ms(), &mut out);
                     self.flush(&mut out).await;
                     if self.idle_and_ended() {
@@ -209,10 +213,25 @@ impl RoomOwner {
         stopped
     }
 
+    /// When the owner must wake without an input: the room's next deadline, or the end of an
+    /// ended room's grace period.
+    fn next_wake(&self) -> Option<tokio::time::Instant> {
+        let now = tokio::time::Instant::now();
+        // Never sooner than MIN_TICK after the last tick: a deadline the tick did not clear
+        // (a bug) must cost a little CPU, not a core.
+        let room = self.room.next_deadline().map(|at| {
+            let due = now + Duration::from_millis(at.saturating_sub(now_ms()).max(0) as u64);
+            due.max(self.last_tick + MIN_TICK)
+        });
+        let retire = (self.room.record().state == RoomState::Ended)
+            .then(|| (self.last_input + self.ended_grace).max(now + MIN_IDLE_CHECK));
+        room.into_iter().chain(retire).min()
+    }
+
     fn idle_and_ended(&self) -> bool {
         self.room.record().state == RoomState::Ended
             && self.sessions.is_empty()
-            && self.media.is_empty()
+            && self.room.media_sessions() == 0
             && self.watchers.iter().all(|w| w.is_closed())
             && self.last_input.elapsed() >= self.ended_grace
     }
@@ -294,15 +313,9 @@ impl RoomOwner {
             }
             RoomMsg::Undo { undo } => self.room.undo(undo),
             RoomMsg::AttachMedia { media, reply } => {
-                let r = self.room.admits(&media.jti);
-                if r.is_ok() {
-                    self.media.insert(media.id.clone(), media);
-                }
-                let _ = reply.send(r);
+                let _ = reply.send(self.room.attach_media(media, now));
             }
-            RoomMsg::DetachMedia { id } => {
-                self.media.remove(&id);
-            }
+            RoomMsg::DetachMedia { id } => self.room.detach_media(&id),
             RoomMsg::FollowMedia { tx } => {
                 if tx
                     .try_send(MediaSignal::OnAir(self.room.record().brand_on_air.clone()))
@@ -331,55 +344,27 @@ impl RoomOwner {
         }
     }
 
-    /// Tells media followers what changed: the brand on air; media sessions whose token was
-    /// refused since (a kick, a revocation); every media session once the room has ended.
+    /// Tells media followers when the brand on air changed.
     fn tell_media(&mut self) {
-        let mut signals = Vec::new();
         let brand = &self.room.record().brand_on_air;
         if *brand != self.on_air_sent {
             self.on_air_sent.clone_from(brand);
-            signals.push(MediaSignal::OnAir(brand.clone()));
+            self.signal_media(MediaSignal::OnAir(brand.clone()));
         }
-        let kicked = self.room.kicked_tokens();
-        let ended = self.room.record().state == RoomState::Ended;
-        if (kicked != self.kicks_sent || ended) && !self.media.is_empty() {
-            self.kicks_sent = kicked;
-            let mut by_reason: HashMap<EndReason, (Vec<String>, String)> = HashMap::new();
-            for (id, m) in &self.media {
-                if let Err(why) = self.room.admits(&m.jti) {
-                    let e = by_reason
-                        .entry(why.reason)
-                        .or_insert_with(|| (Vec::new(), why.message));
-                    e.0.push(id.clone());
-                }
-            }
-            for (reason, (ids, message)) in by_reason {
-                for id in &ids {
-                    self.media.remove(id);
-                }
-                signals.push(MediaSignal::End {
-                    ids,
-                    why: Refusal::new(reason, message),
-                });
-            }
-        }
-        if signals.is_empty() {
-            return;
-        }
+    }
+
+    fn signal_media(&mut self, signal: MediaSignal) {
         let metrics = &self.metrics;
-        self.media_followers.retain(|f| {
-            for s in &signals {
-                match f.try_send(s.clone()) {
-                    Ok(()) => {}
-                    Err(mpsc::error::TrySendError::Full(_)) => {
-                        metrics.queue_drops.inc();
-                        tracing::error!("media follower is not keeping up; a signal was lost");
-                    }
-                    Err(mpsc::error::TrySendError::Closed(_)) => return false,
+        self.media_followers
+            .retain(|f| match f.try_send(signal.clone()) {
+                Ok(()) => true,
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics.queue_drops.inc();
+                    tracing::error!("media follower is not keeping up; a signal was lost");
+                    true
                 }
-            }
-            true
-        });
+                Err(mpsc::error::TrySendError::Closed(_)) => false,
+            });
     }
 
     fn slow_consumer(&mut self, session: SessionId, out: &mut Vec<Output>) {
@@ -452,6 +437,9 @@ impl RoomOwner {
                             s.sink.close(why, true);
                             self.room.leave(session, now_ms(), &mut more);
                         }
+                    }
+                    Output::EndMedia { ids, why } => {
+                        self.signal_media(MediaSignal::End { ids, why });
                     }
                     Output::Persist(op) => ops.push(op),
                     Output::SendDurable {
