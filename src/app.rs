@@ -45,7 +45,20 @@ pub struct App {
 }
 
 impl App {
+    /// Starts the server on the store the config names.
     pub async fn start(config: Config) -> anyhow::Result<App> {
+        let store: Arc<dyn Store> = match config.store {
+            StoreKind::Sqlite => {
+                Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
+                    format!("cannot open the store in {}", config.data_dir.display())
+                })?)
+            }
+        };
+        App::start_with_store(config, store).await
+    }
+
+    /// Starts the server on a given store (tests wrap one to make it slow or failing).
+    pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<App> {
         let mut keys = config.api_keys.clone();
         let dev_key = if keys.is_empty() && config.dev {
             let k = format!("dev-{}", auth::random_id(24));
@@ -53,13 +66,6 @@ impl App {
             Some(k)
         } else {
             None
-        };
-        let store: Arc<dyn Store> = match config.store {
-            StoreKind::Sqlite => {
-                Arc::new(SqliteStore::open(&config.data_dir).with_context(|| {
-                    format!("cannot open the store in {}", config.data_dir.display())
-                })?)
-            }
         };
         let metrics = Arc::new(Metrics::new());
         let drain = CancellationToken::new();

@@ -150,7 +150,9 @@ async fn supervise(
                     ..handle.clone()
                 };
                 shared.rooms.insert(handle.id.clone(), handle.clone());
-                reattach(&handle).await;
+                // Answered by the new owner, which starts at the top of the loop.
+                let h = handle.clone();
+                tokio::spawn(async move { reattach(&h).await }.in_current_span());
             }
         }
     }

@@ -57,6 +57,15 @@ impl Server {
         }
     }
 
+    /// A server already started by the test (e.g. on a store of its own), in `dir`.
+    pub fn of(app: App, dir: &Path) -> Server {
+        Server {
+            app: Some(app),
+            dir: dir.to_path_buf(),
+            _tmp: None,
+        }
+    }
+
     pub fn app(&self) -> &App {
         self.app.as_ref().unwrap()
     }
