@@ -5,7 +5,7 @@ use super::keyframe::VideoCodec;
 use super::room::{Feed, RoomMedia};
 use super::session::{Role, Session};
 use super::sfu::{MediaKind, SourceCodec};
-use super::{internal, tasks, Media, MediaError};
+use super::{internal, sdp, tasks, Media, MediaError};
 use crate::model::{MediaRole, MediaSession};
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use rtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
@@ -29,6 +29,7 @@ impl Media {
             .check_presenter_token(room, brand, token)
             .await?;
         let room_media = self.room_for(room).await?;
+        let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
         let expires_ms = claims.exp.saturating_mul(1000);
         let attach = MediaSession {
@@ -42,7 +43,7 @@ impl Media {
         };
         self.rooms_seam.attach_media(room, attach).await?;
         let publish = Some((room_media.clone(), brand.to_string()));
-        let mut peer = self.build_peer(&id, publish).await?;
+        let mut peer = self.build_peer(&id, dtls_role, publish).await?;
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
             let init = RTCRtpTransceiverInit {
                 direction: RTCRtpTransceiverDirection::Recvonly,

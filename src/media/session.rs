@@ -1,12 +1,13 @@
 //! One WHIP or WHEP resource: its PeerConnection (built per session on the shared UDP port),
-//! the offer/answer exchange, trickle and ICE restart by PATCH, and the connection events
-//! that drive the session's life.
+//! the offer/answer exchange with the DTLS role the offer calls for, trickle and ICE restart
+//! by PATCH, and the connection events that drive the session's life.
 
 use super::room::RoomMedia;
 use super::sfu::{Outbound, Subscriber};
 use super::udp::Endpoint;
 use super::{codecs, internal, rtcp, sdp, stun, Media, MediaError};
 use parking_lot::Mutex;
+use rtc::peer_connection::transport::RTCDtlsRole;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -151,11 +152,12 @@ impl PeerConnectionEventHandler for Events {
 }
 
 impl Media {
-    /// A PeerConnection for session `id` on the shared UDP port; a publisher's tracks go to
-    /// `publish` (its room and brand).
+    /// A PeerConnection for session `id` on the shared UDP port, answering DTLS as
+    /// `dtls_role`; a publisher's tracks go to `publish` (its room and brand).
     pub(super) async fn build_peer(
         self: &Arc<Self>,
         id: &str,
+        dtls_role: RTCDtlsRole,
         publish: Option<(Arc<RoomMedia>, String)>,
     ) -> Result<Peer, MediaError> {
         let (endpoint, runtime) = self.mux.endpoint();
@@ -177,6 +179,7 @@ impl Media {
                 );
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+            .with_answering_dtls_role(dtls_role)
             .build();
         let pc = PeerConnectionBuilder::new()
             .with_media_engine(engine)
@@ -248,6 +251,8 @@ impl Media {
                 s.pc.set_remote_description(offer)
                     .await
                     .map_err(|e| MediaError::BadRequest(format!("ICE restart refused: {e}")))?;
+                // The connection's setting engine answers with the DTLS role the first offer
+                // called for, so the restart keeps it.
                 let answer =
                     s.pc.create_answer(None)
                         .await

@@ -5,7 +5,7 @@
 use super::rewrite::Downtrack;
 use super::session::{Role, Session};
 use super::sfu::{PayloadTypes, Subscriber};
-use super::{codecs, internal, tasks, Media, MediaError};
+use super::{codecs, internal, sdp, tasks, Media, MediaError};
 use crate::model::{MediaRole, MediaSession};
 use parking_lot::Mutex;
 use rtc::media_stream::MediaStreamTrack;
@@ -56,6 +56,7 @@ impl Media {
             MediaError::Unavailable("this node has no room for more media viewers".into())
         })?;
         let room_media = self.room_for(room).await?;
+        let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
         let attach = MediaSession {
             id: id.clone(),
@@ -65,7 +66,7 @@ impl Media {
             role: MediaRole::Viewer,
         };
         self.rooms_seam.attach_media(room, attach).await?;
-        let mut peer = self.build_peer(&id, None).await?;
+        let mut peer = self.build_peer(&id, dtls_role, None).await?;
         let video = room_media.program_video_codec();
         let audio_ssrc = rand::random::<u32>();
         let video_ssrc = rand::random::<u32>();
