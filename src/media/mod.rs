@@ -21,8 +21,10 @@ pub use room::{Feed, ProgramState, RoomMedia};
 pub use session::Session;
 
 use crate::auth;
-use crate::rooms::{refusal_of, Rooms};
+use crate::model::{EndReason, HostCommand, HostReply, Refusal, RoomState};
+use crate::rooms::{refusal_of, MediaSignal, Rooms};
 use dashmap::DashMap;
+use futures_util::StreamExt;
 use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -174,17 +176,32 @@ impl Media {
         if let Some(r) = self.rooms.get(room) {
             return Ok(r.clone());
         }
-        let signals = self
+        let mut signals = self
             .rooms_seam
             .follow_media(room)
             .await
             .map_err(|e| MediaError::from(refusal_of(e)))?;
+        // The room tells the brand on air first; the program starts from it, so the first
+        // answer about a room already names its brand.
+        let on_air = match signals.next().await {
+            Some(MediaSignal::OnAir(brand)) => brand,
+            Some(other) => {
+                signals = futures_util::stream::iter([other]).chain(signals).boxed();
+                None
+            }
+            None => {
+                return Err(MediaError::from(Refusal::new(
+                    EndReason::RoomUnavailable,
+                    format!("room {room} is not available"),
+                )))
+            }
+        };
         let mut created = None;
         let r = self
             .rooms
             .entry(room.to_string())
             .or_insert_with(|| {
-                let (r, live) = RoomMedia::new(room, None, self.stats.clone());
+                let (r, live) = RoomMedia::new(room, on_air, self.stats.clone());
                 created = Some(live);
                 r
             })
@@ -201,6 +218,15 @@ impl Media {
                 self.rooms_seam.clone(),
                 room.to_string(),
             ));
+        }
+        Ok(r)
+    }
+
+    /// The room a new session goes into, unless it has ended.
+    async fn open_room(self: &Arc<Self>, room: &str) -> Result<Arc<RoomMedia>, MediaError> {
+        let r = self.room_for(room).await?;
+        if r.is_ended() {
+            return Err(Refusal::new(EndReason::RoomEnded, "room ended").into());
         }
         Ok(r)
     }
@@ -244,9 +270,39 @@ impl Media {
         }
     }
 
+    /// The room has ended: its program is no longer live, for good, and every media session
+    /// still open in it closes (the room names them in its `End`; this also catches one that
+    /// was being attached as the room ended).
+    async fn end_room(&self, room: &RoomMedia) {
+        room.end();
+        let ids: Vec<String> = self
+            .sessions
+            .iter()
+            .filter(|s| s.room == room.id)
+            .map(|s| s.id.clone())
+            .collect();
+        for id in ids {
+            self.close_session(&id).await;
+        }
+    }
+
     /// The program state of a room (404 for an unknown room).
     pub async fn program_state(self: &Arc<Self>, room: &str) -> Result<ProgramState, MediaError> {
-        Ok(self.room_for(room).await?.program())
+        let r = self.room_for(room).await?;
+        if !r.is_ended() {
+            // A room that ended with no media session open had no `End` to send: ask it.
+            let reply = self
+                .rooms_seam
+                .host(room, HostCommand::GetRoom)
+                .await
+                .map_err(|e| MediaError::from(refusal_of(e)))?;
+            if let HostReply::Room(s) = reply {
+                if s.record.state == RoomState::Ended {
+                    self.end_room(&r).await;
+                }
+            }
+        }
+        Ok(r.program())
     }
 
     /// Closes every session and the shared socket.

@@ -28,7 +28,7 @@ impl Media {
             .rooms_seam
             .check_presenter_token(room, brand, token)
             .await?;
-        let room_media = self.room_for(room).await?;
+        let room_media = self.open_room(room).await?;
         let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
         let expires_ms = claims.exp.saturating_mul(1000);

@@ -9,7 +9,7 @@ use super::MediaStats;
 use parking_lot::{Mutex, RwLock};
 use rtc::rtp;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
@@ -24,6 +24,8 @@ pub struct ProgramState {
     pub brand: Option<String>,
     /// Whether that brand has a live feed (otherwise viewers see nothing new, and stay).
     pub live: bool,
+    /// The room has ended: no media any more, new WHIP/WHEP requests get 409.
+    pub ended: bool,
 }
 
 /// One ingested track of a publisher.
@@ -84,6 +86,7 @@ pub struct RoomMedia {
     pub id: String,
     feeds: Mutex<HashMap<String, BrandFeeds>>,
     on_air: Mutex<Option<String>>,
+    ended: AtomicBool,
     program_audio: AtomicU64,
     program_video: AtomicU64,
     subscribers: RwLock<Vec<Arc<Subscriber>>>,
@@ -104,12 +107,14 @@ impl RoomMedia {
         let (state, _) = watch::channel(ProgramState {
             brand: on_air.clone(),
             live: false,
+            ended: false,
         });
         let (live, live_rx) = watch::channel(BTreeSet::new());
         let room = RoomMedia {
             id: id.to_string(),
             feeds: Mutex::new(HashMap::new()),
             on_air: Mutex::new(on_air),
+            ended: AtomicBool::new(false),
             program_audio: AtomicU64::new(0),
             program_video: AtomicU64::new(0),
             subscribers: RwLock::new(Vec::new()),
@@ -134,6 +139,16 @@ impl RoomMedia {
     pub(super) fn set_on_air(&self, brand: Option<String>) {
         *self.on_air.lock() = brand;
         self.retarget();
+    }
+
+    /// The room has ended: the program is no longer live, for good.
+    pub(super) fn end(&self) {
+        self.ended.store(true, Ordering::Release);
+        self.retarget();
+    }
+
+    pub fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Acquire)
     }
 
     /// Points the program (and every viewer) at the on-air brand's feeds.
@@ -172,14 +187,16 @@ impl RoomMedia {
                 f.request_keyframe(true, &self.stats);
             }
         }
-        let live = audio.is_some() || video.is_some();
+        let ended = self.is_ended();
+        let live = !ended && (audio.is_some() || video.is_some());
         self.state.send_if_modified(|s| {
             let new = ProgramState {
                 brand: brand.clone(),
                 live,
+                ended,
             };
             if *s != new {
-                tracing::debug!(room = %self.id, brand = ?new.brand, live, "program");
+                tracing::debug!(room = %self.id, brand = ?new.brand, live, ended, "program");
                 *s = new;
                 true
             } else {

@@ -55,7 +55,7 @@ impl Media {
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
             MediaError::Unavailable("this node has no room for more media viewers".into())
         })?;
-        let room_media = self.room_for(room).await?;
+        let room_media = self.open_room(room).await?;
         let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
         let attach = MediaSession {

@@ -6,6 +6,7 @@ use super::room::{Feed, RoomMedia};
 use super::session::Role;
 use super::sfu::{MediaKind, Outbound};
 use super::{rtcp, Media};
+use crate::model::EndReason;
 use crate::rooms::{MediaSignal, Rooms};
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -70,7 +71,7 @@ impl Media {
 }
 
 /// Follows a room's signals: the brand on air retargets the program; `End` closes the named
-/// media sessions (a kick, a revoked token, the room's end).
+/// media sessions (a kick, a revoked token), and the room's end closes all of them.
 pub(super) async fn follow_room(
     media: Weak<Media>,
     room: Weak<RoomMedia>,
@@ -83,10 +84,15 @@ pub(super) async fn follow_room(
                 r.set_on_air(brand);
             }
             MediaSignal::End { ids, why } => {
-                let Some(m) = media.upgrade() else { return };
-                for id in ids {
+                let (Some(m), Some(r)) = (media.upgrade(), room.upgrade()) else {
+                    return;
+                };
+                for id in &ids {
                     tracing::info!(session = %id, why = %why.message, "media session ended by its room");
-                    m.close_session(&id).await;
+                    m.close_session(id).await;
+                }
+                if why.reason == EndReason::RoomEnded {
+                    m.end_room(&r).await;
                 }
             }
         }
