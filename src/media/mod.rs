@@ -21,7 +21,7 @@ pub use room::{Feed, ProgramState, RoomMedia};
 pub use session::Session;
 
 use crate::auth;
-use crate::model::{EndReason, HostCommand, HostReply, Refusal, RoomState};
+use crate::model::{EndReason, HostCommand, HostReply, MediaSession, Refusal, RoomState};
 use crate::rooms::{refusal_of, MediaSignal, Rooms};
 use dashmap::DashMap;
 use futures_util::StreamExt;
@@ -231,14 +231,44 @@ impl Media {
         Ok(r)
     }
 
-    /// A session that is about to be answered: `close_session` (its own or its room's) finds
-    /// it from now on.
-    fn register(&self, session: Arc<Session>) {
+    /// Registers a session that is about to be answered, then attaches it to its room, so a
+    /// kick, a revocation or the room's end that comes from then on finds it. Refused (and
+    /// closed) if the room refuses it.
+    async fn admit(&self, session: Arc<Session>, attach: MediaSession) -> Result<(), MediaError> {
+        let (id, room) = (session.id.clone(), session.room.clone());
         match &session.role {
             Role::Publisher { .. } => self.stats.publishers.inc(),
             Role::Viewer { .. } => self.stats.viewers.inc(),
         };
-        self.sessions.insert(session.id.clone(), session);
+        let room_media = session.room_media.clone();
+        self.sessions.insert(id.clone(), session);
+        let Err(why) = self.rooms_seam.attach_media(&room, attach).await else {
+            return Ok(());
+        };
+        self.close_session(&id).await;
+        if why.reason == EndReason::RoomEnded {
+            self.end_room(&room_media).await;
+        }
+        Err(why.into())
+    }
+
+    /// A session could not be answered: it closes, and the client hears why — its room's
+    /// reason if the room ended it meanwhile, otherwise `e`.
+    async fn not_answered(&self, session: &Session, e: MediaError) -> MediaError {
+        self.close_session(&session.id).await;
+        match session.ended_by.lock().take() {
+            Some(why) => why.into(),
+            None => e,
+        }
+    }
+
+    /// Its room ended a session (a kick, a revoked token, the room's end).
+    async fn end_session(&self, id: &str, why: &Refusal) {
+        if let Some(s) = self.session(id) {
+            tracing::info!(session = %id, why = %why.message, "media session ended by its room");
+            *s.ended_by.lock() = Some(why.clone());
+            self.close_session(id).await;
+        }
     }
 
     /// Ends a session: stops forwarding, closes the PeerConnection. Idempotent.
@@ -281,8 +311,9 @@ impl Media {
             .filter(|s| s.room == room.id)
             .map(|s| s.id.clone())
             .collect();
+        let why = Refusal::new(EndReason::RoomEnded, "room ended");
         for id in ids {
-            self.close_session(&id).await;
+            self.end_session(&id, &why).await;
         }
     }
 

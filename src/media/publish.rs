@@ -31,17 +31,6 @@ impl Media {
         let room_media = self.open_room(room).await?;
         let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
-        let expires_ms = claims.exp.saturating_mul(1000);
-        let attach = MediaSession {
-            id: id.clone(),
-            identity: claims.sub.clone(),
-            jti: claims.jti.clone(),
-            expires_ms,
-            role: MediaRole::Presenter {
-                brand_id: brand.to_string(),
-            },
-        };
-        self.rooms_seam.attach_media(room, attach).await?;
         let publish = Some((room_media.clone(), brand.to_string()));
         let mut peer = self.build_peer(&id, dtls_role, publish).await?;
         for kind in [RtpCodecKind::Audio, RtpCodecKind::Video] {
@@ -57,6 +46,7 @@ impl Media {
         let role = Role::Publisher {
             brand: brand.to_string(),
         };
+        let expires_ms = claims.exp.saturating_mul(1000);
         let session = Arc::new(Session::new(
             id.clone(),
             room,
@@ -65,16 +55,22 @@ impl Media {
             room_media,
             expires_ms,
         ));
-        self.register(session.clone());
+        let attach = MediaSession {
+            id: id.clone(),
+            identity: claims.sub.clone(),
+            jti: claims.jti.clone(),
+            expires_ms,
+            role: MediaRole::Presenter {
+                brand_id: brand.to_string(),
+            },
+        };
+        self.admit(session.clone(), attach).await?;
         match self.answer(&mut peer, offer).await {
             Ok(sdp) => {
                 tracing::info!(room, brand, session = %id, "publisher connected by WHIP");
                 Ok((session, sdp))
             }
-            Err(e) => {
-                self.close_session(&id).await;
-                Err(e)
-            }
+            Err(e) => Err(self.not_answered(&session, e).await),
         }
     }
 

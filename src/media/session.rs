@@ -6,6 +6,7 @@ use super::room::RoomMedia;
 use super::sfu::{Outbound, Subscriber};
 use super::udp::Endpoint;
 use super::{codecs, internal, rtcp, sdp, stun, Media, MediaError};
+use crate::model::Refusal;
 use parking_lot::Mutex;
 use rtc::peer_connection::transport::RTCDtlsRole;
 use std::sync::atomic::AtomicBool;
@@ -42,6 +43,9 @@ pub struct Session {
     pub(super) token_expires_ms: i64,
     pub(super) connected: AtomicBool,
     pub(super) closed: AtomicBool,
+    /// Why its room ended it, if it did: a session ended while it was being answered is
+    /// refused for that reason, not for the closed connection it left.
+    pub(super) ended_by: Mutex<Option<Refusal>>,
     /// Its feed readers, PLI sender, writer and RTCP reader; aborted when it closes.
     pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub(super) _permit: Option<OwnedSemaphorePermit>,
@@ -71,6 +75,7 @@ impl Session {
             token_expires_ms,
             connected: AtomicBool::new(false),
             closed: AtomicBool::new(false),
+            ended_by: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             _permit: None,
             pending_rx: Mutex::new(None),

@@ -58,14 +58,6 @@ impl Media {
         let room_media = self.open_room(room).await?;
         let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();
-        let attach = MediaSession {
-            id: id.clone(),
-            identity: viewer.viewer_id.clone(),
-            jti: viewer.jti.clone(),
-            expires_ms: viewer.expires_ms,
-            role: MediaRole::Viewer,
-        };
-        self.rooms_seam.attach_media(room, attach).await?;
         let mut peer = self.build_peer(&id, dtls_role, None).await?;
         let video = room_media.program_video_codec();
         let audio_ssrc = rand::random::<u32>();
@@ -126,13 +118,17 @@ impl Media {
             tracks: vec![audio_track, video_track],
             ..Session::new(id.clone(), room, role, &peer, room_media, viewer.expires_ms)
         });
-        self.register(session.clone());
+        let attach = MediaSession {
+            id: id.clone(),
+            identity: viewer.viewer_id.clone(),
+            jti: viewer.jti.clone(),
+            expires_ms: viewer.expires_ms,
+            role: MediaRole::Viewer,
+        };
+        self.admit(session.clone(), attach).await?;
         let sdp = match self.answer(&mut peer, offer).await {
             Ok(sdp) => sdp,
-            Err(e) => {
-                self.close_session(&id).await;
-                return Err(e);
-            }
+            Err(e) => return Err(self.not_answered(&session, e).await),
         };
         for s in &senders {
             if let Ok(p) = s.get_parameters().await {

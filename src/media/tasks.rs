@@ -88,8 +88,7 @@ pub(super) async fn follow_room(
                     return;
                 };
                 for id in &ids {
-                    tracing::info!(session = %id, why = %why.message, "media session ended by its room");
-                    m.close_session(id).await;
+                    m.end_session(id, &why).await;
                 }
                 if why.reason == EndReason::RoomEnded {
                     m.end_room(&r).await;
