@@ -1,6 +1,6 @@
 //! Media: WHIP ingest, WHEP egress and the SFU that keeps each viewer's stream continuous
-//! across brand switches. This file holds the node's SFU (`Media`): its sessions and rooms
-//! and their lifecycle. See docs/media.md.
+//! across brand switches. This file holds the node's SFU (`Media`): its sessions and rooms,
+//! their lifecycle and the drain. See docs/media.md.
 
 mod codecs;
 pub mod http;
@@ -25,7 +25,6 @@ use crate::model::{EndReason, HostCommand, HostReply, MediaSession, Refusal, Roo
 use crate::rooms::{refusal_of, MediaSignal, Rooms};
 use dashmap::DashMap;
 use futures_util::StreamExt;
-use parking_lot::Mutex;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
 use session::Role;
@@ -36,7 +35,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use udp::UdpMux;
+
+/// How long `shutdown` waits for media's tasks after closing every session.
+const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
@@ -112,14 +116,38 @@ pub struct Media {
     slots: Arc<Semaphore>,
     next_id: AtomicU64,
     pub stats: Arc<MediaStats>,
-    janitor: Mutex<Option<JoinHandle<()>>>,
+    /// Cancelled by the node's drain or by `shutdown`: every media task ends.
+    stop: CancellationToken,
+    /// Media's own tasks, which `shutdown` waits for…
+    tasks: TaskTracker,
+    /// …and which the node's drain waits for too.
+    node_tasks: TaskTracker,
 }
 
 impl Media {
+    /// Starts media with a drain of its own: its tasks end when `shutdown` is called.
     pub fn start(
         rooms: Arc<dyn Rooms>,
         metrics: &crate::metrics::Metrics,
         config: MediaConfig,
+    ) -> std::io::Result<Arc<Media>> {
+        Media::start_in(
+            rooms,
+            metrics,
+            config,
+            CancellationToken::new(),
+            TaskTracker::new(),
+        )
+    }
+
+    /// Starts media under the node's drain: every task it spawns (per session, per room and
+    /// its janitor) ends when `drain` is cancelled, and `tasks` tracks it.
+    pub fn start_in(
+        rooms: Arc<dyn Rooms>,
+        metrics: &crate::metrics::Metrics,
+        config: MediaConfig,
+        drain: CancellationToken,
+        tasks: TaskTracker,
     ) -> std::io::Result<Arc<Media>> {
         let mux = UdpMux::bind(config.udp_addr)?;
         let stats = Arc::new(MediaStats::from_metrics(metrics));
@@ -132,18 +160,26 @@ impl Media {
             sessions: DashMap::new(),
             next_id: AtomicU64::new(1),
             stats,
-            janitor: Mutex::new(None),
+            // A child: `shutdown` stops media without draining the rest of the node.
+            stop: drain.child_token(),
+            tasks: TaskTracker::new(),
+            node_tasks: tasks,
         });
-        let janitor = media.spawn(tasks::janitor(Arc::downgrade(&media)));
-        *media.janitor.lock() = Some(janitor);
+        media.spawn(tasks::janitor(Arc::downgrade(&media)));
         Ok(media)
     }
 
+    /// Spawns a media task: it ends when its work is done or on the drain, whichever comes
+    /// first, and both media's and the node's trackers count it until then.
     fn spawn<F>(&self, task: F) -> JoinHandle<()>
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        tokio::spawn(task)
+        let stop = self.stop.clone();
+        let task = async move {
+            stop.run_until_cancelled_owned(task).await;
+        };
+        self.node_tasks.spawn(self.tasks.track_future(task))
     }
 
     pub fn udp_addr(&self) -> SocketAddr {
@@ -152,6 +188,11 @@ impl Media {
 
     pub fn session_count(&self) -> usize {
         self.sessions.len()
+    }
+
+    /// Media tasks still running (per session, per room, the janitor).
+    pub fn task_count(&self) -> usize {
+        self.tasks.len()
     }
 
     pub fn room_media(&self, room: &str) -> Option<Arc<RoomMedia>> {
@@ -222,8 +263,11 @@ impl Media {
         Ok(r)
     }
 
-    /// The room a new session goes into, unless it has ended.
+    /// The room a new session goes into, unless it has ended or the node is draining.
     async fn open_room(self: &Arc<Self>, room: &str) -> Result<Arc<RoomMedia>, MediaError> {
+        if self.stop.is_cancelled() {
+            return Err(shutting_down().into());
+        }
         let r = self.room_for(room).await?;
         if r.is_ended() {
             return Err(Refusal::new(EndReason::RoomEnded, "room ended").into());
@@ -233,7 +277,7 @@ impl Media {
 
     /// Registers a session that is about to be answered, then attaches it to its room, so a
     /// kick, a revocation or the room's end that comes from then on finds it. Refused (and
-    /// closed) if the room refuses it.
+    /// closed) if the room refuses it or the node is draining.
     async fn admit(&self, session: Arc<Session>, attach: MediaSession) -> Result<(), MediaError> {
         let (id, room) = (session.id.clone(), session.room.clone());
         match &session.role {
@@ -242,7 +286,13 @@ impl Media {
         };
         let room_media = session.room_media.clone();
         self.sessions.insert(id.clone(), session);
-        let Err(why) = self.rooms_seam.attach_media(&room, attach).await else {
+        let refused = match self.rooms_seam.attach_media(&room, attach).await {
+            Err(why) => Some(why),
+            // `shutdown` may have listed the sessions before this one was registered.
+            Ok(()) if self.stop.is_cancelled() => Some(shutting_down()),
+            Ok(()) => None,
+        };
+        let Some(why) = refused else {
             return Ok(());
         };
         self.close_session(&id).await;
@@ -336,16 +386,29 @@ impl Media {
         Ok(r.program())
     }
 
-    /// Closes every session and the shared socket.
+    /// Stops media: every task is told to end, every session closes, then it waits (a few
+    /// seconds at most) for its tasks and closes the shared socket.
     pub async fn shutdown(&self) {
-        if let Some(j) = self.janitor.lock().take() {
-            j.abort();
-        }
+        self.stop.cancel();
         let ids: Vec<String> = self.sessions.iter().map(|s| s.key().clone()).collect();
         for id in ids {
             self.close_session(&id).await;
         }
         self.rooms.clear();
+        self.tasks.close();
+        if tokio::time::timeout(SHUTDOWN_WAIT, self.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                open = self.tasks.len(),
+                "media tasks still running after the drain"
+            );
+        }
         self.mux.close();
     }
+}
+
+fn shutting_down() -> Refusal {
+    Refusal::new(EndReason::ShuttingDown, "the server is shutting down")
 }

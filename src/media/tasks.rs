@@ -1,6 +1,7 @@
 //! The tasks media runs: per publisher track a feed reader and a PLI sender, per viewer a
 //! writer and an RTCP reader, per room a follower of its signals and a reporter of its live
-//! feeds, and one janitor.
+//! feeds, and one janitor. All are spawned by `Media::spawn`, so they end on the drain and
+//! are accounted for.
 
 use super::room::{Feed, RoomMedia};
 use super::session::Role;
