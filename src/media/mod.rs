@@ -302,13 +302,22 @@ impl Media {
         Err(why.into())
     }
 
-    /// A session could not be answered: it closes, and the client hears why — its room's
-    /// reason if the room ended it meanwhile, otherwise `e`.
-    async fn not_answered(&self, session: &Session, e: MediaError) -> MediaError {
-        self.close_session(&session.id).await;
-        match session.ended_by.lock().take() {
-            Some(why) => why.into(),
-            None => e,
+    /// The outcome of answering an admitted session. If its room ended it meanwhile the
+    /// client hears the room's reason (not the closed connection's, nor a 201 for a session
+    /// that is gone); a session that could not be answered closes.
+    async fn answered(
+        &self,
+        session: &Session,
+        answer: Result<String, MediaError>,
+    ) -> Result<String, MediaError> {
+        let ended = session.ended_by.lock().clone();
+        match (answer, ended) {
+            (Ok(sdp), None) => Ok(sdp),
+            (Err(e), None) => {
+                self.close_session(&session.id).await;
+                Err(e)
+            }
+            (_, Some(why)) => Err(why.into()),
         }
     }
 

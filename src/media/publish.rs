@@ -65,13 +65,10 @@ impl Media {
             },
         };
         self.admit(session.clone(), attach).await?;
-        match self.answer(&mut peer, offer).await {
-            Ok(sdp) => {
-                tracing::info!(room, brand, session = %id, "publisher connected by WHIP");
-                Ok((session, sdp))
-            }
-            Err(e) => Err(self.not_answered(&session, e).await),
-        }
+        let answer = self.answer(&mut peer, offer).await;
+        let sdp = self.answered(&session, answer).await?;
+        tracing::info!(room, brand, session = %id, "publisher connected by WHIP");
+        Ok((session, sdp))
     }
 
     /// A publisher's track arrived: it becomes its brand's feed of that kind, read by its own

@@ -126,10 +126,8 @@ impl Media {
             role: MediaRole::Viewer,
         };
         self.admit(session.clone(), attach).await?;
-        let sdp = match self.answer(&mut peer, offer).await {
-            Ok(sdp) => sdp,
-            Err(e) => return Err(self.not_answered(&session, e).await),
-        };
+        let answer = self.answer(&mut peer, offer).await;
+        let sdp = self.answered(&session, answer).await?;
         for s in &senders {
             if let Ok(p) = s.get_parameters().await {
                 codecs::record_payload_types(&p, &subscriber.payload_types);
