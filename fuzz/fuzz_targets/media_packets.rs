@@ -1,11 +1,12 @@
 //! Fuzz: any datagram or payload a media peer can send — STUN routing, SDP candidate
-//! rewriting, key-frame detection, the downtrack rewriter — must never panic.
+//! rewriting, the offer's DTLS role and PATCH edits, key-frame detection, the downtrack
+//! rewriter — must never panic.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 use showfloor::media::keyframe::{starts_keyframe, VideoCodec};
 use showfloor::media::rewrite::{Downtrack, Incoming, Verdict};
-use showfloor::media::stun;
+use showfloor::media::{sdp, stun};
 use std::time::{Duration, Instant};
 
 fuzz_target!(|data: &[u8]| {
@@ -16,6 +17,10 @@ fuzz_target!(|data: &[u8]| {
         let locals = ["127.0.0.1:40000".parse().unwrap()];
         let _ = stun::advertise_shared_port(text, &locals, 7882);
         let _ = stun::sdp_ufrags(text);
+        let _ = sdp::answering_role(text);
+        let _ = sdp::fragment_value(text, "a=ice-ufrag:");
+        let _ = sdp::ice_fragment(text);
+        let _ = sdp::with_ice_credentials(text, "u", "p");
     }
     // Interpret the bytes as a packet stream from two sources with switches in between.
     let mut d = Downtrack::new(1, 90_000, true, 0, 0);

@@ -276,7 +276,8 @@ async fn patch(
     }
 }
 
-/// `GET /whep/{room}`: the program state (brand on air and whether it has a live feed).
+/// `GET /whep/{room}`: the program state (brand on air, whether it has a live feed, whether
+/// the room has ended).
 async fn program(
     State(media): State<Arc<Media>>,
     Path(room): Path<String>,

@@ -276,31 +276,73 @@ async fn build(
     Arc::new(pc)
 }
 
-/// Offer → POST → answer. Returns the HTTP response (the caller checks the status).
-async fn negotiate(
-    pc: &Arc<dyn PeerConnection>,
-    gathered: watch::Receiver<bool>,
-    http_addr: SocketAddr,
-    path: &str,
-    token: &str,
-) -> HttpResponse {
-    negotiate_with(pc, gathered, http_addr, path, token, &|a| a.to_string()).await
+/// Edits of the SDP on the wire, as another client or a relay would make them.
+#[derive(Default)]
+pub struct Tweaks<'a> {
+    /// Applied to our offer as sent (our own local description keeps what it was).
+    pub offer: Option<&'a (dyn Fn(&str) -> String + Sync)>,
+    /// Applied to the server's answer before we use it (a test that puts a relay between the
+    /// peers points the server's candidate at it).
+    pub answer: Option<&'a (dyn Fn(&str) -> String + Sync)>,
 }
 
-/// As [`negotiate`], applying `answer` to the server's SDP answer first (a test that puts a
-/// relay between the peers points the server's candidate at it).
+/// The DTLS role an offer claims (`a=setup:`): browsers and OBS offer `actpass`, FFmpeg
+/// offers `passive`, some encoders `active`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Setup {
+    Actpass,
+    Active,
+    Passive,
+}
+
+impl Setup {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setup::Actpass => "actpass",
+            Setup::Active => "active",
+            Setup::Passive => "passive",
+        }
+    }
+
+    /// `sdp` with every `a=setup:` line claiming this role.
+    pub fn claim(self, sdp: &str) -> String {
+        sdp.split_inclusive('\n')
+            .map(|l| {
+                if l.starts_with("a=setup:") {
+                    format!("a=setup:{}\r\n", self.as_str())
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect()
+    }
+}
+
+/// The `a=setup:` values of an SDP, in order.
+pub fn setup_roles(sdp: &str) -> Vec<String> {
+    sdp.lines()
+        .filter_map(|l| l.trim_end().strip_prefix("a=setup:"))
+        .map(str::to_string)
+        .collect()
+}
+
+/// Offer → POST → answer, with the offer and the answer edited on the wire. Returns the HTTP
+/// response (the caller checks the status).
 async fn negotiate_with(
     pc: &Arc<dyn PeerConnection>,
     mut gathered: watch::Receiver<bool>,
     http_addr: SocketAddr,
     path: &str,
     token: &str,
-    answer: &(dyn Fn(&str) -> String + Sync),
+    tweaks: &Tweaks<'_>,
 ) -> HttpResponse {
     let offer = pc.create_offer(None).await.unwrap();
     pc.set_local_description(offer).await.unwrap();
     let _ = tokio::time::timeout(Duration::from_secs(5), gathered.wait_for(|g| *g)).await;
-    let offer = pc.local_description().await.unwrap();
+    let mut offer = pc.local_description().await.unwrap().sdp;
+    if let Some(edit) = tweaks.offer {
+        offer = edit(&offer);
+    }
     let auth = format!("Bearer {token}");
     let r = http(
         http_addr,
@@ -310,11 +352,15 @@ async fn negotiate_with(
             ("Content-Type", "application/sdp"),
             ("Authorization", &auth),
         ],
-        &offer.sdp,
+        &offer,
     )
     .await;
     if r.status == 201 {
-        pc.set_remote_description(RTCSessionDescription::answer(answer(&r.body)).unwrap())
+        let answer = match tweaks.answer {
+            Some(edit) => edit(&r.body),
+            None => r.body.clone(),
+        };
+        pc.set_remote_description(RTCSessionDescription::answer(answer).unwrap())
             .await
             .unwrap();
     }
@@ -340,7 +386,7 @@ impl WhepViewer {
         room: &str,
         token: &str,
     ) -> Result<WhepViewer, (u16, String)> {
-        Self::connect_with(http_addr, room, token, &|a| a.to_string()).await
+        Self::connect_tweaked(http_addr, room, token, &Tweaks::default()).await
     }
 
     /// As [`WhepViewer::connect`], rewriting the server's answer before applying it.
@@ -349,6 +395,20 @@ impl WhepViewer {
         room: &str,
         token: &str,
         answer: &(dyn Fn(&str) -> String + Sync),
+    ) -> Result<WhepViewer, (u16, String)> {
+        let tweaks = Tweaks {
+            answer: Some(answer),
+            ..Tweaks::default()
+        };
+        Self::connect_tweaked(http_addr, room, token, &tweaks).await
+    }
+
+    /// As [`WhepViewer::connect`], with the offer and the answer edited on the wire.
+    pub async fn connect_tweaked(
+        http_addr: SocketAddr,
+        room: &str,
+        token: &str,
+        tweaks: &Tweaks<'_>,
     ) -> Result<WhepViewer, (u16, String)> {
         let (gathered, gathered_rx) = watch::channel(false);
         let (state, state_rx) = watch::channel(RTCPeerConnectionState::New);
@@ -382,7 +442,7 @@ impl WhepViewer {
             http_addr,
             &format!("/whep/{room}"),
             token,
-            answer,
+            tweaks,
         )
         .await;
         if r.status != 201 {
@@ -423,6 +483,10 @@ impl WhepViewer {
 /// A WHIP publisher streaming the fixtures in a loop.
 pub struct WhipPublisher {
     pub pc: Arc<dyn PeerConnection>,
+    /// The server's SDP answer.
+    pub answer: String,
+    pub state: watch::Receiver<RTCPeerConnectionState>,
+    pub broke: Arc<AtomicBool>,
     pub location: String,
     pub plis: Arc<AtomicU64>,
     pub keyframes_sent: Arc<AtomicU64>,
@@ -489,13 +553,34 @@ impl WhipPublisher {
         token: &str,
         video_codec: VideoCodec,
     ) -> Result<WhipPublisher, (u16, String)> {
+        Self::connect_tweaked(
+            http_addr,
+            room,
+            brand,
+            token,
+            video_codec,
+            &Tweaks::default(),
+        )
+        .await
+    }
+
+    /// As [`WhipPublisher::connect_with`], with the offer and the answer edited on the wire.
+    pub async fn connect_tweaked(
+        http_addr: SocketAddr,
+        room: &str,
+        brand: &str,
+        token: &str,
+        video_codec: VideoCodec,
+        tweaks: &Tweaks<'_>,
+    ) -> Result<WhipPublisher, (u16, String)> {
         let (gathered, gathered_rx) = watch::channel(false);
         let (state, mut state_rx) = watch::channel(RTCPeerConnectionState::New);
+        let broke = Arc::new(AtomicBool::new(false));
         let pc = build(
             Events {
                 gathered,
                 state,
-                broke: Arc::new(AtomicBool::new(false)),
+                broke: broke.clone(),
                 on_track: None,
             },
             true,
@@ -523,12 +608,13 @@ impl WhipPublisher {
             .add_track(audio.clone() as Arc<dyn TrackLocal>)
             .await
             .unwrap();
-        let r = negotiate(
+        let r = negotiate_with(
             &pc,
             gathered_rx,
             http_addr,
             &format!("/whip/{room}/{brand}"),
             token,
+            tweaks,
         )
         .await;
         if r.status != 201 {
@@ -608,6 +694,9 @@ impl WhipPublisher {
         tokio::spawn(stream_audio(audio, audio_pt, stop.clone()));
         Ok(WhipPublisher {
             pc,
+            answer: r.body.clone(),
+            state: state_rx,
+            broke,
             location: r.header("location").unwrap_or_default().to_string(),
             plis,
             keyframes_sent,
