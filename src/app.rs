@@ -85,7 +85,7 @@ impl App {
         );
         let rooms: Arc<dyn Rooms> = hub.clone();
 
-        let media = Media::start(
+        let media = Media::start_in(
             rooms.clone(),
             &metrics,
             MediaConfig {
@@ -94,6 +94,8 @@ impl App {
                 queue: config.media_queue,
                 publisher_idle: Duration::from_secs(config.publisher_idle_secs),
             },
+            drain.clone(),
+            tasks.clone(),
         )
         .with_context(|| format!("cannot bind media UDP on {}", config.media_udp_addr))?;
 

@@ -129,7 +129,6 @@ async fn a_revoked_viewer_token_ends_its_whep_session() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs room-level media identities (branch room)"]
 async fn kicking_a_media_only_viewer_ends_its_whep_session() {
     let server = Server::start().await;
     let mut c = server.control().await;

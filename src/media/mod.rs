@@ -125,23 +125,8 @@ pub struct Media {
 }
 
 impl Media {
-    /// Starts media with a drain of its own: its tasks end when `shutdown` is called.
-    pub fn start(
-        rooms: Arc<dyn Rooms>,
-        metrics: &crate::metrics::Metrics,
-        config: MediaConfig,
-    ) -> std::io::Result<Arc<Media>> {
-        Media::start_in(
-            rooms,
-            metrics,
-            config,
-            CancellationToken::new(),
-            TaskTracker::new(),
-        )
-    }
-
-    /// Starts media under the node's drain: every task it spawns (per session, per room and
-    /// its janitor) ends when `drain` is cancelled, and `tasks` tracks it.
+    /// Starts the SFU on its UDP port; its tasks end when `drain` is cancelled and are counted
+    /// by `tasks` (the node's drain waits for them).
     pub fn start_in(
         rooms: Arc<dyn Rooms>,
         metrics: &crate::metrics::Metrics,
