@@ -62,7 +62,7 @@ impl App {
         let mut keys = config.api_keys.clone();
         let dev_key = if keys.is_empty() && config.dev {
             let k = format!("dev-{}", auth::random_id(24));
-            keys.push(k.clone());
+            keys.push(crate::model::Secret::new(k.clone()));
             Some(k)
         } else {
             None

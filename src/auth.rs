@@ -226,11 +226,11 @@ pub struct HostKeys {
 }
 
 impl HostKeys {
-    pub fn new(keys: &[String]) -> HostKeys {
+    pub fn new(keys: &[crate::model::Secret]) -> HostKeys {
         HostKeys {
             digests: keys
                 .iter()
-                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .map(|k| Sha256::digest(k.expose().as_bytes()).into())
                 .collect(),
         }
     }

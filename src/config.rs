@@ -1,6 +1,7 @@
 //! The server's typed configuration: flags, then `SHOWFLOOR_*` environment, then a TOML
 //! file, then defaults — validated once at start-up.
 
+use crate::model::Secret;
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -41,7 +42,7 @@ pub struct ServeArgs {
     /// Host API key for the control plane (repeatable; env: comma-separated). At least 16
     /// characters.
     #[arg(long = "api-key", env = "SHOWFLOOR_API_KEYS", value_delimiter = ',')]
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
     /// Development mode: without a configured key, generate one and print it.
     #[arg(long, env = "SHOWFLOOR_DEV")]
     pub dev: bool,
@@ -102,7 +103,7 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     store: Option<StoreKind>,
     node_id: Option<String>,
-    api_keys: Option<Vec<String>>,
+    api_keys: Option<Vec<Secret>>,
     dev: Option<bool>,
     max_connections: Option<usize>,
     max_message_bytes: Option<usize>,
@@ -124,7 +125,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub store: StoreKind,
     pub node_id: String,
-    pub api_keys: Vec<String>,
+    pub api_keys: Vec<Secret>,
     pub dev: bool,
     pub max_connections: usize,
     pub max_message_bytes: usize,
@@ -148,7 +149,7 @@ impl Config {
             data_dir,
             store: StoreKind::Sqlite,
             node_id: "test".into(),
-            api_keys: vec![api_key.to_string()],
+            api_keys: vec![Secret::new(api_key)],
             dev: false,
             max_connections: 20_000,
             max_message_bytes: 4096,
@@ -200,8 +201,8 @@ impl Config {
                 .unwrap_or_else(|| "local".into()),
             api_keys: api_keys
                 .into_iter()
-                .map(|k| k.trim().to_string())
-                .filter(|k| !k.is_empty())
+                .map(|k| Secret::new(k.expose().trim()))
+                .filter(|k| !k.expose().is_empty())
                 .collect(),
             dev: args.dev || file.dev.unwrap_or(false),
             max_connections: args
@@ -290,10 +291,10 @@ impl Config {
                 self.node_id
             )));
         }
-        if let Some(k) = self.api_keys.iter().find(|k| k.len() < 16) {
+        if let Some(k) = self.api_keys.iter().find(|k| k.expose().len() < 16) {
             return Err(ConfigError(format!(
                 "API keys must be at least 16 characters (one has {})",
-                k.len()
+                k.expose().len()
             )));
         }
         if self.api_keys.is_empty() && !self.dev {
@@ -348,7 +349,7 @@ mod tests {
         .unwrap();
         assert_eq!(c.max_connections, 20);
         assert_eq!(c.outbound_queue, 64);
-        assert_eq!(c.api_keys, vec!["0123456789abcdef".to_string()]);
+        assert_eq!(c.api_keys, vec![Secret::new("0123456789abcdef")]);
         std::fs::write(&path, "max_conections = 3\n").unwrap();
         let e = Config::from_args(ServeArgs {
             config: Some(path),

@@ -15,9 +15,10 @@ use crate::{
 };
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
@@ -334,8 +335,8 @@ impl Fleet {
     }
 }
 
-fn lock(t: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
-    t.lock().unwrap_or_else(|e| e.into_inner())
+fn lock(t: &Mutex<Tally>) -> parking_lot::MutexGuard<'_, Tally> {
+    t.lock()
 }
 
 struct Step {

@@ -58,10 +58,10 @@ impl Seen {
 }
 
 /// Each lock is a few field updates, never held across an `.await`.
-type Shared = Arc<std::sync::Mutex<Seen>>;
+type Shared = Arc<parking_lot::Mutex<Seen>>;
 
-fn lock(s: &Shared) -> std::sync::MutexGuard<'_, Seen> {
-    s.lock().unwrap_or_else(|p| p.into_inner())
+fn lock(s: &Shared) -> parking_lot::MutexGuard<'_, Seen> {
+    s.lock()
 }
 
 /// Reads a viewer's frames into its `Seen` until the connection ends, and counts the ends it

@@ -34,7 +34,7 @@ pub(super) async fn issue_viewer_token(
         exp: now + ttl as i64,
         jti: auth::random_id(16),
     };
-    let token = auth::issue_viewer_token(&s.record.token_key, &claims)
+    let token = auth::issue_viewer_token(s.record.token_key.expose(), &claims)
         .map_err(|e| Status::internal(e.to_string()))?;
     Ok(pb::ViewerToken {
         token,
@@ -74,7 +74,7 @@ pub(super) async fn issue_presenter_token(
         exp: now + ttl as i64,
         jti: auth::random_id(16),
     };
-    let token = auth::issue_presenter_token(&s.record.token_key, &claims)
+    let token = auth::issue_presenter_token(s.record.token_key.expose(), &claims)
         .map_err(|e| Status::internal(e.to_string()))?;
     Ok(pb::PresenterToken {
         token,

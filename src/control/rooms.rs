@@ -24,7 +24,7 @@ pub(super) async fn create_room(
             history_window: (r.history_window != 0).then_some(r.history_window),
             tiers: r.tiers,
             currency: (!r.currency.is_empty()).then_some(r.currency),
-            token_key: token_key.clone(),
+            token_key: Secret::new(token_key.clone()),
         })
         .await
         .map_err(status_of)?;
@@ -79,7 +79,7 @@ pub(super) async fn get_room_token_key(
     let key = hub.token_key(&r.room_id).await.map_err(status_of)?;
     Ok(pb::RoomTokenKey {
         room_id: r.room_id,
-        key: key.to_string(),
+        key: key.expose().to_string(),
     })
 }
 

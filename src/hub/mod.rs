@@ -12,7 +12,7 @@ use crate::metrics::Metrics;
 use crate::model::{
     now_ms, AudienceClass, ClientMessage, EndReason, HostCommand, HostReply, JoinRequest,
     MediaSession, NewRoom, NodeTag, ProtocolError, Refusal, RoomRecord, RoomState, RoomSummary,
-    SessionId, StoreOp, WatchEvent,
+    Secret, SessionId, StoreOp, WatchEvent,
 };
 use crate::room::core::Room;
 use crate::rooms::{refusal_of, MediaSignal, Rooms, RoomsError, SessionSink, Text};
@@ -89,7 +89,7 @@ struct Attached {
 struct RoomHandle {
     id: String,
     /// The viewer-token key; immutable for the room's life, so read without a round trip.
-    token_key: Arc<str>,
+    token_key: Secret,
     tx: mpsc::Sender<RoomMsg>,
     attached: Arc<Attached>,
 }
@@ -355,7 +355,7 @@ impl Rooms for Hub {
         Ok(rooms)
     }
 
-    async fn token_key(&self, room: &str) -> Result<Arc<str>, RoomsError> {
+    async fn token_key(&self, room: &str) -> Result<Secret, RoomsError> {
         Ok(self.room(room).await?.token_key)
     }
 

@@ -60,7 +60,7 @@ pub(super) fn start(shared: &Arc<Shared>, room: Room) -> RoomHandle {
     let (tx, rx) = mpsc::channel(MAILBOX);
     let handle = RoomHandle {
         id: room.id().to_string(),
-        token_key: Arc::from(room.record().token_key.as_str()),
+        token_key: room.record().token_key.clone(),
         tx,
         attached: Arc::new(Attached::default()),
     };

@@ -186,7 +186,7 @@ pub struct NewRoom {
     pub history_window: Option<u32>,
     pub tiers: Vec<String>,
     pub currency: Option<String>,
-    pub token_key: String,
+    pub token_key: crate::model::Secret,
 }
 
 /// Host commands about commerce.

@@ -5,6 +5,7 @@ pub mod client;
 pub mod command;
 pub mod event;
 pub mod records;
+pub mod secret;
 pub mod session;
 pub mod store_op;
 
@@ -12,6 +13,7 @@ pub use client::{ClientMessage, ProtocolError};
 pub use command::*;
 pub use event::{RoomEvent, SeqEvent};
 pub use records::*;
+pub use secret::Secret;
 pub use session::*;
 pub use store_op::StoreOp;
 

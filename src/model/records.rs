@@ -48,7 +48,7 @@ pub struct RoomRecord {
     pub tiers: Vec<String>,
     pub currency: String,
     /// HS256 secret for viewer tokens (base64url, no padding).
-    pub token_key: String,
+    pub token_key: crate::model::Secret,
     pub brand_on_air: Option<String>,
     pub pinned_product: Option<String>,
     pub created_ms: i64,

@@ -11,7 +11,7 @@ pub mod sink;
 use crate::auth::{self, AuthError, PresenterClaims, Role};
 use crate::model::{
     AudienceClass, ClientMessage, EndReason, HostCommand, HostReply, JoinRequest, MediaSession,
-    NewRoom, ProtocolError, Refusal, RoomError, RoomState, RoomSummary, SessionId, Viewer,
+    NewRoom, ProtocolError, Refusal, RoomError, RoomState, RoomSummary, Secret, SessionId, Viewer,
     WatchEvent,
 };
 use async_trait::async_trait;
@@ -57,7 +57,7 @@ pub trait Rooms: Send + Sync + 'static {
     async fn list_rooms(&self, state: Option<RoomState>) -> Result<Vec<RoomSummary>, RoomsError>;
 
     /// The room's key for viewer and presenter tokens (immutable for the room's life).
-    async fn token_key(&self, room: &str) -> Result<Arc<str>, RoomsError>;
+    async fn token_key(&self, room: &str) -> Result<Secret, RoomsError>;
 
     /// A viewer session joins; frames for it go to `sink` until it leaves or is closed.
     /// On success the welcome (or the resumed events) is the first thing queued.
@@ -102,7 +102,7 @@ pub trait Rooms: Send + Sync + 'static {
     /// Checks a viewer token for a room: the viewer it names, or why it is refused.
     async fn check_viewer_token(&self, room: &str, token: &str) -> Result<Viewer, Refusal> {
         let key = self.token_key(room).await.map_err(refusal_of)?;
-        let claims = auth::verify_viewer_token(token, room, &key).map_err(auth_refusal)?;
+        let claims = auth::verify_viewer_token(token, room, key.expose()).map_err(auth_refusal)?;
         Ok(Viewer {
             display_name: if claims.name.trim().is_empty() {
                 claims.sub.clone()
@@ -128,7 +128,7 @@ pub trait Rooms: Send + Sync + 'static {
         token: &str,
     ) -> Result<PresenterClaims, Refusal> {
         let key = self.token_key(room).await.map_err(refusal_of)?;
-        auth::verify_presenter_token(token, room, brand, &key).map_err(auth_refusal)
+        auth::verify_presenter_token(token, room, brand, key.expose()).map_err(auth_refusal)
     }
 }
 

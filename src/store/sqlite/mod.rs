@@ -23,9 +23,10 @@ use crate::model::{now_ms, AudienceRecord, ChatRecord, LoadedRoom, RoomRecord};
 use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use error::sql_error;
+use parking_lot::Mutex;
 use rusqlite::Connection;
 use std::path::Path;
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 use writer::Submission;
 
@@ -99,7 +100,7 @@ impl SqliteStore {
     {
         let reader = self.reader.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = reader.lock().unwrap_or_else(|p| p.into_inner());
+            let mut conn = reader.lock();
             f(&mut conn).map_err(sql_error(op))
         })
         .await

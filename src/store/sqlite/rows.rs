@@ -181,7 +181,7 @@ impl Stored for RoomRecord {
         p.put(self.history_window)?;
         p.json(&self.tiers)?;
         p.put(&self.currency)?;
-        p.put(&self.token_key)?;
+        p.put(self.token_key.expose())?;
         p.put(&self.brand_on_air)?;
         p.put(&self.pinned_product)?;
         p.put(self.created_ms)?;
@@ -201,7 +201,7 @@ impl Stored for RoomRecord {
             history_window: c.get()?,
             tiers: c.json()?,
             currency: c.get()?,
-            token_key: c.get()?,
+            token_key: crate::model::Secret::new(c.get::<String>()?),
             brand_on_air: c.get()?,
             pinned_product: c.get()?,
             created_ms: c.get()?,
