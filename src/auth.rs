@@ -56,6 +56,8 @@ pub enum AuthError {
     BadSignature,
     #[error("token has expired")]
     Expired,
+    #[error("token is signed with {0}; tokens are signed with HS256 and the room's key")]
+    WrongAlgorithm(String),
     #[error("token is invalid: {0}")]
     Invalid(String),
     #[error("token is not a presenter token")]
@@ -203,10 +205,25 @@ pub fn verify_viewer_token(token: &str, room: &str, key: &str) -> Result<ViewerC
                 match e.kind() {
                     ErrorKind::InvalidSignature => AuthError::BadSignature,
                     ErrorKind::ExpiredSignature => AuthError::Expired,
-                    ErrorKind::InvalidToken | ErrorKind::Base64(_) | ErrorKind::Json(_) => {
-                        AuthError::Malformed
+                    ErrorKind::InvalidToken | ErrorKind::Base64(_) => AuthError::Malformed,
+                    // A readable token whose claims do not fit (a missing `exp`, a string
+                    // where a number belongs): serde says which, in the client's terms.
+                    ErrorKind::Json(e) => AuthError::Invalid(format!("its claims do not fit: {e}")),
+                    ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                        match jsonwebtoken::decode_header(token) {
+                            Ok(h) => AuthError::WrongAlgorithm(format!("{:?}", h.alg)),
+                            Err(_) => AuthError::WrongAlgorithm("an unknown algorithm".into()),
+                        }
                     }
-                    other => AuthError::Invalid(format!("{other:?}")),
+                    ErrorKind::MissingRequiredClaim(claim) => {
+                        AuthError::Invalid(format!("the `{claim}` claim is missing"))
+                    }
+                    ErrorKind::ImmatureSignature => AuthError::Invalid(
+                        "it is not valid yet (its `nbf` is in the future)".into(),
+                    ),
+                    // The rest cannot come from a token checked this way; say so plainly
+                    // rather than name the library's internals.
+                    _ => AuthError::Invalid("its claims could not be checked".into()),
                 }
             })?;
     let c = data.claims;
@@ -300,6 +317,35 @@ mod tests {
         assert_eq!(
             verify_viewer_token("", "r1", &key).unwrap_err(),
             AuthError::Missing
+        );
+    }
+
+    #[test]
+    fn a_token_signed_with_another_algorithm_is_refused_in_plain_words() {
+        let key = generate_key();
+        let hs384 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS384),
+            &claims("r1", far()),
+            &EncodingKey::from_secret(&key_bytes(&key)),
+        )
+        .unwrap();
+        let e = verify_viewer_token(&hs384, "r1", &key).unwrap_err();
+        assert_eq!(e, AuthError::WrongAlgorithm("HS384".into()));
+        let text = e.to_string();
+        assert!(text.contains("HS384") && text.contains("HS256"), "{text}");
+        // No token refusal names the library's internals.
+        let mut no_exp = serde_json::to_value(claims("r1", far())).unwrap();
+        no_exp.as_object_mut().unwrap().remove("exp");
+        let t = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &no_exp,
+            &EncodingKey::from_secret(&key_bytes(&key)),
+        )
+        .unwrap();
+        let text = verify_viewer_token(&t, "r1", &key).unwrap_err().to_string();
+        assert!(
+            text.starts_with("token is invalid: its claims do not fit: missing field `exp`"),
+            "{text}"
         );
     }
 
