@@ -141,6 +141,7 @@ fn chat_through_the_room(c: &mut Criterion) {
             .unwrap();
         }
         let mut now = 0i64;
+        let speaker = SessionId::new(NodeTag::of("bench"), 0);
         g.bench_with_input(
             BenchmarkId::new("parse_apply_render", viewers),
             &viewers,
@@ -151,7 +152,7 @@ fn chat_through_the_room(c: &mut Criterion) {
                     let msg = parse_client_message(
                         r#"{"type":"chat","text":"Is the jacket available in navy?"}"#,
                     );
-                    room.client(SessionId::new(NodeTag::of("bench"), 0), msg, now, &mut out);
+                    room.client(speaker, msg, now, &mut out);
                     black_box(out.len())
                 })
             },

@@ -2,7 +2,7 @@
 
 use crate::model::client::{ClientMessage, ProtocolError};
 use crate::room::text;
-use serde_json::{Map, Number, Value};
+use serde_json::{Number, Value};
 use std::ops::RangeInclusive;
 
 /// Longest chat message, in characters.
@@ -21,17 +21,126 @@ fn invalid_field(message: impl Into<String>) -> ProtocolError {
     ProtocolError::new("invalid_field", message)
 }
 
+/// Every field some message type reads, as whatever JSON value the client sent; fields no
+/// type reads are skipped while parsing (no copy, no map). A key sent twice keeps its last
+/// value, as a JSON object read into a map would.
+#[derive(Default)]
+struct Raw {
+    kind: Option<Value>,
+    text: Option<Value>,
+    count: Option<Value>,
+    company: Option<Value>,
+    licence_number: Option<Value>,
+    contact: Option<Value>,
+    last_seq: Option<Value>,
+    epoch: Option<Value>,
+    t: Option<Value>,
+    product_id: Option<Value>,
+    quantity: Option<Value>,
+    key: Option<Value>,
+    sale_id: Option<Value>,
+    draw_id: Option<Value>,
+    packet_id: Option<Value>,
+}
+
+impl Raw {
+    fn slot(&mut self, field: &str) -> Option<&mut Option<Value>> {
+        Some(match field {
+            "type" => &mut self.kind,
+            "text" => &mut self.text,
+            "count" => &mut self.count,
+            "company" => &mut self.company,
+            "licence_number" => &mut self.licence_number,
+            "contact" => &mut self.contact,
+            "last_seq" => &mut self.last_seq,
+            "epoch" => &mut self.epoch,
+            "t" => &mut self.t,
+            "product_id" => &mut self.product_id,
+            "quantity" => &mut self.quantity,
+            "key" => &mut self.key,
+            "sale_id" => &mut self.sale_id,
+            "draw_id" => &mut self.draw_id,
+            "packet_id" => &mut self.packet_id,
+            _ => return None,
+        })
+    }
+}
+
+/// The fields [`Raw`] keeps, by name.
+const FIELDS: [&str; 15] = [
+    "type",
+    "text",
+    "count",
+    "company",
+    "licence_number",
+    "contact",
+    "last_seq",
+    "epoch",
+    "t",
+    "product_id",
+    "quantity",
+    "key",
+    "sale_id",
+    "draw_id",
+    "packet_id",
+];
+
+/// An object key: one of [`FIELDS`], or `None` for a key no message reads (read without
+/// allocating).
+struct Key(Option<&'static str>);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
+        struct Visit;
+        impl serde::de::Visitor<'_> for Visit {
+            type Value = Key;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a field name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
+                Ok(Key(FIELDS.iter().copied().find(|f| *f == v)))
+            }
+        }
+        d.deserialize_str(Visit)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Raw {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Raw, D::Error> {
+        struct Visit;
+        impl<'de> serde::de::Visitor<'de> for Visit {
+            type Value = Raw;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object with a `type` field")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
+                let mut raw = Raw::default();
+                while let Some(Key(key)) = map.next_key::<Key>()? {
+                    match key.and_then(|k| raw.slot(k)) {
+                        Some(slot) => *slot = Some(map.next_value()?),
+                        None => {
+                            map.next_value::<serde::de::IgnoredAny>()?;
+                        }
+                    }
+                }
+                Ok(raw)
+            }
+        }
+        d.deserialize_map(Visit)
+    }
+}
+
 /// A message's fields. Only the fields its type uses are read: any other field is ignored,
 /// whatever its value, so a client may send one shape for several types.
 struct Fields<'a> {
     kind: &'a str,
-    map: Map<String, Value>,
+    raw: Raw,
 }
 
 impl Fields<'_> {
     /// A string field; absent and `null` are the same.
     fn text(&mut self, field: &str) -> Result<Option<String>, ProtocolError> {
-        match self.map.remove(field) {
+        match self.raw.slot(field).and_then(Option::take) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
             Some(_) => Err(bad_json(format!("`{field}` must be a string"))),
@@ -63,19 +172,25 @@ impl Fields<'_> {
     /// with something visible and no control characters but newlines.
     fn free_text(&mut self, field: &str, max: usize) -> Result<String, ProtocolError> {
         let v = self.text(field)?;
-        let v = text::clean(&self.required(v, field)?);
-        if !text::has_visible(&v) {
+        let v = text::clean(self.required(v, field)?);
+        // One pass: length, something visible, no control characters but newlines.
+        let (mut n, mut visible, mut control) = (0usize, false, false);
+        for c in v.chars() {
+            n += 1;
+            visible |= !text::is_invisible(c);
+            control |= c.is_control() && c != '\n';
+        }
+        if !visible {
             return Err(invalid_field(format!(
                 "`{field}` must contain at least one visible character"
             )));
         }
-        let n = v.chars().count();
         if n > max {
             return Err(invalid_field(format!(
                 "`{field}` is {n} characters; the limit is {max}"
             )));
         }
-        if v.chars().any(|c| c.is_control() && c != '\n') {
+        if control {
             return Err(invalid_field(format!(
                 "`{field}` contains control characters"
             )));
@@ -87,12 +202,12 @@ impl Fields<'_> {
     /// is refused with `too_large_code`, any other out-of-range value with `invalid_field`;
     /// both messages state the range.
     fn whole_number(
-        &self,
+        &mut self,
         field: &str,
         range: RangeInclusive<u64>,
         too_large_code: &'static str,
     ) -> Result<Option<u64>, ProtocolError> {
-        let n = match self.map.get(field) {
+        let n = match self.raw.slot(field).and_then(|v| v.as_ref()) {
             None | Some(Value::Null) => return Ok(None),
             Some(Value::Number(n)) => n,
             Some(_) => return Err(bad_json(format!("`{field}` must be a number"))),
@@ -117,8 +232,8 @@ impl Fields<'_> {
     }
 
     /// A signed whole number; absent and `null` are the same.
-    fn signed(&self, field: &str) -> Result<Option<i64>, ProtocolError> {
-        match self.map.get(field) {
+    fn signed(&mut self, field: &str) -> Result<Option<i64>, ProtocolError> {
+        match self.raw.slot(field).and_then(|v| v.as_ref()) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| {
                 invalid_field(format!(
@@ -143,14 +258,17 @@ fn whole(n: &Number) -> Option<u64> {
 
 /// Parses one text frame from a viewer.
 pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> {
-    let value: Value = serde_json::from_str(text)
+    // Anything but an object (an array, a string, a number) is told so, not what the parser
+    // expected internally.
+    if !text.trim_start().starts_with('{') {
+        return Err(match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            Ok(_) => bad_json("a message must be a JSON object with a `type` field"),
+            Err(e) => bad_json(format!("the message is not valid JSON ({e})")),
+        });
+    }
+    let mut raw: Raw = serde_json::from_str(text)
         .map_err(|e| bad_json(format!("the message is not valid JSON ({e})")))?;
-    let Value::Object(mut map) = value else {
-        return Err(bad_json(
-            "a message must be a JSON object with a `type` field",
-        ));
-    };
-    let kind = match map.remove("type") {
+    let kind = match raw.kind.take() {
         None | Some(Value::Null) => {
             return Err(ProtocolError::new(
                 "missing_field",
@@ -160,7 +278,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
         Some(Value::String(kind)) => kind,
         Some(_) => return Err(bad_json("`type` must be a string")),
     };
-    let mut f = Fields { kind: &kind, map };
+    let mut f = Fields { kind: &kind, raw };
     match kind.as_str() {
         "chat" => Ok(ClientMessage::Chat {
             text: f.free_text("text", MAX_CHAT_CHARS)?,
@@ -415,6 +533,31 @@ mod tests {
             parse_client_message(r#"{"type":"chat","text":"hi","quantity":-1,"count":"x"}"#),
             Ok(ClientMessage::Chat { text: "hi".into() })
         );
+    }
+
+    #[test]
+    fn keys_are_read_as_json_says_whatever_their_order_spelling_or_repetition() {
+        let chat = |text: &str| Ok(ClientMessage::Chat { text: text.into() });
+        // A repeated key keeps its last value; an escaped key is the same key.
+        assert_eq!(
+            parse_client_message(r#"{"type":"chat","text":"a","text":"b"}"#),
+            chat("b")
+        );
+        assert_eq!(
+            parse_client_message(r#"{"t\u0065xt":"c","typ\u0065":"chat"}"#),
+            chat("c")
+        );
+        // Fields no message reads are skipped whatever they hold (1e400 is valid JSON, only
+        // too large for a double).
+        assert_eq!(
+            parse_client_message(
+                r#"{"extra":{"deep":[1,{"x":null}]},"type":"chat","text":"d","n":1e400}"#
+            ),
+            chat("d")
+        );
+        let err = parse_client_message(r#"{"type":"chat","text":"e""#).unwrap_err();
+        assert_eq!(err.code, "bad_json");
+        assert!(!err.message.contains("Raw"), "{}", err.message);
     }
 
     // Defect: chat of invisible characters only was broadcast, and bidi overrides passed.

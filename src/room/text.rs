@@ -59,13 +59,26 @@ fn in_ranges(c: char, ranges: &[(char, char)]) -> bool {
 /// Whether a character shows nothing by itself: whitespace, a control or format character,
 /// or a blank letter.
 pub fn is_invisible(c: char) -> bool {
+    if c.is_ascii() {
+        return c.is_ascii_whitespace() || c.is_ascii_control() || c == '\u{0B}';
+    }
     c.is_whitespace() || c.is_control() || in_ranges(c, FORMAT) || in_ranges(c, BLANK)
 }
 
 /// The text without bidirectional controls and without invisible characters at either end.
-pub fn clean(text: &str) -> String {
-    let kept: String = text.chars().filter(|c| !is_bidi_control(*c)).collect();
-    kept.trim_matches(is_invisible).to_string()
+/// Text that needs neither (almost all of it) is returned as it came, without a copy.
+pub fn clean(text: String) -> String {
+    let text = if text.chars().any(is_bidi_control) {
+        text.chars().filter(|c| !is_bidi_control(*c)).collect()
+    } else {
+        text
+    };
+    let trimmed = text.trim_matches(is_invisible);
+    if trimmed.len() == text.len() {
+        text
+    } else {
+        trimmed.to_string()
+    }
 }
 
 /// Whether the text shows at least one character.
@@ -79,10 +92,12 @@ mod tests {
 
     #[test]
     fn clean_strips_bidi_controls_anywhere_and_invisible_ends() {
+        let clean = |s: &str| clean(s.to_string());
         assert_eq!(clean("\u{202E}abc\u{2066}d\u{2069}"), "abcd");
         assert_eq!(clean("\u{200B} hi \u{FEFF}"), "hi");
         assert_eq!(clean("a\u{200D}b"), "a\u{200D}b", "inner joiners stay");
         assert_eq!(clean("\u{200B}\u{3164}"), "");
+        assert_eq!(clean("plain"), "plain");
     }
 
     #[test]
