@@ -37,21 +37,43 @@ impl<F> Frames<F> {
 }
 
 /// A product as one audience class may see it. Public: no price, no link — the fields are
-/// absent, not null.
+/// absent, not null. Fields in name order, as the frames have always had them.
 #[derive(Serialize)]
 pub struct ProductView<'a> {
-    pub id: &'a str,
     pub brand_id: &'a str,
-    pub name: &'a str,
-    pub description: &'a str,
-    pub image_urls: &'a [String],
-    pub min_order_quantity: u32,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub price_cents: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub currency: Option<&'a str>,
+    pub description: &'a str,
+    pub id: &'a str,
+    pub image_urls: &'a [String],
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link: Option<&'a str>,
+    pub min_order_quantity: u32,
+    pub name: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<i64>,
+}
+
+/// A flash sale as one audience class sees it: the sale price only for an eligible tier.
+/// Fields in name order, as the frames have always had them.
+#[derive(Serialize)]
+pub struct SaleView<'a> {
+    pub brand_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<&'a str>,
+    pub eligible: bool,
+    pub end_ms: i64,
+    pub per_dealer_limit: u32,
+    pub phase: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price_cents: Option<i64>,
+    pub product_id: &'a str,
+    pub product_name: &'a str,
+    pub remaining: u32,
+    pub sale_id: &'a str,
+    pub server_time_ms: i64,
+    pub start_ms: i64,
+    pub stock: u32,
 }
 
 /// What a class sees of products: the tier name (dealers) and the currency.
@@ -88,27 +110,27 @@ impl<'a> ClassView<'a> {
     }
 
     /// A flash sale as this class sees it: the sale price only for an eligible tier.
-    pub fn sale(&self, sale: &FlashSale, product_name: &str, now: i64) -> serde_json::Value {
+    pub fn sale<'p>(&self, sale: &'p FlashSale, product_name: &'p str, now: i64) -> SaleView<'p>
+    where
+        'a: 'p,
+    {
         let price = self.tier.and_then(|t| sale.price_for(t));
-        let mut v = serde_json::json!({
-            "sale_id": sale.id,
-            "product_id": sale.product_id,
-            "brand_id": sale.brand_id,
-            "product_name": product_name,
-            "stock": sale.stock,
-            "remaining": sale.remaining,
-            "per_dealer_limit": sale.per_dealer_limit,
-            "start_ms": sale.start_ms,
-            "end_ms": sale.end_ms,
-            "server_time_ms": now,
-            "phase": sale.phase(now).as_str(),
-            "eligible": price.is_some(),
-        });
-        if let Some(p) = price {
-            v["price_cents"] = p.into();
-            v["currency"] = self.currency.into();
+        SaleView {
+            brand_id: &sale.brand_id,
+            currency: price.map(|_| self.currency),
+            eligible: price.is_some(),
+            end_ms: sale.end_ms,
+            per_dealer_limit: sale.per_dealer_limit,
+            phase: sale.phase(now).as_str(),
+            price_cents: price,
+            product_id: &sale.product_id,
+            product_name,
+            remaining: sale.remaining,
+            sale_id: &sale.id,
+            server_time_ms: now,
+            start_ms: sale.start_ms,
+            stock: sale.stock,
         }
-        v
     }
 
     pub fn shelf<'p>(&self, products: &'p [Product]) -> Vec<ProductView<'p>>
@@ -176,6 +198,25 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
         text: &'a str,
         is_dealer: bool,
     }
+    // Product-carrying events are the large ones (a shelf per tier at every brand switch):
+    // written straight from borrowed fields, keys in name order as before.
+    #[derive(Serialize)]
+    struct Switched<'a> {
+        brand: BrandView<'a>,
+        pinned_product: &'a Option<String>,
+        shelf: Vec<ProductView<'a>>,
+    }
+    #[derive(Serialize)]
+    struct BrandView<'a> {
+        id: &'a str,
+        logo_url: &'a str,
+        name: &'a str,
+        position: u32,
+    }
+    #[derive(Serialize)]
+    struct OneProduct<'a> {
+        product: ProductView<'a>,
+    }
     let kind = ev.event.kind();
     let (seq, at) = (ev.seq, ev.at_ms);
     match &ev.event {
@@ -209,11 +250,16 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             kind,
             seq,
             at,
-            &serde_json::json!({
-                "brand": brand,
-                "shelf": view.shelf(shelf),
-                "pinned_product": pinned_product,
-            }),
+            &Switched {
+                brand: BrandView {
+                    id: &brand.id,
+                    logo_url: &brand.logo_url,
+                    name: &brand.name,
+                    position: brand.position,
+                },
+                pinned_product,
+                shelf: view.shelf(shelf),
+            },
         ),
         RoomEvent::RunningOrder { brands } => {
             envelope(kind, seq, at, &serde_json::json!({ "brands": brands }))
@@ -222,7 +268,9 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             kind,
             seq,
             at,
-            &serde_json::json!({ "product": view.product(product) }),
+            &OneProduct {
+                product: view.product(product),
+            },
         ),
         RoomEvent::ProductUnpinned { product_id } => envelope(
             kind,
@@ -234,7 +282,9 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             kind,
             seq,
             at,
-            &serde_json::json!({ "product": view.product(product) }),
+            &OneProduct {
+                product: view.product(product),
+            },
         ),
         RoomEvent::ProductRemoved { product_id } => envelope(
             kind,
@@ -387,6 +437,82 @@ mod tests {
             min_order_quantity: 10,
             prices: vec![("gold".into(), 8800), ("silver".into(), 9900)],
         }
+    }
+
+    /// The frames of the product-carrying events, byte for byte as they were when they were
+    /// built through a `serde_json::Value` (keys in name order), for each class.
+    #[test]
+    fn product_frames_keep_their_bytes() {
+        use crate::model::Brand;
+        let brand = Brand {
+            id: "b1".into(),
+            name: "Alpha".into(),
+            logo_url: "https://img.example/a.png".into(),
+            position: 2,
+        };
+        let mut other = product();
+        other.id = "p2".into();
+        other.prices.truncate(1);
+        let shelf = vec![product(), other];
+        let ev = |event| SeqEvent {
+            room: "r".into(),
+            seq: 9,
+            at_ms: 5,
+            event,
+        };
+        let tiers = vec!["gold".to_string(), "silver".to_string()];
+        let classes = [
+            ClassView::public("CNY"),
+            ClassView {
+                tier: Some("gold"),
+                currency: "CNY",
+            },
+            ClassView {
+                tier: Some("silver"),
+                currency: "CNY",
+            },
+        ];
+        let frames = render(
+            &ev(RoomEvent::BrandSwitched {
+                brand: brand.clone(),
+                shelf: shelf.clone(),
+                pinned_product: Some("p1".into()),
+            }),
+            &tiers,
+            "CNY",
+        );
+        for (i, view) in classes.iter().enumerate() {
+            let got = if i == 0 {
+                &frames.public
+            } else {
+                frames.for_class(AudienceClass::Dealer(i as u8 - 1))
+            };
+            let shelf: Vec<serde_json::Value> = shelf
+                .iter()
+                .map(|p| serde_json::to_value(view.product(p)).unwrap())
+                .collect();
+            let want = envelope(
+                "brand_switched",
+                9,
+                5,
+                &serde_json::json!({
+                    "brand": brand, "shelf": shelf, "pinned_product": "p1",
+                }),
+            );
+            assert_eq!(got, &want, "class {i}");
+        }
+        let frames = render(
+            &ev(RoomEvent::ProductPinned { product: product() }),
+            &tiers,
+            "CNY",
+        );
+        let want = envelope(
+            "product_pinned",
+            9,
+            5,
+            &serde_json::json!({ "product": serde_json::to_value(classes[1].product(&product())).unwrap() }),
+        );
+        assert_eq!(frames.for_class(AudienceClass::Dealer(0)), &want);
     }
 
     #[test]

@@ -37,7 +37,10 @@ impl Room {
             .values()
             .map(|s| s.state.sale())
             .filter(|s| s.phase(now) != SalePhase::Ended)
-            .map(|s| view.sale(s, &self.product_name(&s.product_id), now))
+            .map(|s| {
+                let name = self.product_name(&s.product_id);
+                serde_json::to_value(view.sale(s, &name, now)).unwrap_or_default()
+            })
             .collect()
     }
 
