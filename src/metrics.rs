@@ -22,6 +22,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub rooms: Gauge,
     pub room_restarts: Counter,
+    pub room_write_waits: Counter,
     pub frames_sent: Counter,
     pub ws_flushes: Counter,
     pub queue_drops: Counter,
@@ -48,6 +49,7 @@ impl Metrics {
         let connections = Gauge::default();
         let rooms = Gauge::default();
         let room_restarts = Counter::default();
+        let room_write_waits = Counter::default();
         let frames_sent = Counter::default();
         let ws_flushes = Counter::default();
         let queue_drops = Counter::default();
@@ -70,6 +72,11 @@ impl Metrics {
             "room_restarts",
             "Room tasks restarted from the store after a panic",
             room_restarts.clone(),
+        );
+        registry.register(
+            "room_write_waits",
+            "Times a room found all its write slots taken (WRITES_IN_FLIGHT batches not yet durable) and stopped taking input until one landed",
+            room_write_waits.clone(),
         );
         registry.register(
             "frames_sent",
@@ -142,6 +149,7 @@ impl Metrics {
             connections,
             rooms,
             room_restarts,
+            room_write_waits,
             frames_sent,
             ws_flushes,
             queue_drops,

@@ -111,6 +111,11 @@ async fn a_slow_store_holds_the_room_back_instead_of_queueing_without_bound() {
         seen <= WRITES_IN_FLIGHT,
         "{seen} submissions waited on the store at once; the bound is {WRITES_IN_FLIGHT}"
     );
+    // The bound was reached (192 orders against 64 slots), and the metric says so.
+    assert!(
+        server.app().metrics.room_write_waits.get() > 0,
+        "showfloor_room_write_waits counts the room's waits for a write slot"
+    );
     slow.set_delay(Duration::ZERO);
     server.stop().await;
     let stored = SqliteStore::open(tmp.path())

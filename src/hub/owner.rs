@@ -249,8 +249,15 @@ impl RoomOwner {
         }
         // The bound on writes in flight: with every slot taken the room stops here, takes no
         // further input, and its mailbox fills (its senders wait) until the store catches up.
-        let Ok(slot) = self.in_flight.clone().acquire_owned().await else {
-            return;
+        let slot = match self.in_flight.clone().try_acquire_owned() {
+            Ok(slot) => slot,
+            Err(_) => {
+                self.metrics.room_write_waits.inc();
+                let Ok(slot) = self.in_flight.clone().acquire_owned().await else {
+                    return;
+                };
+                slot
+            }
         };
         // With no writes of its own, the (empty) submission is a barrier: it resolves once
         // everything submitted before is durable (a repeated key's answer waits for the
