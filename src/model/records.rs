@@ -64,11 +64,13 @@ impl RoomRecord {
     }
 }
 
+/// Fields in name order: frames serialise a brand as it is, with keys in the order viewers
+/// have always seen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Brand {
     pub id: String,
-    pub name: String,
     pub logo_url: String,
+    pub name: String,
     pub position: u32,
 }
 

@@ -1,7 +1,7 @@
 //! Room events as plain values, and their rendering to JSON frames — once per audience class.
 
 pub use crate::model::event::{RoomEvent, SeqEvent};
-use crate::model::{AudienceClass, FlashSale, Product};
+use crate::model::{AudienceClass, Brand, FlashSale, Product};
 use bytes::Bytes;
 use serde::Serialize;
 use std::io::Write;
@@ -202,16 +202,9 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
     // written straight from borrowed fields, keys in name order as before.
     #[derive(Serialize)]
     struct Switched<'a> {
-        brand: BrandView<'a>,
+        brand: &'a Brand,
         pinned_product: &'a Option<String>,
         shelf: Vec<ProductView<'a>>,
-    }
-    #[derive(Serialize)]
-    struct BrandView<'a> {
-        id: &'a str,
-        logo_url: &'a str,
-        name: &'a str,
-        position: u32,
     }
     #[derive(Serialize)]
     struct OneProduct<'a> {
@@ -251,12 +244,7 @@ fn render_for(ev: &SeqEvent, view: ClassView<'_>) -> Bytes {
             seq,
             at,
             &Switched {
-                brand: BrandView {
-                    id: &brand.id,
-                    logo_url: &brand.logo_url,
-                    name: &brand.name,
-                    position: brand.position,
-                },
+                brand,
                 pinned_product,
                 shelf: view.shelf(shelf),
             },
@@ -443,7 +431,6 @@ mod tests {
     /// built through a `serde_json::Value` (keys in name order), for each class.
     #[test]
     fn product_frames_keep_their_bytes() {
-        use crate::model::Brand;
         let brand = Brand {
             id: "b1".into(),
             name: "Alpha".into(),

@@ -21,52 +21,7 @@ fn invalid_field(message: impl Into<String>) -> ProtocolError {
     ProtocolError::new("invalid_field", message)
 }
 
-/// Every field some message type reads, as whatever JSON value the client sent; fields no
-/// type reads are skipped while parsing (no copy, no map). A key sent twice keeps its last
-/// value, as a JSON object read into a map would.
-#[derive(Default)]
-struct Raw {
-    kind: Option<Value>,
-    text: Option<Value>,
-    count: Option<Value>,
-    company: Option<Value>,
-    licence_number: Option<Value>,
-    contact: Option<Value>,
-    last_seq: Option<Value>,
-    epoch: Option<Value>,
-    t: Option<Value>,
-    product_id: Option<Value>,
-    quantity: Option<Value>,
-    key: Option<Value>,
-    sale_id: Option<Value>,
-    draw_id: Option<Value>,
-    packet_id: Option<Value>,
-}
-
-impl Raw {
-    fn slot(&mut self, field: &str) -> Option<&mut Option<Value>> {
-        Some(match field {
-            "type" => &mut self.kind,
-            "text" => &mut self.text,
-            "count" => &mut self.count,
-            "company" => &mut self.company,
-            "licence_number" => &mut self.licence_number,
-            "contact" => &mut self.contact,
-            "last_seq" => &mut self.last_seq,
-            "epoch" => &mut self.epoch,
-            "t" => &mut self.t,
-            "product_id" => &mut self.product_id,
-            "quantity" => &mut self.quantity,
-            "key" => &mut self.key,
-            "sale_id" => &mut self.sale_id,
-            "draw_id" => &mut self.draw_id,
-            "packet_id" => &mut self.packet_id,
-            _ => return None,
-        })
-    }
-}
-
-/// The fields [`Raw`] keeps, by name.
+/// The fields some message type reads, by name.
 const FIELDS: [&str; 15] = [
     "type",
     "text",
@@ -85,9 +40,22 @@ const FIELDS: [&str; 15] = [
     "packet_id",
 ];
 
-/// An object key: one of [`FIELDS`], or `None` for a key no message reads (read without
-/// allocating).
-struct Key(Option<&'static str>);
+/// Every field in [`FIELDS`], as whatever JSON value the client sent (by position); fields no
+/// type reads are skipped while parsing (no copy, no map). A key sent twice keeps its last
+/// value, as a JSON object read into a map would.
+#[derive(Default)]
+struct Raw([Option<Value>; FIELDS.len()]);
+
+impl Raw {
+    fn slot(&mut self, field: &str) -> Option<&mut Option<Value>> {
+        let i = FIELDS.iter().position(|f| *f == field)?;
+        Some(&mut self.0[i])
+    }
+}
+
+/// An object key: its position in [`FIELDS`], or `None` for a key no message reads (read
+/// without allocating).
+struct Key(Option<usize>);
 
 impl<'de> serde::Deserialize<'de> for Key {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Key, D::Error> {
@@ -98,7 +66,7 @@ impl<'de> serde::Deserialize<'de> for Key {
                 f.write_str("a field name")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Key, E> {
-                Ok(Key(FIELDS.iter().copied().find(|f| *f == v)))
+                Ok(Key(FIELDS.iter().position(|f| *f == v)))
             }
         }
         d.deserialize_str(Visit)
@@ -116,8 +84,8 @@ impl<'de> serde::Deserialize<'de> for Raw {
             fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Raw, A::Error> {
                 let mut raw = Raw::default();
                 while let Some(Key(key)) = map.next_key::<Key>()? {
-                    match key.and_then(|k| raw.slot(k)) {
-                        Some(slot) => *slot = Some(map.next_value()?),
+                    match key {
+                        Some(i) => raw.0[i] = Some(map.next_value()?),
                         None => {
                             map.next_value::<serde::de::IgnoredAny>()?;
                         }
@@ -268,7 +236,7 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
     }
     let mut raw: Raw = serde_json::from_str(text)
         .map_err(|e| bad_json(format!("the message is not valid JSON ({e})")))?;
-    let kind = match raw.kind.take() {
+    let kind = match raw.slot("type").and_then(Option::take) {
         None | Some(Value::Null) => {
             return Err(ProtocolError::new(
                 "missing_field",

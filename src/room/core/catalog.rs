@@ -34,12 +34,11 @@ impl Room {
             })
     }
 
-    pub(super) fn product_name(&self, product_id: &str) -> String {
+    pub(super) fn product_name(&self, product_id: &str) -> &str {
         self.products
             .iter()
             .find(|p| p.id == product_id)
-            .map(|p| p.name.clone())
-            .unwrap_or_default()
+            .map_or("", |p| p.name.as_str())
     }
 
     pub(super) fn list_products(&self, brand_id: Option<String>) -> Result<HostReply, RoomError> {

@@ -7,7 +7,7 @@ use crate::model::*;
 use crate::room::commerce::flash_sale::{GrabOutcome, Grabber, SaleState};
 use crate::room::commerce::number;
 use crate::room::commerce::orders::order_id;
-use crate::room::event::{ClassView, RoomEvent};
+use crate::room::event::{ClassView, RoomEvent, SaleView};
 use foldhash::{HashSet, HashSetExt};
 
 /// Flash sales a room may hold.
@@ -31,16 +31,13 @@ struct GrabResultFrame<'a> {
 
 impl Room {
     /// The sales not yet ended, as `view` sees them (welcome snapshot).
-    pub(super) fn sales_view(&self, view: ClassView<'_>, now: i64) -> Vec<serde_json::Value> {
+    pub(super) fn sales_view<'v>(&'v self, view: ClassView<'v>, now: i64) -> Vec<SaleView<'v>> {
         self.commerce
             .sales
             .values()
             .map(|s| s.state.sale())
             .filter(|s| s.phase(now) != SalePhase::Ended)
-            .map(|s| {
-                let name = self.product_name(&s.product_id);
-                serde_json::to_value(view.sale(s, &name, now)).unwrap_or_default()
-            })
+            .map(|s| view.sale(s, self.product_name(&s.product_id), now))
             .collect()
     }
 
@@ -246,7 +243,7 @@ impl Room {
             tier,
             brand_id: sale.brand_id.clone(),
             product_id: sale.product_id.clone(),
-            product_name: self.product_name(&sale.product_id),
+            product_name: self.product_name(&sale.product_id).to_string(),
             quantity: 1,
             unit_price_cents: unit,
             total_cents: unit,
@@ -322,7 +319,7 @@ impl Room {
         }
         entry.announced = phase;
         let sale = entry.state.sale().clone();
-        let product_name = self.product_name(&sale.product_id);
+        let product_name = self.product_name(&sale.product_id).to_string();
         self.broadcast(RoomEvent::SaleStarted { sale, product_name }, now, out);
     }
 
