@@ -18,6 +18,13 @@ impl RoomState {
             RoomState::Ended => "ended",
         }
     }
+
+    /// The value [`RoomState::as_str`] names.
+    pub fn parse(s: &str) -> Option<RoomState> {
+        [RoomState::Scheduled, RoomState::Live, RoomState::Ended]
+            .into_iter()
+            .find(|v| v.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -118,6 +125,17 @@ impl ApplicationStatus {
             ApplicationStatus::Rejected => "rejected",
         }
     }
+
+    /// The value [`ApplicationStatus::as_str`] names.
+    pub fn parse(s: &str) -> Option<ApplicationStatus> {
+        [
+            ApplicationStatus::Pending,
+            ApplicationStatus::Approved,
+            ApplicationStatus::Rejected,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -161,6 +179,17 @@ impl AudienceKind {
             AudienceKind::Leave => "leave",
             AudienceKind::Heartbeat => "heartbeat",
         }
+    }
+
+    /// The value [`AudienceKind::as_str`] names.
+    pub fn parse(s: &str) -> Option<AudienceKind> {
+        [
+            AudienceKind::Join,
+            AudienceKind::Leave,
+            AudienceKind::Heartbeat,
+        ]
+        .into_iter()
+        .find(|v| v.as_str() == s)
     }
 }
 

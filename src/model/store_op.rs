@@ -7,6 +7,15 @@ use serde::{Deserialize, Serialize};
 /// op stays small: a batch holds hundreds of them, moved through vectors on the hot path.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum StoreOp {
+    /// The writer owns `room` under this fencing token (the revision its lease was taken
+    /// at). The store keeps the highest token it has seen per room and refuses the whole
+    /// submission (`Violation::Fenced`) if a higher one was recorded: a former owner that
+    /// was paused or cut off can never write after the next owner has. Put it first in
+    /// every submission of a fenced room; a single node (no leases) never sends it.
+    Fence {
+        room: String,
+        token: u64,
+    },
     PutRoom(Box<RoomRecord>),
     PutBrand {
         room: String,

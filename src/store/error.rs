@@ -60,6 +60,9 @@ pub enum Violation {
     Missing,
     /// A flash sale with no unit left (or no such sale).
     SoldOut,
+    /// A newer owner of the room has written (a higher fencing token is stored): the
+    /// writer no longer owns the room and must stop serving it.
+    Fenced,
     /// Another rule of the stored data.
     Other,
 }
@@ -70,6 +73,7 @@ impl fmt::Display for Violation {
             Violation::Duplicate => "a duplicate key",
             Violation::Missing => "it refers to something not stored",
             Violation::SoldOut => "sold out",
+            Violation::Fenced => "a newer owner of the room has written",
             Violation::Other => "a rule of the stored data",
         })
     }

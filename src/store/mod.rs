@@ -1,12 +1,14 @@
-//! Persistence behind one small trait: embedded SQLite by default, PostgreSQL for clusters later.
+//! Persistence behind one small trait: embedded SQLite by default, PostgreSQL for clusters.
 //!
 //! Every backend implements [`Store`] and passes the `conformance` suite; nothing above this
 //! module names a backend except where the server is built.
 
+mod columns;
 #[doc(hidden)]
 pub mod conformance;
 mod durable;
 mod error;
+pub mod postgres;
 pub mod sqlite;
 pub mod testing;
 mod watch_time;

@@ -7,11 +7,11 @@ use crate::model::{
 };
 use crate::store::{Store, StoreError, StoreOp, Violation};
 
-pub(super) fn r(s: &str) -> String {
+pub fn r(s: &str) -> String {
     s.to_string()
 }
 
-pub(super) fn room(id: &str) -> RoomRecord {
+pub fn room(id: &str) -> RoomRecord {
     RoomRecord {
         id: id.into(),
         title: format!("Room {id}"),
@@ -32,11 +32,11 @@ pub(super) fn room(id: &str) -> RoomRecord {
     }
 }
 
-pub(super) fn put_room(record: RoomRecord) -> StoreOp {
+pub fn put_room(record: RoomRecord) -> StoreOp {
     StoreOp::PutRoom(Box::new(record))
 }
 
-pub(super) fn brand(id: &str, position: u32) -> Brand {
+pub fn brand(id: &str, position: u32) -> Brand {
     Brand {
         id: id.into(),
         name: format!("Brand {id}"),
@@ -45,14 +45,14 @@ pub(super) fn brand(id: &str, position: u32) -> Brand {
     }
 }
 
-pub(super) fn put_brand(room: &str, brand: Brand) -> StoreOp {
+pub fn put_brand(room: &str, brand: Brand) -> StoreOp {
     StoreOp::PutBrand {
         room: r(room),
         brand: Box::new(brand),
     }
 }
 
-pub(super) fn product(id: &str, brand_id: &str) -> Product {
+pub fn product(id: &str, brand_id: &str) -> Product {
     Product {
         id: id.into(),
         brand_id: brand_id.into(),
@@ -65,14 +65,14 @@ pub(super) fn product(id: &str, brand_id: &str) -> Product {
     }
 }
 
-pub(super) fn put_product(room: &str, product: Product) -> StoreOp {
+pub fn put_product(room: &str, product: Product) -> StoreOp {
     StoreOp::PutProduct {
         room: r(room),
         product: Box::new(product),
     }
 }
 
-pub(super) fn dealer(viewer: &str) -> DealerRecord {
+pub fn dealer(viewer: &str) -> DealerRecord {
     DealerRecord {
         viewer_id: viewer.into(),
         tier: Some("gold".into()),
@@ -81,7 +81,7 @@ pub(super) fn dealer(viewer: &str) -> DealerRecord {
     }
 }
 
-pub(super) fn application(id: &str, created_ms: i64) -> DealerApplication {
+pub fn application(id: &str, created_ms: i64) -> DealerApplication {
     DealerApplication {
         id: id.into(),
         viewer_id: format!("viewer-{id}"),
@@ -97,7 +97,7 @@ pub(super) fn application(id: &str, created_ms: i64) -> DealerApplication {
     }
 }
 
-pub(super) fn chat(id: &str, seq: u64) -> ChatRecord {
+pub fn chat(id: &str, seq: u64) -> ChatRecord {
     ChatRecord {
         id: id.into(),
         seq,
@@ -109,19 +109,14 @@ pub(super) fn chat(id: &str, seq: u64) -> ChatRecord {
     }
 }
 
-pub(super) fn append_chat(room: &str, chat: ChatRecord) -> StoreOp {
+pub fn append_chat(room: &str, chat: ChatRecord) -> StoreOp {
     StoreOp::AppendChat {
         room: r(room),
         chat: Box::new(chat),
     }
 }
 
-pub(super) fn audience(
-    viewer: &str,
-    session: u64,
-    kind: AudienceKind,
-    at_ms: i64,
-) -> AudienceRecord {
+pub fn audience(viewer: &str, session: u64, kind: AudienceKind, at_ms: i64) -> AudienceRecord {
     AudienceRecord {
         viewer_id: viewer.into(),
         session,
@@ -132,14 +127,14 @@ pub(super) fn audience(
     }
 }
 
-pub(super) fn append_audience(room: &str, record: AudienceRecord) -> StoreOp {
+pub fn append_audience(room: &str, record: AudienceRecord) -> StoreOp {
     StoreOp::AppendAudience {
         room: r(room),
         record: Box::new(record),
     }
 }
 
-pub(super) fn mute(room: &str, viewer: &str, until_ms: i64) -> StoreOp {
+pub fn mute(room: &str, viewer: &str, until_ms: i64) -> StoreOp {
     StoreOp::PutMute {
         room: r(room),
         viewer_id: r(viewer),
@@ -147,7 +142,7 @@ pub(super) fn mute(room: &str, viewer: &str, until_ms: i64) -> StoreOp {
     }
 }
 
-pub(super) fn kick(room: &str, jti: &str, expires_ms: i64) -> StoreOp {
+pub fn kick(room: &str, jti: &str, expires_ms: i64) -> StoreOp {
     StoreOp::KickToken {
         room: r(room),
         jti: r(jti),
@@ -155,13 +150,7 @@ pub(super) fn kick(room: &str, jti: &str, expires_ms: i64) -> StoreOp {
     }
 }
 
-pub(super) fn order(
-    id: &str,
-    viewer: &str,
-    key: &str,
-    sale_id: Option<&str>,
-    created_ms: i64,
-) -> Order {
+pub fn order(id: &str, viewer: &str, key: &str, sale_id: Option<&str>, created_ms: i64) -> Order {
     Order {
         id: id.into(),
         viewer_id: viewer.into(),
@@ -184,7 +173,7 @@ pub(super) fn order(
     }
 }
 
-pub(super) fn sale(id: &str, stock: u32) -> FlashSale {
+pub fn sale(id: &str, stock: u32) -> FlashSale {
     FlashSale {
         id: id.into(),
         product_id: "p1".into(),
@@ -200,7 +189,7 @@ pub(super) fn sale(id: &str, stock: u32) -> FlashSale {
     }
 }
 
-pub(super) fn draw(id: &str, opened_ms: i64, eligibility: DrawEligibility) -> Draw {
+pub fn draw(id: &str, opened_ms: i64, eligibility: DrawEligibility) -> Draw {
     Draw {
         id: id.into(),
         prize: "A watch".into(),
@@ -220,7 +209,7 @@ pub(super) fn draw(id: &str, opened_ms: i64, eligibility: DrawEligibility) -> Dr
     }
 }
 
-pub(super) fn packet(id: &str, amounts: Vec<i64>) -> RedPacket {
+pub fn packet(id: &str, amounts: Vec<i64>) -> RedPacket {
     RedPacket {
         id: id.into(),
         total_cents: amounts.iter().sum(),
@@ -236,7 +225,7 @@ pub(super) fn packet(id: &str, amounts: Vec<i64>) -> RedPacket {
 
 // The commerce writes below are all in room "r1".
 
-pub(super) fn grant(sale_id: &str, order: Order) -> StoreOp {
+pub fn grant(sale_id: &str, order: Order) -> StoreOp {
     StoreOp::GrantSale {
         room: r("r1"),
         sale_id: sale_id.into(),
@@ -244,28 +233,28 @@ pub(super) fn grant(sale_id: &str, order: Order) -> StoreOp {
     }
 }
 
-pub(super) fn put_order(order: Order) -> StoreOp {
+pub fn put_order(order: Order) -> StoreOp {
     StoreOp::PutOrder {
         room: r("r1"),
         order: Box::new(order),
     }
 }
 
-pub(super) fn put_sale(sale: FlashSale) -> StoreOp {
+pub fn put_sale(sale: FlashSale) -> StoreOp {
     StoreOp::PutSale {
         room: r("r1"),
         sale: Box::new(sale),
     }
 }
 
-pub(super) fn put_draw(draw: Draw) -> StoreOp {
+pub fn put_draw(draw: Draw) -> StoreOp {
     StoreOp::PutDraw {
         room: r("r1"),
         draw: Box::new(draw),
     }
 }
 
-pub(super) fn enter(draw_id: &str, viewer_id: &str, at_ms: i64) -> StoreOp {
+pub fn enter(draw_id: &str, viewer_id: &str, at_ms: i64) -> StoreOp {
     StoreOp::AddDrawEntrant {
         room: r("r1"),
         draw_id: draw_id.into(),
@@ -274,14 +263,14 @@ pub(super) fn enter(draw_id: &str, viewer_id: &str, at_ms: i64) -> StoreOp {
     }
 }
 
-pub(super) fn put_packet(packet: RedPacket) -> StoreOp {
+pub fn put_packet(packet: RedPacket) -> StoreOp {
     StoreOp::PutRedPacket {
         room: r("r1"),
         packet: Box::new(packet),
     }
 }
 
-pub(super) fn grab(packet_id: &str, viewer_id: &str, index: u32, amount_cents: i64) -> StoreOp {
+pub fn grab(packet_id: &str, viewer_id: &str, index: u32, amount_cents: i64) -> StoreOp {
     StoreOp::GrabRedPacket {
         room: r("r1"),
         packet_id: packet_id.into(),
@@ -293,7 +282,7 @@ pub(super) fn grab(packet_id: &str, viewer_id: &str, index: u32, amount_cents: i
 }
 
 /// Submits `ops` and waits until they are durable; they must be accepted.
-pub(super) async fn put(store: &dyn Store, ops: Vec<StoreOp>) {
+pub async fn put(store: &dyn Store, ops: Vec<StoreOp>) {
     store
         .submit(ops)
         .wait()
@@ -302,11 +291,7 @@ pub(super) async fn put(store: &dyn Store, ops: Vec<StoreOp>) {
 }
 
 /// Submits `ops`, which must be refused for `violation`.
-pub(super) async fn refused(
-    store: &dyn Store,
-    ops: Vec<StoreOp>,
-    violation: Violation,
-) -> StoreError {
+pub async fn refused(store: &dyn Store, ops: Vec<StoreOp>, violation: Violation) -> StoreError {
     let err = store
         .submit(ops)
         .wait()
@@ -317,7 +302,7 @@ pub(super) async fn refused(
 }
 
 /// Room `id` as the store loads it; it must exist.
-pub(super) async fn loaded(store: &dyn Store, id: &str) -> LoadedRoom {
+pub async fn loaded(store: &dyn Store, id: &str) -> LoadedRoom {
     store
         .load_room(id)
         .await

@@ -15,7 +15,8 @@
 //! suite needs nothing but tokio; it panics on the first behaviour that does not hold.
 
 mod commerce;
-mod fixtures;
+/// The records and ops the suite writes; backends' own tests may use them too.
+pub mod fixtures;
 
 pub use commerce::*;
 
@@ -55,6 +56,7 @@ pub async fn run_all<S: Storage>(fresh: impl Fn() -> S) {
         commerce_round_trips_and_survives_reopen,
         grant_sale_takes_one_unit_and_never_goes_below_zero,
         red_packet_grabs_and_draw_entrants_round_trip,
+        a_fenced_writer_cannot_write_after_a_newer_owner,
     );
 }
 
@@ -558,4 +560,73 @@ pub async fn expired_kicks_and_mutes_are_left_out_on_load(storage: &dyn Storage)
     // A mute lifted early is stored as one that ends now: gone on the next load.
     put(&*store, vec![mute("r1", "v-live", past)]).await;
     assert!(loaded(&*store, "r1").await.mutes.is_empty());
+}
+
+fn fence(room: &str, token: u64) -> StoreOp {
+    StoreOp::Fence {
+        room: r(room),
+        token,
+    }
+}
+
+/// Fencing: once a writer with a higher token has written to a room, a submission with a
+/// lower token is refused whole (`Fenced`), in any batch and across a reopen; the same or a
+/// higher token writes; other rooms are unaffected, and a claim alone (no other op, before
+/// the room exists) is enough to shut the former owner out.
+pub async fn a_fenced_writer_cannot_write_after_a_newer_owner(storage: &dyn Storage) {
+    let store = storage.open().await;
+    put(&*store, vec![fence("r1", 5), put_room(room("r1"))]).await;
+    put(&*store, vec![put_room(room("r2"))]).await;
+    put(
+        &*store,
+        vec![
+            fence("r1", 5),
+            put_brand("r1", brand("b1", 0)),
+            put_sale(sale("s1", 10)),
+        ],
+    )
+    .await;
+    // A new owner claims the room with nothing else; the old one is out from then on.
+    put(&*store, vec![fence("r1", 9)]).await;
+    // Queued together: the fenced grant fails alone, with none of its ops applied.
+    let old = store.submit(vec![
+        fence("r1", 5),
+        grant("s1", order("oOld", "v1", "k1", Some("s1"), 1)),
+    ]);
+    let new = store.submit(vec![
+        fence("r1", 9),
+        grant("s1", order("oNew", "v2", "k1", Some("s1"), 2)),
+    ]);
+    let other_room = store.submit(vec![fence("r2", 1), mute("r2", "v", FUTURE)]);
+    assert_eq!(
+        old.wait().await.unwrap_err().violation(),
+        Some(Violation::Fenced)
+    );
+    new.wait().await.unwrap();
+    other_room.wait().await.unwrap();
+
+    let store = reopen(storage, store).await;
+    refused(
+        &*store,
+        vec![fence("r1", 8), mute("r1", "v", FUTURE)],
+        Violation::Fenced,
+    )
+    .await;
+    // A fence claimed before the room exists, then the room.
+    put(&*store, vec![fence("r3", 2)]).await;
+    refused(
+        &*store,
+        vec![fence("r3", 1), put_room(room("r3"))],
+        Violation::Fenced,
+    )
+    .await;
+    assert!(store.load_room("r3").await.unwrap().is_none());
+    put(&*store, vec![fence("r1", 12), mute("r1", "v2", FUTURE)]).await;
+
+    let l = loaded(&*store, "r1").await;
+    let orders: Vec<&str> = l.orders.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(orders, ["oNew"]);
+    assert_eq!(l.sales[0].remaining, 9);
+    assert_eq!(l.mutes, vec![(r("v2"), FUTURE)]);
+    assert_eq!(loaded(&*store, "r2").await.mutes, vec![(r("v"), FUTURE)]);
 }

@@ -85,6 +85,10 @@ const TAKE_SALE_UNIT: &str = "
 UPDATE flash_sales SET remaining = remaining - 1 WHERE room = ?1 AND id = ?2 AND remaining > 0";
 const ADD_DRAW_ENTRANT: &str = "
 INSERT OR IGNORE INTO draw_entrants (room, draw_id, viewer_id, at_ms) VALUES (?1, ?2, ?3, ?4)";
+/// Records the token unless a higher one is stored (then nothing changes).
+const FENCE: &str = "
+INSERT INTO room_fences (room, token) VALUES (?1, ?2)
+ON CONFLICT (room) DO UPDATE SET token = excluded.token WHERE room_fences.token <= excluded.token";
 const GRAB_RED_PACKET: &str = "
 INSERT INTO red_packet_grabs (room, packet_id, viewer_id, idx, amount_cents, at_ms)
 VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
@@ -92,6 +96,7 @@ VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
 /// The op's name in error reports.
 pub(super) fn op_name(op: &StoreOp) -> &'static str {
     match op {
+        StoreOp::Fence { .. } => "Fence",
         StoreOp::PutRoom(_) => "PutRoom",
         StoreOp::PutBrand { .. } => "PutBrand",
         StoreOp::DeleteBrand { .. } => "DeleteBrand",
@@ -121,6 +126,12 @@ fn put<T: Stored>(conn: &Connection, sql: &str, room: &str, record: &T) -> rusql
 
 pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
     match op {
+        StoreOp::Fence { room, token } => {
+            let token = i64::try_from(*token).map_err(|_| Failure::Refused(Violation::Other))?;
+            if conn.prepare_cached(FENCE)?.execute(params![room, token])? == 0 {
+                return Err(Failure::Refused(Violation::Fenced));
+            }
+        }
         StoreOp::PutRoom(r) => {
             execute(&mut *conn.prepare_cached(&PUT_ROOM)?, None, r.as_ref())?;
         }

@@ -6,6 +6,7 @@ use crate::model::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
     DealerRecord, Draw, FlashSale, Order, OrderStatus, Product, RedPacket, RoomRecord, RoomState,
 };
+use crate::store::columns;
 use rusqlite::types::{FromSql, Type};
 use rusqlite::{Row, Statement, ToSql};
 use serde::de::DeserializeOwned;
@@ -123,53 +124,10 @@ impl Columns<'_, '_> {
     }
 }
 
-fn room_state(s: &str) -> Option<RoomState> {
-    [RoomState::Scheduled, RoomState::Live, RoomState::Ended]
-        .into_iter()
-        .find(|v| v.as_str() == s)
-}
-
-fn application_status(s: &str) -> Option<ApplicationStatus> {
-    [
-        ApplicationStatus::Pending,
-        ApplicationStatus::Approved,
-        ApplicationStatus::Rejected,
-    ]
-    .into_iter()
-    .find(|v| v.as_str() == s)
-}
-
-fn audience_kind(s: &str) -> Option<AudienceKind> {
-    [
-        AudienceKind::Join,
-        AudienceKind::Leave,
-        AudienceKind::Heartbeat,
-    ]
-    .into_iter()
-    .find(|v| v.as_str() == s)
-}
-
 impl Stored for RoomRecord {
     const TABLE: &'static str = "rooms";
     const IN_ROOM: bool = false;
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "title",
-        "state",
-        "scheduled_start_ms",
-        "chat_rate_limit",
-        "banned_words",
-        "history_window",
-        "tiers",
-        "currency",
-        "token_key",
-        "brand_on_air",
-        "pinned_product",
-        "created_ms",
-        "opened_ms",
-        "ended_ms",
-        "next_id",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::ROOM;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -194,7 +152,7 @@ impl Stored for RoomRecord {
         Ok(RoomRecord {
             id: c.get()?,
             title: c.get()?,
-            state: c.name(room_state)?,
+            state: c.name(RoomState::parse)?,
             scheduled_start_ms: c.get()?,
             chat_rate_limit: c.json()?,
             banned_words: c.json()?,
@@ -214,7 +172,7 @@ impl Stored for RoomRecord {
 
 impl Stored for Brand {
     const TABLE: &'static str = "brands";
-    const COLUMNS: &'static [&'static str] = &["id", "name", "logo_url", "position"];
+    const COLUMNS: &'static [&'static str] = columns::BRAND;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -235,16 +193,7 @@ impl Stored for Brand {
 
 impl Stored for Product {
     const TABLE: &'static str = "products";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "brand_id",
-        "name",
-        "description",
-        "image_urls",
-        "link",
-        "min_order_quantity",
-        "prices",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::PRODUCT;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -273,7 +222,7 @@ impl Stored for Product {
 
 impl Stored for DealerRecord {
     const TABLE: &'static str = "dealers";
-    const COLUMNS: &'static [&'static str] = &["viewer_id", "tier", "company", "updated_ms"];
+    const COLUMNS: &'static [&'static str] = columns::DEALER;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.viewer_id)?;
@@ -294,19 +243,7 @@ impl Stored for DealerRecord {
 
 impl Stored for DealerApplication {
     const TABLE: &'static str = "applications";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "viewer_id",
-        "display_name",
-        "company",
-        "licence_number",
-        "contact",
-        "status",
-        "tier",
-        "reason",
-        "created_ms",
-        "decided_ms",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::APPLICATION;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -330,7 +267,7 @@ impl Stored for DealerApplication {
             company: c.get()?,
             licence_number: c.get()?,
             contact: c.get()?,
-            status: c.name(application_status)?,
+            status: c.name(ApplicationStatus::parse)?,
             tier: c.get()?,
             reason: c.get()?,
             created_ms: c.get()?,
@@ -341,15 +278,7 @@ impl Stored for DealerApplication {
 
 impl Stored for ChatRecord {
     const TABLE: &'static str = "chat";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "seq",
-        "viewer_id",
-        "display_name",
-        "text",
-        "at_ms",
-        "is_dealer",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::CHAT;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -376,14 +305,7 @@ impl Stored for ChatRecord {
 
 impl Stored for AudienceRecord {
     const TABLE: &'static str = "audience";
-    const COLUMNS: &'static [&'static str] = &[
-        "viewer_id",
-        "session",
-        "kind",
-        "inviter_id",
-        "tier",
-        "at_ms",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::AUDIENCE;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.viewer_id)?;
@@ -400,7 +322,7 @@ impl Stored for AudienceRecord {
         Ok(AudienceRecord {
             viewer_id: c.get()?,
             session: c.get::<i64>()? as u64,
-            kind: c.name(audience_kind)?,
+            kind: c.name(AudienceKind::parse)?,
             inviter_id: c.get()?,
             tier: c.get()?,
             at_ms: c.get()?,
@@ -410,26 +332,7 @@ impl Stored for AudienceRecord {
 
 impl Stored for Order {
     const TABLE: &'static str = "orders";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "viewer_id",
-        "display_name",
-        "tier",
-        "brand_id",
-        "product_id",
-        "product_name",
-        "quantity",
-        "unit_price_cents",
-        "total_cents",
-        "currency",
-        "status",
-        "status_reason",
-        "sale_id",
-        "inviter_id",
-        "idempotency_key",
-        "created_ms",
-        "updated_ms",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::ORDER;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -478,19 +381,7 @@ impl Stored for Order {
 
 impl Stored for FlashSale {
     const TABLE: &'static str = "flash_sales";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "product_id",
-        "brand_id",
-        "stock",
-        "remaining",
-        "per_dealer_limit",
-        "prices",
-        "start_ms",
-        "end_ms",
-        "ended_ms",
-        "created_ms",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::FLASH_SALE;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -526,22 +417,7 @@ impl Stored for FlashSale {
 /// A draw's entrants live in `draw_entrants`; this row leaves them empty.
 impl Stored for Draw {
     const TABLE: &'static str = "draws";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "prize",
-        "winners_count",
-        "eligibility",
-        "opened_ms",
-        "closes_ms",
-        "closed_ms",
-        "drawn_ms",
-        "seed",
-        "commitment",
-        "beacon_source",
-        "beacon",
-        "entrants_hash",
-        "winners",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::DRAW;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;
@@ -584,16 +460,7 @@ impl Stored for Draw {
 /// A red packet's grabs live in `red_packet_grabs`; this row leaves them empty.
 impl Stored for RedPacket {
     const TABLE: &'static str = "red_packets";
-    const COLUMNS: &'static [&'static str] = &[
-        "id",
-        "total_cents",
-        "count",
-        "tiers",
-        "message",
-        "amounts",
-        "created_ms",
-        "expires_ms",
-    ];
+    const COLUMNS: &'static [&'static str] = columns::RED_PACKET;
 
     fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
         p.put(&self.id)?;

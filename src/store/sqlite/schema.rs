@@ -7,7 +7,16 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+
+/// Fencing tokens: the highest lease revision that has written to each room (no foreign key:
+/// a new owner claims the room before it may exist).
+pub(super) const SCHEMA_V4: &str = "
+CREATE TABLE room_fences (
+    room  TEXT PRIMARY KEY NOT NULL,
+    token INTEGER NOT NULL
+);
+";
 
 /// Two-step draws: a beacon source declared at open, winners drawn after entry closes.
 pub(super) const SCHEMA_V3: &str = "

@@ -1,0 +1,461 @@
+//! Store ops as PostgreSQL statements: prepared once per connection, planned per batch (a run
+//! of flash-sale grants becomes two statements, however long), and run pipelined.
+
+use super::error::classify;
+use super::rows::{insert_sql, refs, values, OrderArrays, Param, Stored};
+use crate::model::{
+    AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order,
+    Product, RedPacket, RoomRecord,
+};
+use crate::store::{StoreError, StoreOp, Violation};
+use futures_util::future::join_all;
+use std::collections::HashSet;
+use tokio_postgres::{Client, GenericClient, Statement};
+
+/// Upserts that replace every column but the key.
+fn upsert<T: Stored>(key: &str) -> String {
+    let set: Vec<String> = T::COLUMNS
+        .iter()
+        .filter(|c| !key.split(", ").any(|k| k == **c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    insert_sql::<T>(&format!(
+        "ON CONFLICT ({key}) DO UPDATE SET {}",
+        set.join(", ")
+    ))
+}
+
+/// Every write statement, prepared on the writer's connection.
+pub(super) struct Statements {
+    fence: Statement,
+    put_room: Statement,
+    put_brand: Statement,
+    delete_brand_products: Statement,
+    delete_brand: Statement,
+    put_product: Statement,
+    delete_product: Statement,
+    put_dealer: Statement,
+    put_application: Statement,
+    kick_token: Statement,
+    put_mute: Statement,
+    append_chat: Statement,
+    delete_chat: Statement,
+    append_audience: Statement,
+    put_order: Statement,
+    put_sale: Statement,
+    take_sale_units: Statement,
+    insert_orders: Statement,
+    put_draw: Statement,
+    add_draw_entrants: Statement,
+    put_red_packet: Statement,
+    grab_red_packet: Statement,
+}
+
+impl Statements {
+    pub(super) async fn prepare(c: &Client) -> Result<Statements, tokio_postgres::Error> {
+        Ok(Statements {
+            // The token is recorded unless a higher one is stored (then no row changes).
+            fence: c
+                .prepare(
+                    "INSERT INTO room_fences (room, token) VALUES ($1, $2)
+                     ON CONFLICT (room) DO UPDATE SET token = excluded.token
+                     WHERE room_fences.token <= excluded.token",
+                )
+                .await?,
+            put_room: c.prepare(&upsert::<RoomRecord>("id")).await?,
+            put_brand: c.prepare(&upsert::<Brand>("room, id")).await?,
+            delete_brand_products: c
+                .prepare("DELETE FROM products WHERE room = $1 AND brand_id = $2")
+                .await?,
+            delete_brand: c
+                .prepare("DELETE FROM brands WHERE room = $1 AND id = $2")
+                .await?,
+            put_product: c.prepare(&upsert::<Product>("room, id")).await?,
+            delete_product: c
+                .prepare("DELETE FROM products WHERE room = $1 AND id = $2")
+                .await?,
+            put_dealer: c
+                .prepare(&upsert::<DealerRecord>("room, viewer_id"))
+                .await?,
+            put_application: c.prepare(&upsert::<DealerApplication>("room, id")).await?,
+            kick_token: c
+                .prepare(
+                    "INSERT INTO kicked_tokens (room, jti, expires_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (room, jti) DO UPDATE SET expires_ms = excluded.expires_ms",
+                )
+                .await?,
+            put_mute: c
+                .prepare(
+                    "INSERT INTO mutes (room, viewer_id, until_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (room, viewer_id) DO UPDATE SET until_ms = excluded.until_ms",
+                )
+                .await?,
+            append_chat: c.prepare(&insert_sql::<ChatRecord>("")).await?,
+            delete_chat: c
+                .prepare(
+                    "UPDATE chat SET deleted_ms = $3
+                     WHERE room = $1 AND id = $2 AND deleted_ms IS NULL",
+                )
+                .await?,
+            append_audience: c.prepare(&insert_sql::<AudienceRecord>("")).await?,
+            // Only the status moves after an order is created.
+            put_order: c
+                .prepare(&insert_sql::<Order>(
+                    "ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
+                     status_reason = excluded.status_reason, updated_ms = excluded.updated_ms",
+                ))
+                .await?,
+            // Stock is owned by `take_sale_units` once the sale exists; a later put only
+            // ends it.
+            put_sale: c
+                .prepare(&insert_sql::<FlashSale>(
+                    "ON CONFLICT (room, id) DO UPDATE SET ended_ms = excluded.ended_ms",
+                ))
+                .await?,
+            // A run of grants: each sale loses as many units as it has grants in the run,
+            // only if it has them all; the caller counts the sales updated.
+            take_sale_units: c
+                .prepare(
+                    "UPDATE flash_sales f SET remaining = f.remaining - g.n
+                     FROM (SELECT room, id, count(*) AS n
+                           FROM UNNEST($1::text[], $2::text[]) AS t(room, id)
+                           GROUP BY room, id) g
+                     WHERE f.room = g.room AND f.id = g.id AND f.remaining >= g.n",
+                )
+                .await?,
+            // Flash-sale wins: a duplicate must fail, not update.
+            insert_orders: c.prepare(&OrderArrays::insert_sql()).await?,
+            // The seed, commitment and beacon source are fixed at open; closing and drawing
+            // fill in the rest.
+            put_draw: c
+                .prepare(&insert_sql::<Draw>(
+                    "ON CONFLICT (room, id) DO UPDATE SET closed_ms = excluded.closed_ms,
+                     beacon = excluded.beacon, entrants_hash = excluded.entrants_hash,
+                     winners = excluded.winners, drawn_ms = excluded.drawn_ms",
+                ))
+                .await?,
+            add_draw_entrants: c
+                .prepare(
+                    "INSERT INTO draw_entrants (room, draw_id, viewer_id, at_ms)
+                     SELECT $1, $2, v, $4 FROM UNNEST($3::text[]) AS v
+                     ON CONFLICT (room, draw_id, viewer_id) DO NOTHING",
+                )
+                .await?,
+            // The split is fixed when the packet is dropped.
+            put_red_packet: c
+                .prepare(&insert_sql::<RedPacket>(
+                    "ON CONFLICT (room, id) DO NOTHING",
+                ))
+                .await?,
+            grab_red_packet: c
+                .prepare(
+                    "INSERT INTO red_packet_grabs
+                         (room, packet_id, viewer_id, idx, amount_cents, at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .await?,
+        })
+    }
+}
+
+/// What a statement's count of affected rows must be.
+enum Expect {
+    Any,
+    /// Exactly this many, or the submission is refused for the violation.
+    Rows(u64, Violation),
+}
+
+/// One statement of a planned batch.
+struct Step<'s> {
+    op: &'static str,
+    statement: &'s Statement,
+    params: Vec<Param>,
+    expect: Expect,
+}
+
+fn s(v: &str) -> Param {
+    Box::new(v.to_string())
+}
+
+/// The statements that apply `ops` in order. A fence already checked in this batch is not
+/// checked again (its row stays locked until the commit), and consecutive grants share
+/// their two statements.
+fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> Vec<Step<'s>> {
+    let mut steps = Vec::new();
+    let mut fenced: HashSet<(&str, u64)> = HashSet::new();
+    let mut grants: Vec<(&str, &str, &Order)> = Vec::new();
+    let step = |op, statement, params, expect| Step {
+        op,
+        statement,
+        params,
+        expect,
+    };
+    for op in ops {
+        if let StoreOp::GrantSale {
+            room,
+            sale_id,
+            order,
+        } = op
+        {
+            grants.push((room, sale_id, order));
+            continue;
+        }
+        flush_grants(st, &mut grants, &mut steps);
+        let any = Expect::Any;
+        let next = match op {
+            StoreOp::Fence { room, token } => {
+                if !fenced.insert((room, *token)) {
+                    continue;
+                }
+                // A revision never reaches 2^63; if one did, refuse rather than wrap.
+                let Ok(token) = i64::try_from(*token) else {
+                    steps.push(step(
+                        "Fence",
+                        &st.fence,
+                        vec![s(room), Box::new(-1i64)],
+                        Expect::Rows(u64::MAX, Violation::Other),
+                    ));
+                    continue;
+                };
+                step(
+                    "Fence",
+                    &st.fence,
+                    vec![s(room), Box::new(token)],
+                    Expect::Rows(1, Violation::Fenced),
+                )
+            }
+            StoreOp::PutRoom(r) => step("PutRoom", &st.put_room, values(None, r.as_ref()), any),
+            StoreOp::PutBrand { room, brand } => step(
+                "PutBrand",
+                &st.put_brand,
+                values(Some(room), brand.as_ref()),
+                any,
+            ),
+            StoreOp::DeleteBrand { room, brand_id } => {
+                steps.push(step(
+                    "DeleteBrand",
+                    &st.delete_brand_products,
+                    vec![s(room), s(brand_id)],
+                    Expect::Any,
+                ));
+                step(
+                    "DeleteBrand",
+                    &st.delete_brand,
+                    vec![s(room), s(brand_id)],
+                    any,
+                )
+            }
+            StoreOp::PutProduct { room, product } => step(
+                "PutProduct",
+                &st.put_product,
+                values(Some(room), product.as_ref()),
+                any,
+            ),
+            StoreOp::DeleteProduct { room, product_id } => step(
+                "DeleteProduct",
+                &st.delete_product,
+                vec![s(room), s(product_id)],
+                any,
+            ),
+            StoreOp::PutDealer { room, dealer } => step(
+                "PutDealer",
+                &st.put_dealer,
+                values(Some(room), dealer.as_ref()),
+                any,
+            ),
+            StoreOp::PutApplication { room, application } => step(
+                "PutApplication",
+                &st.put_application,
+                values(Some(room), application.as_ref()),
+                any,
+            ),
+            StoreOp::KickToken {
+                room,
+                jti,
+                expires_ms,
+            } => step(
+                "KickToken",
+                &st.kick_token,
+                vec![s(room), s(jti), Box::new(*expires_ms)],
+                any,
+            ),
+            StoreOp::PutMute {
+                room,
+                viewer_id,
+                until_ms,
+            } => step(
+                "PutMute",
+                &st.put_mute,
+                vec![s(room), s(viewer_id), Box::new(*until_ms)],
+                any,
+            ),
+            StoreOp::AppendChat { room, chat } => step(
+                "AppendChat",
+                &st.append_chat,
+                values(Some(room), chat.as_ref()),
+                any,
+            ),
+            StoreOp::DeleteChat {
+                room,
+                message_id,
+                at_ms,
+            } => step(
+                "DeleteChat",
+                &st.delete_chat,
+                vec![s(room), s(message_id), Box::new(*at_ms)],
+                any,
+            ),
+            StoreOp::AppendAudience { room, record } => step(
+                "AppendAudience",
+                &st.append_audience,
+                values(Some(room), record.as_ref()),
+                any,
+            ),
+            StoreOp::PutOrder { room, order } => step(
+                "PutOrder",
+                &st.put_order,
+                values(Some(room), order.as_ref()),
+                any,
+            ),
+            StoreOp::PutSale { room, sale } => step(
+                "PutSale",
+                &st.put_sale,
+                values(Some(room), sale.as_ref()),
+                any,
+            ),
+            StoreOp::GrantSale { .. } => unreachable!("grants are gathered above"),
+            StoreOp::PutDraw { room, draw } => {
+                steps.push(step(
+                    "PutDraw",
+                    &st.put_draw,
+                    values(Some(room), draw.as_ref()),
+                    Expect::Any,
+                ));
+                // Entrants normally arrive one by one (`AddDrawEntrant`); recording the ones
+                // a put carries keeps the stored set equal to the one `entrants_hash` covers
+                // even if an earlier entry write was lost. Empty at open.
+                if draw.entrants.is_empty() {
+                    continue;
+                }
+                step(
+                    "PutDraw",
+                    &st.add_draw_entrants,
+                    vec![
+                        s(room),
+                        s(&draw.id),
+                        Box::new(draw.entrants.clone()),
+                        Box::new(draw.closed_ms.unwrap_or(draw.opened_ms)),
+                    ],
+                    any,
+                )
+            }
+            StoreOp::AddDrawEntrant {
+                room,
+                draw_id,
+                viewer_id,
+                at_ms,
+            } => step(
+                "AddDrawEntrant",
+                &st.add_draw_entrants,
+                vec![
+                    s(room),
+                    s(draw_id),
+                    Box::new(vec![viewer_id.clone()]),
+                    Box::new(*at_ms),
+                ],
+                any,
+            ),
+            StoreOp::PutRedPacket { room, packet } => step(
+                "PutRedPacket",
+                &st.put_red_packet,
+                values(Some(room), packet.as_ref()),
+                any,
+            ),
+            StoreOp::GrabRedPacket {
+                room,
+                packet_id,
+                viewer_id,
+                index,
+                amount_cents,
+                at_ms,
+            } => step(
+                "GrabRedPacket",
+                &st.grab_red_packet,
+                vec![
+                    s(room),
+                    s(packet_id),
+                    s(viewer_id),
+                    Box::new(i64::from(*index)),
+                    Box::new(*amount_cents),
+                    Box::new(*at_ms),
+                ],
+                any,
+            ),
+        };
+        steps.push(next);
+    }
+    flush_grants(st, &mut grants, &mut steps);
+    steps
+}
+
+/// A run of grants as two statements: take the units (every sale of the run must have
+/// enough, or the run is sold out), then insert the orders.
+fn flush_grants<'s>(
+    st: &'s Statements,
+    grants: &mut Vec<(&str, &str, &Order)>,
+    steps: &mut Vec<Step<'s>>,
+) {
+    if grants.is_empty() {
+        return;
+    }
+    let sales: HashSet<(&str, &str)> = grants.iter().map(|(r, s, _)| (*r, *s)).collect();
+    let rooms: Vec<String> = grants.iter().map(|(r, _, _)| r.to_string()).collect();
+    let ids: Vec<String> = grants.iter().map(|(_, s, _)| s.to_string()).collect();
+    let mut orders = OrderArrays::default();
+    for (room, _, order) in grants.drain(..) {
+        orders.push(room, order);
+    }
+    steps.push(Step {
+        op: "GrantSale",
+        statement: &st.take_sale_units,
+        params: vec![Box::new(rooms), Box::new(ids)],
+        expect: Expect::Rows(sales.len() as u64, Violation::SoldOut),
+    });
+    steps.push(Step {
+        op: "GrantSale",
+        statement: &st.insert_orders,
+        params: orders.into_params(),
+        expect: Expect::Any,
+    });
+}
+
+/// Applies `ops` on `client` (inside a transaction the caller opened) with every statement
+/// in flight at once; the first statement that fails or breaks its expectation is the error.
+pub(super) async fn apply<'o>(
+    client: &impl GenericClient,
+    st: &Statements,
+    ops: impl Iterator<Item = &'o StoreOp>,
+) -> Result<(), StoreError> {
+    let steps = plan(st, ops);
+    let params: Vec<_> = steps.iter().map(|s| refs(&s.params)).collect();
+    let results = join_all(
+        steps
+            .iter()
+            .zip(&params)
+            .map(|(step, params)| client.execute(step.statement, params)),
+    )
+    .await;
+    for (step, result) in steps.iter().zip(results) {
+        let rows = result.map_err(|e| classify(step.op, e))?;
+        if let Expect::Rows(want, violation) = step.expect {
+            if rows != want {
+                return Err(StoreError::Refused {
+                    op: step.op,
+                    violation,
+                    source: None,
+                });
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! PostgreSQL store for clusters: one writer connection with group commit, a pool for reads.
+//
+// Durability: a `Durable` resolves after PostgreSQL acknowledged the COMMIT of its batch,
+// i.e. after its WAL was flushed — as long as the server keeps `synchronous_commit` on (its
+// default), which `open` checks. Every write goes through one task ("writer.rs") that owns one
+// connection; reads use a small pool. Several nodes may write to the same database: each
+// room has one owner at a time, and the `Fence` op keeps a former owner out.
+//
+// Layout: `connect` (URL, TLS), `schema` (DDL, migrations), `writer` (group commit, replay,
+// reconnection), `apply` (ops as statements), `rows` (each record's columns), `load` (reads),
+// `error` (PostgreSQL's errors in the store's terms), `scratch` (a server for tests).
+
+mod apply;
+mod connect;
+mod error;
+mod load;
+mod rows;
+mod schema;
+#[doc(hidden)]
+pub mod scratch;
+#[cfg(test)]
+mod tests;
+mod writer;
+
+pub use connect::PgTarget;
+pub use writer::MAX_BATCH_OPS;
+
+use crate::model::{now_ms, AudienceRecord, ChatRecord, LoadedRoom, RoomRecord};
+use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
+use async_trait::async_trait;
+use error::pg_error;
+use tokio::sync::mpsc;
+use writer::Submission;
+
+/// Most read connections a node keeps.
+const READ_POOL: usize = 8;
+
+/// The PostgreSQL store. Dropping it lets the writer apply everything already submitted, then
+/// the writer task ends on its own.
+pub struct PgStore {
+    tx: mpsc::UnboundedSender<Submission>,
+    pool: deadpool_postgres::Pool,
+}
+
+impl PgStore {
+    /// Connects, migrates the schema and starts the writer. Fails if PostgreSQL cannot be
+    /// reached, or would acknowledge commits before they are durable.
+    pub async fn open(target: &PgTarget) -> Result<PgStore, StoreError> {
+        let mut client = target.connect().await?;
+        let sync: String = client
+            .query_one("SHOW synchronous_commit", &[])
+            .await
+            .map_err(pg_error("open"))?
+            .get(0);
+        if sync == "off" {
+            return Err(StoreError::Backend {
+                op: "open",
+                source: "the server runs with synchronous_commit=off, which can lose \
+                         acknowledged orders; turn it on for this database or user"
+                    .into(),
+            });
+        }
+        schema::migrate(&mut client).await?;
+        drop(client);
+        let writer = writer::Connection::open(target).await?;
+        let manager = deadpool_postgres::Manager::from_config(
+            target.config.clone(),
+            target.tls.clone(),
+            deadpool_postgres::ManagerConfig {
+                // Verified: a read after PostgreSQL restarted or cut connections gets a live one.
+                recycling_method: deadpool_postgres::RecyclingMethod::Verified,
+            },
+        );
+        let pool = deadpool_postgres::Pool::builder(manager)
+            .max_size(READ_POOL)
+            .build()
+            .map_err(|e| StoreError::Backend {
+                op: "open",
+                source: Box::new(e),
+            })?;
+        let (tx, rx) = mpsc::unbounded_channel();
+        tokio::spawn(writer::writer_loop(target.clone(), Some(writer), rx));
+        Ok(PgStore { tx, pool })
+    }
+
+    async fn reader(&self, op: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(|e| StoreError::Backend {
+            op,
+            source: Box::new(e),
+        })
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn submit(&self, ops: Vec<StoreOp>) -> Durable {
+        let (done, durable) = Durable::pair();
+        // On failure the writer is gone; the dropped sender resolves `durable` as Closed.
+        let _ = self.tx.send(Submission { ops, done });
+        durable
+    }
+
+    async fn load_room(&self, id: &str) -> Result<Option<LoadedRoom>, StoreError> {
+        let mut c = self.reader("load_room").await?;
+        load::load_room(&mut c, id, now_ms()).await
+    }
+
+    async fn list_rooms(&self, filter: RoomFilter) -> Result<Vec<RoomRecord>, StoreError> {
+        load::list_rooms(&self.reader("list_rooms").await?, &filter).await
+    }
+
+    async fn recent_chat(&self, room: &str, limit: u32) -> Result<Vec<ChatRecord>, StoreError> {
+        load::recent_chat(&self.reader("recent_chat").await?, room, limit).await
+    }
+
+    async fn audience_log(&self, room: &str) -> Result<Vec<AudienceRecord>, StoreError> {
+        load::audience_log(&self.reader("audience_log").await?, room).await
+    }
+
+    async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        load::watch_time(&self.reader("watch_time").await?, room).await
+    }
+}

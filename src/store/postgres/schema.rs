@@ -1,0 +1,272 @@
+//! The PostgreSQL schema and its migrations, applied at start under an advisory lock so that
+//! nodes starting together migrate once.
+//
+// The tables mirror the SQLite ones (same names and columns) so reports read alike; integers
+// are BIGINT, JSON is JSONB, and `pos` (an identity column) keeps insertion order where
+// SQLite uses its rowid.
+
+use super::error::pg_error;
+use crate::store::StoreError;
+use tokio_postgres::Client;
+
+/// Any constant works, as long as every node uses the same one.
+const MIGRATION_LOCK: i64 = 0x5348_4f57_464c_4f52; // "SHOWFLOR"
+
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+
+const SCHEMA_V1: &str = "
+CREATE TABLE rooms (
+    id                 TEXT PRIMARY KEY,
+    title              TEXT NOT NULL,
+    state              TEXT NOT NULL,
+    scheduled_start_ms BIGINT NOT NULL,
+    chat_rate_limit    JSONB NOT NULL,
+    banned_words       JSONB NOT NULL,
+    history_window     BIGINT NOT NULL,
+    tiers              JSONB NOT NULL,
+    currency           TEXT NOT NULL,
+    token_key          TEXT NOT NULL,
+    brand_on_air       TEXT,
+    pinned_product     TEXT,
+    created_ms         BIGINT NOT NULL,
+    opened_ms          BIGINT,
+    ended_ms           BIGINT,
+    next_id            BIGINT NOT NULL
+);
+CREATE INDEX rooms_created ON rooms(created_ms DESC, id);
+-- The highest lease revision that has written to each room: a write with a lower one is
+-- refused (no foreign key: a new owner claims a room before it may exist).
+CREATE TABLE room_fences (
+    room  TEXT PRIMARY KEY,
+    token BIGINT NOT NULL
+);
+CREATE TABLE brands (
+    room     TEXT NOT NULL REFERENCES rooms(id),
+    id       TEXT NOT NULL,
+    name     TEXT NOT NULL,
+    logo_url TEXT NOT NULL,
+    position BIGINT NOT NULL,
+    pos      BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE products (
+    room               TEXT NOT NULL,
+    id                 TEXT NOT NULL,
+    brand_id           TEXT NOT NULL,
+    name               TEXT NOT NULL,
+    description        TEXT NOT NULL,
+    image_urls         JSONB NOT NULL,
+    link               TEXT NOT NULL,
+    min_order_quantity BIGINT NOT NULL,
+    prices             JSONB NOT NULL,
+    pos                BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id),
+    FOREIGN KEY (room, brand_id) REFERENCES brands(room, id) ON DELETE CASCADE
+);
+CREATE INDEX products_brand ON products(room, brand_id);
+CREATE TABLE dealers (
+    room       TEXT NOT NULL REFERENCES rooms(id),
+    viewer_id  TEXT NOT NULL,
+    tier       TEXT,
+    company    TEXT NOT NULL,
+    updated_ms BIGINT NOT NULL,
+    pos        BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, viewer_id)
+);
+CREATE TABLE applications (
+    room           TEXT NOT NULL REFERENCES rooms(id),
+    id             TEXT NOT NULL,
+    viewer_id      TEXT NOT NULL,
+    display_name   TEXT NOT NULL,
+    company        TEXT NOT NULL,
+    licence_number TEXT NOT NULL,
+    contact        TEXT NOT NULL,
+    status         TEXT NOT NULL,
+    tier           TEXT,
+    reason         TEXT,
+    created_ms     BIGINT NOT NULL,
+    decided_ms     BIGINT,
+    pos            BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE kicked_tokens (
+    room       TEXT NOT NULL REFERENCES rooms(id),
+    jti        TEXT NOT NULL,
+    expires_ms BIGINT NOT NULL,
+    pos        BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, jti)
+);
+CREATE TABLE mutes (
+    room      TEXT NOT NULL REFERENCES rooms(id),
+    viewer_id TEXT NOT NULL,
+    until_ms  BIGINT NOT NULL,
+    pos       BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, viewer_id)
+);
+CREATE TABLE chat (
+    room         TEXT NOT NULL REFERENCES rooms(id),
+    id           TEXT NOT NULL,
+    seq          BIGINT NOT NULL,
+    viewer_id    TEXT NOT NULL,
+    display_name TEXT NOT NULL,
+    text         TEXT NOT NULL,
+    at_ms        BIGINT NOT NULL,
+    is_dealer    BOOLEAN NOT NULL,
+    deleted_ms   BIGINT,
+    PRIMARY KEY (room, id)
+);
+CREATE INDEX chat_room_seq ON chat(room, seq);
+CREATE TABLE audience (
+    room       TEXT NOT NULL REFERENCES rooms(id),
+    viewer_id  TEXT NOT NULL,
+    session    BIGINT NOT NULL,
+    kind       TEXT NOT NULL,
+    inviter_id TEXT,
+    tier       TEXT,
+    at_ms      BIGINT NOT NULL,
+    pos        BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX audience_room_at ON audience(room, at_ms, pos);
+CREATE INDEX audience_room_viewer ON audience(room, viewer_id, at_ms, pos);
+CREATE TABLE orders (
+    room             TEXT NOT NULL REFERENCES rooms(id),
+    id               TEXT NOT NULL,
+    viewer_id        TEXT NOT NULL,
+    display_name     TEXT NOT NULL,
+    tier             TEXT NOT NULL,
+    brand_id         TEXT NOT NULL,
+    product_id       TEXT NOT NULL,
+    product_name     TEXT NOT NULL,
+    quantity         BIGINT NOT NULL,
+    unit_price_cents BIGINT NOT NULL,
+    total_cents      BIGINT NOT NULL,
+    currency         TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    status_reason    TEXT,
+    sale_id          TEXT,
+    inviter_id       TEXT,
+    idempotency_key  TEXT NOT NULL,
+    created_ms       BIGINT NOT NULL,
+    updated_ms       BIGINT NOT NULL,
+    pos              BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+-- One order per key and viewer, per flash sale or outside any sale.
+CREATE UNIQUE INDEX orders_idempotency
+    ON orders(room, viewer_id, COALESCE(sale_id, ''), idempotency_key);
+CREATE INDEX orders_room_created ON orders(room, created_ms, pos);
+CREATE TABLE flash_sales (
+    room             TEXT NOT NULL REFERENCES rooms(id),
+    id               TEXT NOT NULL,
+    product_id       TEXT NOT NULL,
+    brand_id         TEXT NOT NULL,
+    stock            BIGINT NOT NULL,
+    remaining        BIGINT NOT NULL,
+    per_dealer_limit BIGINT NOT NULL,
+    prices           JSONB NOT NULL,
+    start_ms         BIGINT NOT NULL,
+    end_ms           BIGINT NOT NULL,
+    ended_ms         BIGINT,
+    created_ms       BIGINT NOT NULL,
+    pos              BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id),
+    CHECK (remaining >= 0 AND remaining <= stock)
+);
+CREATE TABLE draws (
+    room          TEXT NOT NULL REFERENCES rooms(id),
+    id            TEXT NOT NULL,
+    prize         TEXT NOT NULL,
+    winners_count BIGINT NOT NULL,
+    eligibility   JSONB NOT NULL,
+    opened_ms     BIGINT NOT NULL,
+    closes_ms     BIGINT NOT NULL,
+    closed_ms     BIGINT,
+    drawn_ms      BIGINT,
+    seed          TEXT NOT NULL,
+    commitment    TEXT NOT NULL,
+    beacon_source TEXT NOT NULL,
+    beacon        TEXT NOT NULL,
+    entrants_hash TEXT,
+    winners       JSONB NOT NULL,
+    pos           BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE draw_entrants (
+    room      TEXT NOT NULL,
+    draw_id   TEXT NOT NULL,
+    viewer_id TEXT NOT NULL,
+    at_ms     BIGINT NOT NULL,
+    pos       BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, draw_id, viewer_id),
+    FOREIGN KEY (room, draw_id) REFERENCES draws(room, id)
+);
+CREATE TABLE red_packets (
+    room        TEXT NOT NULL REFERENCES rooms(id),
+    id          TEXT NOT NULL,
+    total_cents BIGINT NOT NULL,
+    count       BIGINT NOT NULL,
+    tiers       JSONB NOT NULL,
+    message     TEXT NOT NULL,
+    amounts     JSONB NOT NULL,
+    created_ms  BIGINT NOT NULL,
+    expires_ms  BIGINT NOT NULL,
+    pos         BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+CREATE TABLE red_packet_grabs (
+    room         TEXT NOT NULL,
+    packet_id    TEXT NOT NULL,
+    viewer_id    TEXT NOT NULL,
+    idx          BIGINT NOT NULL,
+    amount_cents BIGINT NOT NULL,
+    at_ms        BIGINT NOT NULL,
+    PRIMARY KEY (room, packet_id, viewer_id),
+    UNIQUE (room, packet_id, idx),
+    FOREIGN KEY (room, packet_id) REFERENCES red_packets(room, id)
+);
+";
+
+/// Brings the schema to the latest version in one transaction, holding a lock every node
+/// takes first; refuses a database migrated by a newer build.
+pub(super) async fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await.map_err(pg_error("migrate"))?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+        .await
+        .map_err(pg_error("migrate"))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS showfloor_schema (
+             version    BIGINT PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+         )",
+    )
+    .await
+    .map_err(pg_error("migrate"))?;
+    let version: i64 = tx
+        .query_one(
+            "SELECT COALESCE(max(version), 0) FROM showfloor_schema",
+            &[],
+        )
+        .await
+        .map_err(pg_error("migrate"))?
+        .get(0);
+    let known = MIGRATIONS.len() as i64;
+    if !(0..=known).contains(&version) {
+        return Err(StoreError::Backend {
+            op: "migrate",
+            source: format!(
+                "database schema version {version} is not supported (this build: {known})"
+            )
+            .into(),
+        });
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.batch_execute(sql).await.map_err(pg_error("migrate"))?;
+        tx.execute(
+            "INSERT INTO showfloor_schema (version) VALUES ($1)",
+            &[&(i as i64 + 1)],
+        )
+        .await
+        .map_err(pg_error("migrate"))?;
+    }
+    tx.commit().await.map_err(pg_error("migrate"))
+}
