@@ -4,6 +4,7 @@ pub mod app;
 pub mod auth;
 pub mod bus;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod control;
 pub mod draw;

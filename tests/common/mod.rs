@@ -2,6 +2,7 @@
 //! and WebSocket viewers.
 #![allow(dead_code)]
 
+pub mod nats;
 pub mod rtc_client;
 
 use futures_util::{SinkExt, StreamExt};
