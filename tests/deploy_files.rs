@@ -20,6 +20,13 @@ fn root() -> &'static Path {
     Path::new(ROOT)
 }
 
+/// A command of the venv's Python that leaves no `__pycache__` in the source tree.
+fn py(python: &Path) -> Command {
+    let mut cmd = Command::new(python);
+    cmd.current_dir(root()).env("PYTHONDONTWRITEBYTECODE", "1");
+    cmd
+}
+
 /// Runs `cmd`; returns whether it succeeded and a report of the command and its output.
 fn run(cmd: &mut Command) -> (bool, String) {
     let shown = format!("{cmd:?}");
@@ -119,14 +126,8 @@ fn k8s_manifests() -> Vec<PathBuf> {
 #[test]
 fn yamllint_passes_on_every_deploy_yaml_file() {
     let python = venv_python();
-    let result = run(Command::new(python).current_dir(root()).args([
-        "-m",
-        "yamllint",
-        "-s",
-        "-c",
-        "deploy/.yamllint",
-        "deploy/",
-    ]));
+    let result =
+        run(py(&python).args(["-m", "yamllint", "-s", "-c", "deploy/.yamllint", "deploy/"]));
     assert_all_ok("yamllint", vec![result]);
 }
 
@@ -141,8 +142,7 @@ fn kubernetes_manifests_validate_strictly() {
     let results = K8S_VERSIONS
         .iter()
         .map(|version| {
-            let (ok, log) = run(Command::new(&python)
-                .current_dir(root())
+            let (ok, log) = run(py(&python)
                 .args(["-m", "kubernetes_validate", "--strict", "-k", version])
                 .args(&files));
             // A kind it has no schema for is only a warning with exit 0: that would be a
@@ -156,18 +156,14 @@ fn kubernetes_manifests_validate_strictly() {
 #[test]
 fn kubernetes_manifests_are_consistent_with_each_other_and_the_server() {
     let python = venv_python();
-    let result = run(Command::new(python)
-        .current_dir(root())
-        .arg("tests/deploy/check_k8s.py")
-        .arg(root()));
+    let result = run(py(&python).arg("tests/deploy/check_k8s.py").arg(root()));
     assert_all_ok("deploy/k8s structure", vec![result]);
 }
 
 #[test]
 fn compose_file_describes_a_three_node_cluster() {
     let python = venv_python();
-    let mut results = vec![run(Command::new(python)
-        .current_dir(root())
+    let mut results = vec![run(py(&python)
         .arg("tests/deploy/check_compose.py")
         .arg(root()))];
     // `docker compose config` checks the file against compose's own schema and needs no
