@@ -4,6 +4,7 @@
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
+use crate::config::ConfigError;
 use crate::config::{Config, StoreKind};
 use crate::control::ControlService;
 use crate::edge::{self, EdgeState};
@@ -12,6 +13,7 @@ use crate::media::{Media, MediaConfig};
 use crate::metrics::Metrics;
 use crate::pb;
 use crate::rooms::Rooms;
+use crate::store::postgres::{self, PgStore, PgTarget};
 use crate::store::sqlite::SqliteStore;
 use crate::store::Store;
 use anyhow::Context;
@@ -24,6 +26,34 @@ use tokio::task::JoinHandle;
 use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+/// How long a starting node waits for PostgreSQL to become reachable before it gives up.
+const POSTGRES_PATIENCE: Duration = Duration::from_secs(60);
+
+/// An error and its sources on one line.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
+/// Readiness: the store answers.
+struct StoreReady(Arc<dyn Store>);
+
+#[async_trait::async_trait]
+impl edge::Dependencies for StoreReady {
+    async fn check(&self) -> Result<(), String> {
+        tokio::time::timeout(Duration::from_secs(2), self.0.ping())
+            .await
+            .map_err(|_| "the store did not answer within 2 s".to_string())?
+            .map_err(|e| format!("the store: {}", error_chain(&e)))
+    }
+}
 
 /// A running server.
 pub struct App {
@@ -53,6 +83,27 @@ impl App {
                     format!("cannot open the store in {}", config.data_dir.display())
                 })?)
             }
+            StoreKind::Postgres => {
+                let url = config.postgres.as_ref().map(|u| u.expose()).unwrap_or("");
+                // `Config::validate` parsed it already.
+                let target = PgTarget::parse(url).map_err(|e| ConfigError(e.to_string()))?;
+                match PgStore::open_with_retry(&target, POSTGRES_PATIENCE).await {
+                    Ok(store) => Arc::new(store),
+                    Err(e) if postgres::is_misconfiguration(&e) => {
+                        return Err(ConfigError(format!(
+                            "PostgreSQL at {target:?} refused us: {}",
+                            error_chain(&e)
+                        ))
+                        .into())
+                    }
+                    Err(e) => {
+                        return Err(anyhow::Error::new(e).context(format!(
+                            "PostgreSQL at {target:?} was not reachable within {}s",
+                            POSTGRES_PATIENCE.as_secs()
+                        )))
+                    }
+                }
+            }
         };
         App::start_with_store(config, store).await
     }
@@ -71,7 +122,7 @@ impl App {
         let drain = CancellationToken::new();
         let tasks = TaskTracker::new();
         let hub = Hub::start(
-            store,
+            store.clone(),
             Arc::new(LocalBus::new()),
             metrics.clone(),
             HubConfig {
@@ -115,6 +166,7 @@ impl App {
             write_delay: Duration::from_millis(config.write_delay_ms),
             draining: drain.clone(),
             sessions: tasks.clone(),
+            dependencies: Arc::new(StoreReady(store.clone())),
         };
         let control = pb::control_server::ControlServer::new(ControlService::new(
             rooms.clone(),

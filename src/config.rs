@@ -31,9 +31,16 @@ pub struct ServeArgs {
     /// Directory of the embedded store [default: ./data].
     #[arg(long, env = "SHOWFLOOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Store backend: `sqlite` (embedded, in --data-dir) [default: sqlite].
+    /// Store backend: `sqlite` (embedded, in --data-dir) or `postgres` (at --postgres)
+    /// [default: postgres if --postgres is given, else sqlite].
     #[arg(long, env = "SHOWFLOOR_STORE")]
     pub store: Option<StoreKind>,
+    /// PostgreSQL URL for the `postgres` store: `postgres://USER:PASSWORD@HOST:PORT/DATABASE`,
+    /// with libpq's `sslmode` (`disable`, `prefer` (default), `require`: encrypted, not
+    /// verified; `verify-ca`/`verify-full`: verified against `sslrootcert=FILE.pem` or the
+    /// system's roots). The schema is created or migrated at start.
+    #[arg(long, env = "SHOWFLOOR_POSTGRES")]
+    pub postgres: Option<Secret>,
     /// This node's name: it tags the session ids it hands out, so they stay unique across the
     /// nodes of a cluster. 1 to 64 characters of a-z, A-Z, 0-9, `.`, `_` or `-`
     /// [default: local].
@@ -93,6 +100,8 @@ pub enum StoreKind {
     /// Embedded SQLite in the data directory: nothing to install.
     #[default]
     Sqlite,
+    /// PostgreSQL at `--postgres`: what the nodes of a cluster share.
+    Postgres,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -102,6 +111,7 @@ struct FileConfig {
     grpc_addr: Option<SocketAddr>,
     data_dir: Option<PathBuf>,
     store: Option<StoreKind>,
+    postgres: Option<Secret>,
     node_id: Option<String>,
     api_keys: Option<Vec<Secret>>,
     dev: Option<bool>,
@@ -124,6 +134,8 @@ pub struct Config {
     pub grpc_addr: SocketAddr,
     pub data_dir: PathBuf,
     pub store: StoreKind,
+    /// The PostgreSQL URL (a secret: it may hold a password); set when `store` is Postgres.
+    pub postgres: Option<Secret>,
     pub node_id: String,
     pub api_keys: Vec<Secret>,
     pub dev: bool,
@@ -148,6 +160,7 @@ impl Config {
             grpc_addr: "127.0.0.1:0".parse().expect("literal"),
             data_dir,
             store: StoreKind::Sqlite,
+            postgres: None,
             node_id: "test".into(),
             api_keys: vec![Secret::new(api_key)],
             dev: false,
@@ -181,6 +194,10 @@ impl Config {
         } else {
             file.api_keys.unwrap_or_default()
         };
+        let postgres = args
+            .postgres
+            .or(file.postgres)
+            .filter(|u| !u.expose().trim().is_empty());
         let c = Config {
             http_addr: args
                 .http_addr
@@ -194,7 +211,12 @@ impl Config {
                 .data_dir
                 .or(file.data_dir)
                 .unwrap_or_else(|| PathBuf::from("./data")),
-            store: args.store.or(file.store).unwrap_or_default(),
+            store: args.store.or(file.store).unwrap_or(if postgres.is_some() {
+                StoreKind::Postgres
+            } else {
+                StoreKind::Sqlite
+            }),
+            postgres,
             node_id: args
                 .node_id
                 .or(file.node_id)
@@ -246,6 +268,27 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        match (self.store, &self.postgres) {
+            (StoreKind::Postgres, None) => {
+                return Err(ConfigError(
+                    "store postgres needs --postgres postgres://USER@HOST/DATABASE \
+                     (or SHOWFLOOR_POSTGRES)"
+                        .into(),
+                ))
+            }
+            (StoreKind::Postgres, Some(url)) => {
+                crate::store::postgres::PgTarget::parse(url.expose()).map_err(|e| {
+                    let why = std::error::Error::source(&e).map(|s| s.to_string());
+                    ConfigError(format!("--postgres: {}", why.unwrap_or(e.to_string())))
+                })?;
+            }
+            (StoreKind::Sqlite, Some(_)) => {
+                return Err(ConfigError(
+                    "--postgres is given but the store is sqlite: drop one of them".into(),
+                ))
+            }
+            (StoreKind::Sqlite, None) => {}
+        }
         let range = |name: &str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
                 Err(ConfigError(format!(
@@ -358,6 +401,38 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.0.contains("max_conections"), "{e}");
+    }
+
+    #[test]
+    fn postgres_url_picks_the_store_and_bad_ones_are_refused_without_the_password() {
+        let with = |store, url: &str| {
+            Config::from_args(ServeArgs {
+                dev: true,
+                store,
+                postgres: Some(Secret::new(url)),
+                ..Default::default()
+            })
+        };
+        let c = with(None, "postgres://show:pw@db:5432/shows?sslmode=require").unwrap();
+        assert_eq!(c.store, StoreKind::Postgres);
+        assert!(!format!("{c:?}").contains("pw@"), "{c:?}");
+        for (store, url, says) in [
+            (None, "mysql://db/shows", "postgres://"),
+            (None, "postgres://show:hunter2@db", "names no database"),
+            (None, "postgres://db/x?sslmode=always", "sslmode=always"),
+            (Some(StoreKind::Sqlite), "postgres://db/x", "drop one"),
+        ] {
+            let e = with(store, url).unwrap_err();
+            assert!(e.0.contains(says), "{url}: {e}");
+            assert!(!e.0.contains("hunter2"), "{e}");
+        }
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            store: Some(StoreKind::Postgres),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("--postgres"), "{e}");
     }
 
     #[test]

@@ -60,6 +60,15 @@ pub struct EdgeState {
     pub draining: CancellationToken,
     /// Every session task; the drain waits for them.
     pub sessions: TaskTracker,
+    /// What must answer before this node is ready (the store; in a cluster, NATS too).
+    pub dependencies: Arc<dyn Dependencies>,
+}
+
+/// The services a node needs, checked by `/readyz`.
+#[async_trait::async_trait]
+pub trait Dependencies: Send + Sync {
+    /// `Err` names the first one that does not answer, and why.
+    async fn check(&self) -> Result<(), String>;
 }
 
 pub fn router(state: EdgeState) -> Router {
@@ -73,9 +82,15 @@ pub fn router(state: EdgeState) -> Router {
 
 async fn readyz(State(s): State<EdgeState>) -> Response {
     if s.draining.is_cancelled() {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response()
-    } else {
-        "ready\n".into_response()
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining\n").into_response();
+    }
+    match s.dependencies.check().await {
+        Ok(()) => "ready\n".into_response(),
+        Err(why) => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("not ready: {why}\n"),
+        )
+            .into_response(),
     }
 }
 

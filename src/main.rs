@@ -2,7 +2,7 @@
 
 use clap::{Parser, Subcommand};
 use showfloor::app::App;
-use showfloor::config::{Config, ServeArgs, EXIT_CONFIG};
+use showfloor::config::{Config, ConfigError, ServeArgs, EXIT_CONFIG};
 use std::process::ExitCode;
 
 /// The server allocates and frees many small buffers per message; mimalloc's per-thread
@@ -76,7 +76,12 @@ async fn serve(args: ServeArgs) -> ExitCode {
         Ok(a) => a,
         Err(e) => {
             eprintln!("showfloor: {e:#}");
-            return ExitCode::FAILURE;
+            // A setting to fix (PostgreSQL refused our credentials, say) is a usage error.
+            return if e.downcast_ref::<ConfigError>().is_some() {
+                ExitCode::from(EXIT_CONFIG)
+            } else {
+                ExitCode::FAILURE
+            };
         }
     };
     if let Some(k) = &app.dev_key {

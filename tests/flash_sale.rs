@@ -5,6 +5,7 @@ mod common;
 use common::*;
 use serde_json::json;
 use showfloor::pb;
+use showfloor::store::postgres::{PgStore, PgTarget};
 use showfloor::store::sqlite::SqliteStore;
 use showfloor::store::Store;
 use std::collections::{HashMap, HashSet};
@@ -15,10 +16,36 @@ use std::time::Duration;
 /// (viewer, key, result, order id)
 type Answer = (String, String, String, Option<String>);
 
+/// Where a spawned server keeps its data: a data directory (SQLite) or a PostgreSQL database.
+enum Backend {
+    Sqlite(tempfile::TempDir),
+    Postgres(Box<PgTarget>, String),
+}
+
+impl Backend {
+    fn postgres() -> Backend {
+        let url = showfloor::store::postgres::scratch::fresh_database_url();
+        Backend::Postgres(Box::new(PgTarget::parse(&url).unwrap()), url)
+    }
+
+    fn args(&self) -> Vec<std::ffi::OsString> {
+        match self {
+            Backend::Sqlite(dir) => vec!["--data-dir".into(), dir.path().into()],
+            Backend::Postgres(_, url) => vec!["--postgres".into(), url.into()],
+        }
+    }
+
+    async fn open(&self) -> Box<dyn Store> {
+        match self {
+            Backend::Sqlite(dir) => Box::new(SqliteStore::open(dir.path()).unwrap()),
+            Backend::Postgres(target, _) => Box::new(PgStore::open(target).await.unwrap()),
+        }
+    }
+}
+
 /// A sale's stock, remaining units and order ids as the store kept them, read through the
-/// `Store` trait on the data directory of a server that has stopped.
-async fn stored_sale(dir: &std::path::Path, room: &str, sale: &str) -> (u32, u32, HashSet<String>) {
-    let store = SqliteStore::open(dir).unwrap();
+/// `Store` trait once the server has stopped.
+async fn stored_sale(store: &dyn Store, room: &str, sale: &str) -> (u32, u32, HashSet<String>) {
     let room = store
         .load_room(room)
         .await
@@ -172,7 +199,12 @@ async fn a_burst_of_5000_grabs_from_2000_dealers_on_stock_100_has_exactly_100_wi
     // And the store agrees: every acknowledged win has its row, no row without one.
     drop(viewers);
     server.stop().await;
-    let (stock, remaining, stored) = stored_sale(&server.dir, &show.room, &sale.id).await;
+    let (stock, remaining, stored) = stored_sale(
+        &SqliteStore::open(&server.dir).unwrap(),
+        &show.room,
+        &sale.id,
+    )
+    .await;
     assert_eq!(stored, acked);
     assert_eq!((stock, remaining), (100, 0));
 }
@@ -350,14 +382,13 @@ async fn sale_events_start_on_time_and_count_down_stock() {
     assert!(n <= 3, "{n} stock_left frames");
 }
 
-async fn spawn_server(dir: &std::path::Path, http: u16, grpc: u16) -> std::process::Child {
+async fn spawn_server(backend: &Backend, http: u16, grpc: u16) -> std::process::Child {
     let mut child = bin()
         .args(["serve", "--api-key", KEY])
         .args(["--http-addr", &format!("127.0.0.1:{http}")])
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
         .args(["--media-udp-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir)
+        .args(backend.args())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
@@ -398,10 +429,18 @@ async fn control_at(grpc: u16) -> Control {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_in_the_middle_of_a_burst_loses_no_acknowledged_win() {
+    kill_9_in_a_burst(Backend::Sqlite(tempfile::tempdir().unwrap())).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_in_the_middle_of_a_burst_on_postgres_loses_no_acknowledged_win() {
+    kill_9_in_a_burst(Backend::postgres()).await;
+}
+
+async fn kill_9_in_a_burst(backend: Backend) {
     raise_fd_limit();
-    let dir = tempfile::tempdir().unwrap();
     let (http, grpc) = (free_port(), free_port());
-    let mut child = spawn_server(dir.path(), http, grpc).await;
+    let mut child = spawn_server(&backend, http, grpc).await;
     let mut c = control_at(grpc).await;
     let show = setup_show(&mut c).await;
     let stock = 5_000;
@@ -462,7 +501,7 @@ async fn kill_9_in_the_middle_of_a_burst_loses_no_acknowledged_win() {
 
     // Restart on the same data: every acknowledged win is there, and the books balance.
     let (http2, grpc2) = (free_port(), free_port());
-    let mut child = spawn_server(dir.path(), http2, grpc2).await;
+    let mut child = spawn_server(&backend, http2, grpc2).await;
     let mut c = control_at(grpc2).await;
     let s = c
         .client
@@ -523,7 +562,7 @@ async fn kill_9_in_the_middle_of_a_burst_loses_no_acknowledged_win() {
     assert_eq!(v.expect("grab_result").await["result"], "won");
     child.kill().unwrap();
     child.wait().unwrap();
-    let (st, remaining, rows) = stored_sale(dir.path(), &show.room, &sale.id).await;
+    let (st, remaining, rows) = stored_sale(&*backend.open().await, &show.room, &sale.id).await;
     assert_eq!(st, stock);
     assert_eq!(rows.len() as u32 + remaining, stock);
 }

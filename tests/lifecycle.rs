@@ -37,6 +37,33 @@ fn bad_config_exits_64_with_a_clear_message() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("http_addr"));
 }
 
+#[test]
+fn a_postgres_that_refuses_us_exits_64_naming_it_without_the_password() {
+    let server = showfloor::store::postgres::scratch::server_url();
+    let mut url = url::Url::parse(&server).unwrap();
+    // No such database: waiting would not help, so the node stops at once.
+    url.set_path("showfloor_no_such_database");
+    url.set_password(Some("hunter2")).unwrap();
+    let serve = |url: &str| {
+        bin()
+            .args(["serve", "--dev", "--http-addr", "127.0.0.1:0"])
+            .args(["--grpc-addr", "127.0.0.1:0", "--media-udp-addr", "127.0.0.1:0"])
+            .args(["--postgres", url])
+            .output()
+            .unwrap()
+    };
+    for (url, says) in [
+        (url.as_str(), "showfloor_no_such_database"),
+        ("postgres://nobody@127.0.0.1/x?sslmode=maybe", "sslmode=maybe"),
+    ] {
+        let out = serve(url);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(64), "{url}: {err}");
+        assert!(err.contains(says), "{url}: {err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}
+
 fn ctl(grpc: u16, args: &[&str]) -> (i32, String, String) {
     let out = bin()
         .arg("ctl")

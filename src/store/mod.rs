@@ -67,6 +67,11 @@ pub trait Store: Send + Sync + 'static {
     /// How long each viewer of a room has watched, from its audience log (see [`WatchTime`]).
     async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError>;
 
+    /// Whether the backend answers now (readiness): an embedded one always does.
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Wait until everything submitted so far is durable.
     async fn flush(&self) -> Result<(), StoreError> {
         self.submit(Vec::new()).wait().await

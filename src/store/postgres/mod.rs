@@ -83,12 +83,75 @@ impl PgStore {
         Ok(PgStore { tx, pool })
     }
 
+    /// [`PgStore::open`], retried with backoff while PostgreSQL is unreachable (starting,
+    /// restarting, a network blip) for up to `patience`; a refusal that waiting cannot fix
+    /// (a wrong password, a missing database, a bad certificate) fails at once.
+    pub async fn open_with_retry(
+        target: &PgTarget,
+        patience: std::time::Duration,
+    ) -> Result<PgStore, StoreError> {
+        let deadline = tokio::time::Instant::now() + patience;
+        let mut delay = std::time::Duration::from_millis(250);
+        loop {
+            match PgStore::open(target).await {
+                Ok(store) => return Ok(store),
+                Err(e) if is_misconfiguration(&e) => return Err(e),
+                Err(e) if tokio::time::Instant::now() + delay > deadline => return Err(e),
+                Err(e) => {
+                    tracing::warn!(
+                        target_db = ?target,
+                        error = &e as &dyn std::error::Error,
+                        retry_in_ms = delay.as_millis() as u64,
+                        "PostgreSQL is not reachable yet"
+                    );
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(std::time::Duration::from_secs(5));
+                }
+            }
+        }
+    }
+
     async fn reader(&self, op: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
         self.pool.get().await.map_err(|e| StoreError::Backend {
             op,
             source: Box::new(e),
         })
     }
+}
+
+/// Whether `e` (from [`PgStore::open`]) is a setting to fix rather than an outage to wait
+/// out: PostgreSQL refused us (authentication, no such database or role, a server setting
+/// we refuse), or TLS failed on a certificate. Lost or refused connections are outages.
+pub fn is_misconfiguration(e: &StoreError) -> bool {
+    use tokio_postgres::error::SqlState;
+    let mut source = std::error::Error::source(e);
+    if source.is_some_and(|s| s.downcast_ref::<tokio_postgres::Error>().is_none())
+        && matches!(e, StoreError::Backend { op: "open", .. })
+    {
+        // Our own check of the server's settings (synchronous_commit).
+        return true;
+    }
+    while let Some(s) = source {
+        if let Some(pg) = s.downcast_ref::<tokio_postgres::Error>() {
+            if let Some(code) = pg.code() {
+                return ![
+                    SqlState::CANNOT_CONNECT_NOW,
+                    SqlState::ADMIN_SHUTDOWN,
+                    SqlState::CRASH_SHUTDOWN,
+                    SqlState::TOO_MANY_CONNECTIONS,
+                ]
+                .contains(code);
+            }
+        }
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::InvalidData | std::io::ErrorKind::PermissionDenied
+            );
+        }
+        source = s.source();
+    }
+    false
 }
 
 #[async_trait]
@@ -98,6 +161,11 @@ impl Store for PgStore {
         // On failure the writer is gone; the dropped sender resolves `durable` as Closed.
         let _ = self.tx.send(Submission { ops, done });
         durable
+    }
+
+    /// A pooled connection that answers a query (the pool verifies it on checkout).
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.reader("ping").await.map(drop)
     }
 
     async fn load_room(&self, id: &str) -> Result<Option<LoadedRoom>, StoreError> {

@@ -31,17 +31,22 @@ pub fn server_url() -> String {
 
 /// A new, empty database on the test server; its `PgTarget`.
 pub fn fresh_database() -> PgTarget {
+    PgTarget::parse(&fresh_database_url()).expect("the test server's URL parses")
+}
+
+/// A new, empty database on the test server; its URL (for a server process's `--postgres`).
+pub fn fresh_database_url() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let name = format!(
         "showfloor_test_{}_{}",
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    let url = server_url();
-    psql(&url, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("{e}"));
-    PgTarget::parse(&url)
-        .expect("the test server's URL parses")
-        .with_database(&name)
+    let server = server_url();
+    psql(&server, &format!("CREATE DATABASE {name}")).unwrap_or_else(|e| panic!("{e}"));
+    let mut url = url::Url::parse(&server).expect("the test server's URL parses");
+    url.set_path(&name);
+    url.to_string()
 }
 
 fn psql(url: &str, sql: &str) -> Result<String, String> {
