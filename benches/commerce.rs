@@ -2,12 +2,15 @@
 //! the same run and the same harness.
 //!
 //! `cargo bench --bench commerce` (optionally `-- --grabs N --lanes N --window N`, and
-//! `--only showfloor` or `--only redis` to run one side, e.g. under a profiler).
+//! `--only showfloor|postgres|redis` to run one side, e.g. under a profiler).
 //!
-//! - Showfloor: the real server in-process (embedded SQLite, WAL, synchronous=FULL: every
-//!   acknowledged win is fsynced), `lanes` dealers on loopback WebSockets, each keeping
-//!   `window` grabs in flight. Every grab wins (stock = grabs, no per-dealer cap), so every
-//!   grab is a durable write — the expensive case.
+//! - Showfloor: the real server in-process, `lanes` dealers on loopback WebSockets, each
+//!   keeping `window` grabs in flight. Every grab wins (stock = grabs, no per-dealer cap),
+//!   so every grab is a durable write — the expensive case. Twice: on the embedded SQLite
+//!   store (WAL, synchronous=FULL: every acknowledged win is fsynced), and on PostgreSQL
+//!   (the server the tests use, started on 127.0.0.1:55432 if it is not running, or
+//!   `SHOWFLOOR_TEST_POSTGRES`; default settings: fsync and synchronous_commit on, so every
+//!   acknowledged win is in the flushed WAL).
 //! - Redis: a `redis-server` started by this bench (appendonly yes, appendfsync everysec —
 //!   NOT durable per acknowledgement), the same lanes and window, each grab one EVALSHA of a
 //!   script that checks the idempotency key, checks stock, checks the dealer's count,
@@ -20,9 +23,10 @@ use futures_util::stream::FuturesUnordered;
 use futures_util::{SinkExt, StreamExt};
 use hdrhistogram::Histogram;
 use showfloor::app::App;
-use showfloor::config::Config;
+use showfloor::config::{Config, StoreKind};
 use showfloor::pb;
 use showfloor::pb::control_client::ControlClient;
+use showfloor::store::postgres::scratch;
 use std::collections::VecDeque;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -58,8 +62,10 @@ fn args() -> Args {
             "--lanes" => a.lanes = n(i).expect("--lanes N"),
             "--window" => a.window = n(i).expect("--window N"),
             "--only" => match v.get(i + 1).map(String::as_str) {
-                Some(side @ ("showfloor" | "redis")) => a.only = Some(side.to_string()),
-                _ => panic!("--only showfloor|redis"),
+                Some(side @ ("showfloor" | "postgres" | "redis")) => {
+                    a.only = Some(side.to_string())
+                }
+                _ => panic!("--only showfloor|postgres|redis"),
             },
             _ => {} // cargo bench passes --bench
         }
@@ -263,11 +269,18 @@ where
     }
 }
 
-async fn showfloor_runs(a: &Args) -> (Run, Run) {
+/// The server on SQLite (`postgres: false`) or on a fresh PostgreSQL database.
+async fn showfloor_runs(a: &Args, postgres: bool) -> (Run, Run) {
     let dir = tempfile::tempdir().unwrap();
-    let app = App::start(Config::for_tests(dir.path().to_path_buf(), KEY))
-        .await
-        .unwrap();
+    let mut config = Config::for_tests(dir.path().to_path_buf(), KEY);
+    let store = if postgres {
+        config.store = StoreKind::Postgres;
+        config.postgres = Some(scratch::fresh_database_url().into());
+        "PostgreSQL commit"
+    } else {
+        "SQLite fsync"
+    };
+    let app = App::start(config).await.unwrap();
     let (http, grpc) = (app.http_addr.to_string(), app.grpc_addr.to_string());
     let (mut c, show) = setup(&grpc).await;
     let sale = c
@@ -297,23 +310,19 @@ async fn showfloor_runs(a: &Args) -> (Run, Run) {
         })
         .collect();
     let window = a.window;
-    let grabs = run_lanes(
-        "showfloor grab (WebSocket, SQLite fsync)".into(),
-        a,
-        |l, n| {
-            let (url, sale) = (urls[l as usize].clone(), sale.id.clone());
-            async move {
-                ws_lane(url, n, window, "grab_result", move |i| {
-                    format!(r#"{{"type":"grab","sale_id":"{sale}","key":"g{i}"}}"#)
-                })
-                .await
-            }
-        },
-    )
+    let grabs = run_lanes(format!("showfloor grab (WebSocket, {store})"), a, |l, n| {
+        let (url, sale) = (urls[l as usize].clone(), sale.id.clone());
+        async move {
+            ws_lane(url, n, window, "grab_result", move |i| {
+                format!(r#"{{"type":"grab","sale_id":"{sale}","key":"g{i}"}}"#)
+            })
+            .await
+        }
+    })
     .await;
     let product = show.product.clone();
     let orders = run_lanes(
-        "showfloor place_order (WebSocket, SQLite fsync)".into(),
+        format!("showfloor place_order (WebSocket, {store})"),
         a,
         |l, n| {
             let (url, product) = (urls[l as usize].clone(), product.clone());
@@ -503,8 +512,8 @@ fn main() {
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         settle();
-        if a.only.as_deref() == Some("showfloor") {
-            let (grabs, orders) = showfloor_runs(&a).await;
+        if let Some(side @ ("showfloor" | "postgres")) = a.only.as_deref() {
+            let (grabs, orders) = showfloor_runs(&a, side == "postgres").await;
             grabs.print();
             orders.print();
             return;
@@ -515,13 +524,18 @@ fn main() {
             return;
         }
         settle();
-        let (grabs, orders) = showfloor_runs(&a).await;
+        let (grabs, orders) = showfloor_runs(&a, false).await;
+        settle();
+        let (pg_grabs, pg_orders) = showfloor_runs(&a, true).await;
         redis.print();
         grabs.print();
         orders.print();
+        pg_grabs.print();
+        pg_orders.print();
         println!(
-            "showfloor durable grabs / redis Lua grabs: {:.2}x throughput",
-            grabs.rate() / redis.rate()
+            "showfloor durable grabs / redis Lua grabs: SQLite {:.2}x, PostgreSQL {:.2}x throughput",
+            grabs.rate() / redis.rate(),
+            pg_grabs.rate() / redis.rate()
         );
     });
 }

@@ -47,14 +47,22 @@ fn a_postgres_that_refuses_us_exits_64_naming_it_without_the_password() {
     let serve = |url: &str| {
         bin()
             .args(["serve", "--dev", "--http-addr", "127.0.0.1:0"])
-            .args(["--grpc-addr", "127.0.0.1:0", "--media-udp-addr", "127.0.0.1:0"])
+            .args([
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--media-udp-addr",
+                "127.0.0.1:0",
+            ])
             .args(["--postgres", url])
             .output()
             .unwrap()
     };
     for (url, says) in [
         (url.as_str(), "showfloor_no_such_database"),
-        ("postgres://nobody@127.0.0.1/x?sslmode=maybe", "sslmode=maybe"),
+        (
+            "postgres://nobody@127.0.0.1/x?sslmode=maybe",
+            "sslmode=maybe",
+        ),
     ] {
         let out = serve(url);
         let err = String::from_utf8_lossy(&out.stderr);

@@ -2,7 +2,7 @@
 //! of flash-sale grants becomes two statements, however long), and run pipelined.
 
 use super::error::classify;
-use super::rows::{insert_sql, refs, values, OrderArrays, Param, Stored};
+use super::rows::{insert_sql, refs, unnest_sql, values, Arrays, Param, Stored};
 use crate::model::{
     AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order,
     Product, RedPacket, RoomRecord,
@@ -38,13 +38,13 @@ pub(super) struct Statements {
     put_application: Statement,
     kick_token: Statement,
     put_mute: Statement,
-    append_chat: Statement,
+    append_chat: Bulk,
     delete_chat: Statement,
-    append_audience: Statement,
-    put_order: Statement,
+    append_audience: Bulk,
+    put_order: Bulk,
     put_sale: Statement,
     take_sale_units: Statement,
-    insert_orders: Statement,
+    insert_orders: Bulk,
     put_draw: Statement,
     add_draw_entrants: Statement,
     put_red_packet: Statement,
@@ -90,21 +90,21 @@ impl Statements {
                      ON CONFLICT (room, viewer_id) DO UPDATE SET until_ms = excluded.until_ms",
                 )
                 .await?,
-            append_chat: c.prepare(&insert_sql::<ChatRecord>("")).await?,
+            append_chat: Bulk::prepare::<ChatRecord>(c, "").await?,
             delete_chat: c
                 .prepare(
                     "UPDATE chat SET deleted_ms = $3
                      WHERE room = $1 AND id = $2 AND deleted_ms IS NULL",
                 )
                 .await?,
-            append_audience: c.prepare(&insert_sql::<AudienceRecord>("")).await?,
+            append_audience: Bulk::prepare::<AudienceRecord>(c, "").await?,
             // Only the status moves after an order is created.
-            put_order: c
-                .prepare(&insert_sql::<Order>(
-                    "ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
-                     status_reason = excluded.status_reason, updated_ms = excluded.updated_ms",
-                ))
-                .await?,
+            put_order: Bulk::prepare::<Order>(
+                c,
+                "ON CONFLICT (room, id) DO UPDATE SET status = excluded.status,
+                 status_reason = excluded.status_reason, updated_ms = excluded.updated_ms",
+            )
+            .await?,
             // Stock is owned by `take_sale_units` once the sale exists; a later put only
             // ends it.
             put_sale: c
@@ -124,7 +124,7 @@ impl Statements {
                 )
                 .await?,
             // Flash-sale wins: a duplicate must fail, not update.
-            insert_orders: c.prepare(&OrderArrays::insert_sql()).await?,
+            insert_orders: Bulk::prepare::<Order>(c, "").await?,
             // The seed, commitment and beacon source are fixed at open; closing and drawing
             // fill in the rest.
             put_draw: c
@@ -155,6 +155,75 @@ impl Statements {
                 )
                 .await?,
         })
+    }
+}
+
+/// The `UNNEST` insert of a record type: any number of rows in one statement.
+pub(super) struct Bulk(Statement);
+
+impl Bulk {
+    async fn prepare<T: Stored>(c: &Client, tail: &str) -> Result<Bulk, tokio_postgres::Error> {
+        // PostgreSQL infers each column's type for the single-row form; the arrays take the
+        // same types.
+        let one = c.prepare(&insert_sql::<T>("")).await?;
+        let types: Vec<&str> = one.params().iter().map(|t| t.name()).collect();
+        Ok(Bulk(c.prepare(&unnest_sql::<T>(&types, tail)).await?))
+    }
+}
+
+/// Consecutive ops of one kind, gathered to be inserted with one statement.
+struct Run<'s> {
+    op: &'static str,
+    bulk: &'s Bulk,
+    rows: Arrays,
+    /// The ids in the run, for kinds that upsert by id: an `ON CONFLICT DO UPDATE` cannot
+    /// touch one row twice in a statement, so a repeated id starts a new run.
+    ids: HashSet<String>,
+}
+
+impl<'s> Run<'s> {
+    fn new(bulk: &'s Bulk) -> Run<'s> {
+        Run {
+            op: "",
+            bulk,
+            rows: Arrays::default(),
+            ids: HashSet::new(),
+        }
+    }
+
+    /// Whether a row of `op` (with `id`) can join this run.
+    fn accepts(&self, op: &'static str, id: Option<&str>) -> bool {
+        self.rows.rows() == 0 || (self.op == op && !id.is_some_and(|id| self.ids.contains(id)))
+    }
+
+    /// Adds a row it [`Run::accepts`].
+    fn add<T: Stored>(
+        &mut self,
+        op: &'static str,
+        bulk: &'s Bulk,
+        id: Option<&str>,
+        room: &str,
+        record: &T,
+    ) {
+        debug_assert!(self.accepts(op, id));
+        self.op = op;
+        self.bulk = bulk;
+        self.ids.extend(id.map(str::to_string));
+        self.rows.push(Some(room), record);
+    }
+
+    /// Its statement, leaving it empty.
+    fn flush(&mut self, steps: &mut Vec<Step<'s>>) {
+        if self.rows.rows() == 0 {
+            return;
+        }
+        steps.push(Step {
+            op: self.op,
+            statement: &self.bulk.0,
+            params: std::mem::take(&mut self.rows).into_params(),
+            expect: Expect::Any,
+        });
+        self.ids.clear();
     }
 }
 
@@ -190,17 +259,51 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
         params,
         expect,
     };
-    for op in ops {
-        if let StoreOp::GrantSale {
-            room,
-            sale_id,
-            order,
-        } = op
-        {
-            grants.push((room, sale_id, order));
+    let mut run = Run::new(&st.append_chat);
+    // Adds a row to the run, first flushing whatever cannot share its statement.
+    macro_rules! gather {
+        ($name:literal, $bulk:expr, $id:expr, $room:expr, $record:expr) => {{
+            flush_grants(st, &mut grants, &mut steps);
+            if !run.accepts($name, $id) {
+                run.flush(&mut steps);
+            }
+            run.add($name, $bulk, $id, $room, $record);
             continue;
+        }};
+    }
+    for op in ops {
+        match op {
+            StoreOp::GrantSale {
+                room,
+                sale_id,
+                order,
+            } => {
+                run.flush(&mut steps);
+                grants.push((room, sale_id, order));
+                continue;
+            }
+            StoreOp::AppendChat { room, chat } => {
+                gather!("AppendChat", &st.append_chat, None, room, chat.as_ref())
+            }
+            StoreOp::AppendAudience { room, record } => gather!(
+                "AppendAudience",
+                &st.append_audience,
+                None,
+                room,
+                record.as_ref()
+            ),
+            StoreOp::PutOrder { room, order } => gather!(
+                "PutOrder",
+                &st.put_order,
+                Some(order.id.as_str()),
+                room,
+                order.as_ref()
+            ),
+            _ => {
+                flush_grants(st, &mut grants, &mut steps);
+                run.flush(&mut steps);
+            }
         }
-        flush_grants(st, &mut grants, &mut steps);
         let any = Expect::Any;
         let next = match op {
             StoreOp::Fence { room, token } => {
@@ -289,12 +392,6 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
                 vec![s(room), s(viewer_id), Box::new(*until_ms)],
                 any,
             ),
-            StoreOp::AppendChat { room, chat } => step(
-                "AppendChat",
-                &st.append_chat,
-                values(Some(room), chat.as_ref()),
-                any,
-            ),
             StoreOp::DeleteChat {
                 room,
                 message_id,
@@ -305,25 +402,16 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
                 vec![s(room), s(message_id), Box::new(*at_ms)],
                 any,
             ),
-            StoreOp::AppendAudience { room, record } => step(
-                "AppendAudience",
-                &st.append_audience,
-                values(Some(room), record.as_ref()),
-                any,
-            ),
-            StoreOp::PutOrder { room, order } => step(
-                "PutOrder",
-                &st.put_order,
-                values(Some(room), order.as_ref()),
-                any,
-            ),
             StoreOp::PutSale { room, sale } => step(
                 "PutSale",
                 &st.put_sale,
                 values(Some(room), sale.as_ref()),
                 any,
             ),
-            StoreOp::GrantSale { .. } => unreachable!("grants are gathered above"),
+            StoreOp::GrantSale { .. }
+            | StoreOp::AppendChat { .. }
+            | StoreOp::AppendAudience { .. }
+            | StoreOp::PutOrder { .. } => unreachable!("gathered above"),
             StoreOp::PutDraw { room, draw } => {
                 steps.push(step(
                     "PutDraw",
@@ -395,6 +483,7 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
         steps.push(next);
     }
     flush_grants(st, &mut grants, &mut steps);
+    run.flush(&mut steps);
     steps
 }
 
@@ -411,9 +500,9 @@ fn flush_grants<'s>(
     let sales: HashSet<(&str, &str)> = grants.iter().map(|(r, s, _)| (*r, *s)).collect();
     let rooms: Vec<String> = grants.iter().map(|(r, _, _)| r.to_string()).collect();
     let ids: Vec<String> = grants.iter().map(|(_, s, _)| s.to_string()).collect();
-    let mut orders = OrderArrays::default();
+    let mut orders = Run::new(&st.insert_orders);
     for (room, _, order) in grants.drain(..) {
-        orders.push(room, order);
+        orders.add("GrantSale", &st.insert_orders, None, room, order);
     }
     steps.push(Step {
         op: "GrantSale",
@@ -421,12 +510,7 @@ fn flush_grants<'s>(
         params: vec![Box::new(rooms), Box::new(ids)],
         expect: Expect::Rows(sales.len() as u64, Violation::SoldOut),
     });
-    steps.push(Step {
-        op: "GrantSale",
-        statement: &st.insert_orders,
-        params: orders.into_params(),
-        expect: Expect::Any,
-    });
+    orders.flush(steps);
 }
 
 /// Applies `ops` on `client` (inside a transaction the caller opened) with every statement

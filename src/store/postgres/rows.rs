@@ -31,7 +31,7 @@ pub(super) trait Stored: Sized {
     /// Its own columns, in the order `bind` writes and `decode` reads them.
     const COLUMNS: &'static [&'static str];
 
-    fn bind(&self, p: &mut Values);
+    fn bind(&self, p: &mut impl Sink);
     fn decode(c: &mut Columns<'_>) -> Result<Self, BoxError>;
 }
 
@@ -47,6 +47,24 @@ pub(super) fn insert_sql<T: Stored>(tail: &str) -> String {
         T::TABLE,
         T::COLUMNS.join(", "),
         marks.join(", ")
+    )
+}
+
+/// The `INSERT … SELECT * FROM UNNEST($1::type[], …) tail` of `T` whose parameters are the
+/// columns of an [`Arrays`]; `types` are the columns' SQL types (from the single-row insert
+/// PostgreSQL prepared, so they follow the schema).
+pub(super) fn unnest_sql<T: Stored>(types: &[&str], tail: &str) -> String {
+    let names = if T::IN_ROOM { "room, " } else { "" };
+    let arrays: Vec<String> = types
+        .iter()
+        .enumerate()
+        .map(|(i, t)| format!("${}::{t}[]", i + 1))
+        .collect();
+    format!(
+        "INSERT INTO {} ({names}{}) SELECT * FROM UNNEST({}) {tail}",
+        T::TABLE,
+        T::COLUMNS.join(", "),
+        arrays.join(", ")
     )
 }
 
@@ -76,29 +94,134 @@ pub(super) fn decode<T: Stored>(op: &'static str, row: &Row) -> Result<T, StoreE
     T::decode(&mut Columns { row, next: 0 }).map_err(|source| StoreError::Corrupt { op, source })
 }
 
+/// Where a record's values go: a statement's parameters ([`Values`]) or one array per
+/// column for `UNNEST` ([`Arrays`]).
+pub(super) trait Sink {
+    fn text(&mut self, v: &str);
+    fn opt_text(&mut self, v: &Option<String>);
+    fn int(&mut self, v: impl Into<i64>);
+    fn opt_int(&mut self, v: Option<i64>);
+    fn boolean(&mut self, v: bool);
+    /// A value kept as JSONB.
+    fn json<T: Serialize>(&mut self, v: &T);
+}
+
+fn to_json<T: Serialize>(v: &T) -> Json<serde_json::Value> {
+    Json(serde_json::to_value(v).expect("records serialise to JSON"))
+}
+
 /// A statement's parameters, one after the other.
 pub(super) struct Values(Vec<Param>);
 
-impl Values {
-    pub(super) fn text(&mut self, v: &str) {
+impl Sink for Values {
+    fn text(&mut self, v: &str) {
         self.0.push(Box::new(v.to_string()));
     }
-    pub(super) fn opt_text(&mut self, v: &Option<String>) {
+    fn opt_text(&mut self, v: &Option<String>) {
         self.0.push(Box::new(v.clone()));
     }
-    pub(super) fn int(&mut self, v: impl Into<i64>) {
+    fn int(&mut self, v: impl Into<i64>) {
         self.0.push(Box::new(v.into()));
     }
-    pub(super) fn opt_int(&mut self, v: Option<i64>) {
+    fn opt_int(&mut self, v: Option<i64>) {
         self.0.push(Box::new(v));
     }
-    pub(super) fn boolean(&mut self, v: bool) {
+    fn boolean(&mut self, v: bool) {
         self.0.push(Box::new(v));
     }
-    /// A value kept as JSONB.
-    pub(super) fn json<T: Serialize>(&mut self, v: &T) {
-        let value = serde_json::to_value(v).expect("records serialise to JSON");
-        self.0.push(Box::new(Json(value)));
+    fn json<T: Serialize>(&mut self, v: &T) {
+        self.0.push(Box::new(to_json(v)));
+    }
+}
+
+/// One column of many rows.
+enum Column {
+    Text(Vec<String>),
+    OptText(Vec<Option<String>>),
+    Int(Vec<i64>),
+    OptInt(Vec<Option<i64>>),
+    Bool(Vec<bool>),
+    Json(Vec<Json<serde_json::Value>>),
+}
+
+/// Many records of one type as one array per column (the parameters of an [`unnest_sql`]
+/// statement): a run of rows is bound as a fixed number of parameters.
+#[derive(Default)]
+pub(super) struct Arrays {
+    columns: Vec<Column>,
+    at: usize,
+    rows: usize,
+}
+
+impl Arrays {
+    /// Adds `record` (in `room`, if a room's) as the next row.
+    pub(super) fn push<T: Stored>(&mut self, room: Option<&str>, record: &T) {
+        self.at = 0;
+        if let Some(room) = room {
+            self.text(room);
+        }
+        record.bind(self);
+        self.rows += 1;
+    }
+
+    pub(super) fn rows(&self) -> usize {
+        self.rows
+    }
+
+    pub(super) fn into_params(self) -> Vec<Param> {
+        self.columns
+            .into_iter()
+            .map(|c| -> Param {
+                match c {
+                    Column::Text(v) => Box::new(v),
+                    Column::OptText(v) => Box::new(v),
+                    Column::Int(v) => Box::new(v),
+                    Column::OptInt(v) => Box::new(v),
+                    Column::Bool(v) => Box::new(v),
+                    Column::Json(v) => Box::new(v),
+                }
+            })
+            .collect()
+    }
+
+    /// The current column, created by the first row.
+    fn column(&mut self, new: fn() -> Column) -> &mut Column {
+        if self.at == self.columns.len() {
+            self.columns.push(new());
+        }
+        self.at += 1;
+        &mut self.columns[self.at - 1]
+    }
+}
+
+/// Pushes onto the current column, which must be of the variant every row binds there.
+macro_rules! push_column {
+    ($self:ident, $variant:ident, $value:expr) => {
+        match $self.column(|| Column::$variant(Vec::new())) {
+            Column::$variant(v) => v.push($value),
+            _ => unreachable!("a record binds the same kinds in the same order"),
+        }
+    };
+}
+
+impl Sink for Arrays {
+    fn text(&mut self, v: &str) {
+        push_column!(self, Text, v.to_string())
+    }
+    fn opt_text(&mut self, v: &Option<String>) {
+        push_column!(self, OptText, v.clone())
+    }
+    fn int(&mut self, v: impl Into<i64>) {
+        push_column!(self, Int, v.into())
+    }
+    fn opt_int(&mut self, v: Option<i64>) {
+        push_column!(self, OptInt, v)
+    }
+    fn boolean(&mut self, v: bool) {
+        push_column!(self, Bool, v)
+    }
+    fn json<T: Serialize>(&mut self, v: &T) {
+        push_column!(self, Json, to_json(v))
     }
 }
 
@@ -140,7 +263,7 @@ impl Stored for RoomRecord {
     const IN_ROOM: bool = false;
     const COLUMNS: &'static [&'static str] = columns::ROOM;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.title);
         p.text(self.state.as_str());
@@ -186,7 +309,7 @@ impl Stored for Brand {
     const TABLE: &'static str = "brands";
     const COLUMNS: &'static [&'static str] = columns::BRAND;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.name);
         p.text(&self.logo_url);
@@ -207,7 +330,7 @@ impl Stored for Product {
     const TABLE: &'static str = "products";
     const COLUMNS: &'static [&'static str] = columns::PRODUCT;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.brand_id);
         p.text(&self.name);
@@ -236,7 +359,7 @@ impl Stored for DealerRecord {
     const TABLE: &'static str = "dealers";
     const COLUMNS: &'static [&'static str] = columns::DEALER;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.viewer_id);
         p.opt_text(&self.tier);
         p.text(&self.company);
@@ -257,7 +380,7 @@ impl Stored for DealerApplication {
     const TABLE: &'static str = "applications";
     const COLUMNS: &'static [&'static str] = columns::APPLICATION;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.viewer_id);
         p.text(&self.display_name);
@@ -292,7 +415,7 @@ impl Stored for ChatRecord {
     const TABLE: &'static str = "chat";
     const COLUMNS: &'static [&'static str] = columns::CHAT;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.int(self.seq as i64);
         p.text(&self.viewer_id);
@@ -319,7 +442,7 @@ impl Stored for AudienceRecord {
     const TABLE: &'static str = "audience";
     const COLUMNS: &'static [&'static str] = columns::AUDIENCE;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.viewer_id);
         // Session ids keep their top bit clear, so they fit a signed column as they are.
         p.int(self.session as i64);
@@ -345,7 +468,7 @@ impl Stored for Order {
     const TABLE: &'static str = "orders";
     const COLUMNS: &'static [&'static str] = columns::ORDER;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.viewer_id);
         p.text(&self.display_name);
@@ -390,92 +513,11 @@ impl Stored for Order {
     }
 }
 
-/// Many orders as one array per column (the rows of an `UNNEST`), in [`Order`]'s column
-/// order, with the room first: how a run of flash-sale grants is inserted in one statement.
-#[derive(Default)]
-pub(super) struct OrderArrays {
-    room: Vec<String>,
-    text: [Vec<String>; 7],
-    ints: [Vec<i64>; 3],
-    currency: Vec<String>,
-    status: Vec<String>,
-    opt: [Vec<Option<String>>; 3],
-    key: Vec<String>,
-    times: [Vec<i64>; 2],
-}
-
-impl OrderArrays {
-    /// The `INSERT … SELECT * FROM UNNEST(…)` these arrays bind.
-    pub(super) fn insert_sql() -> String {
-        let types = [
-            "text", "text", "text", "text", "text", "text", "text", "text", "bigint", "bigint",
-            "bigint", "text", "text", "text", "text", "text", "text", "bigint", "bigint",
-        ];
-        debug_assert_eq!(types.len(), 1 + Order::COLUMNS.len());
-        let arrays: Vec<String> = types
-            .iter()
-            .enumerate()
-            .map(|(i, t)| format!("${}::{t}[]", i + 1))
-            .collect();
-        format!(
-            "INSERT INTO orders (room, {}) SELECT * FROM UNNEST({})",
-            Order::COLUMNS.join(", "),
-            arrays.join(", ")
-        )
-    }
-
-    pub(super) fn push(&mut self, room: &str, o: &Order) {
-        self.room.push(room.to_string());
-        for (column, v) in self.text.iter_mut().zip([
-            &o.id,
-            &o.viewer_id,
-            &o.display_name,
-            &o.tier,
-            &o.brand_id,
-            &o.product_id,
-            &o.product_name,
-        ]) {
-            column.push(v.clone());
-        }
-        for (column, v) in
-            self.ints
-                .iter_mut()
-                .zip([i64::from(o.quantity), o.unit_price_cents, o.total_cents])
-        {
-            column.push(v);
-        }
-        self.currency.push(o.currency.clone());
-        self.status.push(o.status.as_str().to_string());
-        for (column, v) in self
-            .opt
-            .iter_mut()
-            .zip([&o.status_reason, &o.sale_id, &o.inviter_id])
-        {
-            column.push(v.clone());
-        }
-        self.key.push(o.idempotency_key.clone());
-        self.times[0].push(o.created_ms);
-        self.times[1].push(o.updated_ms);
-    }
-
-    pub(super) fn into_params(self) -> Vec<Param> {
-        let mut p: Vec<Param> = vec![Box::new(self.room)];
-        p.extend(self.text.into_iter().map(|c| Box::new(c) as Param));
-        p.extend(self.ints.into_iter().map(|c| Box::new(c) as Param));
-        p.push(Box::new(self.currency));
-        p.push(Box::new(self.status));
-        p.extend(self.opt.into_iter().map(|c| Box::new(c) as Param));
-        p.push(Box::new(self.key));
-        p.extend(self.times.into_iter().map(|c| Box::new(c) as Param));
-        p
-    }
-}
-
 impl Stored for FlashSale {
     const TABLE: &'static str = "flash_sales";
     const COLUMNS: &'static [&'static str] = columns::FLASH_SALE;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.product_id);
         p.text(&self.brand_id);
@@ -511,7 +553,7 @@ impl Stored for Draw {
     const TABLE: &'static str = "draws";
     const COLUMNS: &'static [&'static str] = columns::DRAW;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.text(&self.prize);
         p.int(self.winners_count);
@@ -554,7 +596,7 @@ impl Stored for RedPacket {
     const TABLE: &'static str = "red_packets";
     const COLUMNS: &'static [&'static str] = columns::RED_PACKET;
 
-    fn bind(&self, p: &mut Values) {
+    fn bind(&self, p: &mut impl Sink) {
         p.text(&self.id);
         p.int(self.total_cents);
         p.int(self.count);

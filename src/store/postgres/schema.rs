@@ -3,7 +3,10 @@
 //
 // The tables mirror the SQLite ones (same names and columns) so reports read alike; integers
 // are BIGINT, JSON is JSONB, and `pos` (an identity column) keeps insertion order where
-// SQLite uses its rowid.
+// SQLite uses its rowid. Keys (room, ids, idempotency keys) compare bytewise (`COLLATE "C"`):
+// they are identifiers, not words, and with a locale's collation the comparisons of index
+// inserts (`varstr_cmp`, `pg_newlocale_from_collation`) were a visible part of a flash-sale
+// grant's cost in the writer backend's profile. Bytewise is also SQLite's default order.
 
 use super::error::pg_error;
 use crate::store::StoreError;
@@ -14,9 +17,9 @@ const MIGRATION_LOCK: i64 = 0x5348_4f57_464c_4f52; // "SHOWFLOR"
 
 pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1];
 
-const SCHEMA_V1: &str = "
+const SCHEMA_V1: &str = r#"
 CREATE TABLE rooms (
-    id                 TEXT PRIMARY KEY,
+    id                 TEXT COLLATE "C" PRIMARY KEY,
     title              TEXT NOT NULL,
     state              TEXT NOT NULL,
     scheduled_start_ms BIGINT NOT NULL,
@@ -37,12 +40,12 @@ CREATE INDEX rooms_created ON rooms(created_ms DESC, id);
 -- The highest lease revision that has written to each room: a write with a lower one is
 -- refused (no foreign key: a new owner claims a room before it may exist).
 CREATE TABLE room_fences (
-    room  TEXT PRIMARY KEY,
+    room  TEXT COLLATE "C" PRIMARY KEY,
     token BIGINT NOT NULL
 );
 CREATE TABLE brands (
-    room     TEXT NOT NULL REFERENCES rooms(id),
-    id       TEXT NOT NULL,
+    room     TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id       TEXT COLLATE "C" NOT NULL,
     name     TEXT NOT NULL,
     logo_url TEXT NOT NULL,
     position BIGINT NOT NULL,
@@ -50,9 +53,9 @@ CREATE TABLE brands (
     PRIMARY KEY (room, id)
 );
 CREATE TABLE products (
-    room               TEXT NOT NULL,
-    id                 TEXT NOT NULL,
-    brand_id           TEXT NOT NULL,
+    room               TEXT COLLATE "C" NOT NULL,
+    id                 TEXT COLLATE "C" NOT NULL,
+    brand_id           TEXT COLLATE "C" NOT NULL,
     name               TEXT NOT NULL,
     description        TEXT NOT NULL,
     image_urls         JSONB NOT NULL,
@@ -65,8 +68,8 @@ CREATE TABLE products (
 );
 CREATE INDEX products_brand ON products(room, brand_id);
 CREATE TABLE dealers (
-    room       TEXT NOT NULL REFERENCES rooms(id),
-    viewer_id  TEXT NOT NULL,
+    room       TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    viewer_id  TEXT COLLATE "C" NOT NULL,
     tier       TEXT,
     company    TEXT NOT NULL,
     updated_ms BIGINT NOT NULL,
@@ -74,9 +77,9 @@ CREATE TABLE dealers (
     PRIMARY KEY (room, viewer_id)
 );
 CREATE TABLE applications (
-    room           TEXT NOT NULL REFERENCES rooms(id),
-    id             TEXT NOT NULL,
-    viewer_id      TEXT NOT NULL,
+    room           TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id             TEXT COLLATE "C" NOT NULL,
+    viewer_id      TEXT COLLATE "C" NOT NULL,
     display_name   TEXT NOT NULL,
     company        TEXT NOT NULL,
     licence_number TEXT NOT NULL,
@@ -90,24 +93,24 @@ CREATE TABLE applications (
     PRIMARY KEY (room, id)
 );
 CREATE TABLE kicked_tokens (
-    room       TEXT NOT NULL REFERENCES rooms(id),
-    jti        TEXT NOT NULL,
+    room       TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    jti        TEXT COLLATE "C" NOT NULL,
     expires_ms BIGINT NOT NULL,
     pos        BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (room, jti)
 );
 CREATE TABLE mutes (
-    room      TEXT NOT NULL REFERENCES rooms(id),
-    viewer_id TEXT NOT NULL,
+    room      TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    viewer_id TEXT COLLATE "C" NOT NULL,
     until_ms  BIGINT NOT NULL,
     pos       BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (room, viewer_id)
 );
 CREATE TABLE chat (
-    room         TEXT NOT NULL REFERENCES rooms(id),
-    id           TEXT NOT NULL,
+    room         TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id           TEXT COLLATE "C" NOT NULL,
     seq          BIGINT NOT NULL,
-    viewer_id    TEXT NOT NULL,
+    viewer_id    TEXT COLLATE "C" NOT NULL,
     display_name TEXT NOT NULL,
     text         TEXT NOT NULL,
     at_ms        BIGINT NOT NULL,
@@ -117,11 +120,11 @@ CREATE TABLE chat (
 );
 CREATE INDEX chat_room_seq ON chat(room, seq);
 CREATE TABLE audience (
-    room       TEXT NOT NULL REFERENCES rooms(id),
-    viewer_id  TEXT NOT NULL,
+    room       TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    viewer_id  TEXT COLLATE "C" NOT NULL,
     session    BIGINT NOT NULL,
     kind       TEXT NOT NULL,
-    inviter_id TEXT,
+    inviter_id TEXT COLLATE "C",
     tier       TEXT,
     at_ms      BIGINT NOT NULL,
     pos        BIGINT GENERATED ALWAYS AS IDENTITY
@@ -129,13 +132,13 @@ CREATE TABLE audience (
 CREATE INDEX audience_room_at ON audience(room, at_ms, pos);
 CREATE INDEX audience_room_viewer ON audience(room, viewer_id, at_ms, pos);
 CREATE TABLE orders (
-    room             TEXT NOT NULL REFERENCES rooms(id),
-    id               TEXT NOT NULL,
-    viewer_id        TEXT NOT NULL,
+    room             TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id               TEXT COLLATE "C" NOT NULL,
+    viewer_id        TEXT COLLATE "C" NOT NULL,
     display_name     TEXT NOT NULL,
     tier             TEXT NOT NULL,
-    brand_id         TEXT NOT NULL,
-    product_id       TEXT NOT NULL,
+    brand_id         TEXT COLLATE "C" NOT NULL,
+    product_id       TEXT COLLATE "C" NOT NULL,
     product_name     TEXT NOT NULL,
     quantity         BIGINT NOT NULL,
     unit_price_cents BIGINT NOT NULL,
@@ -143,9 +146,9 @@ CREATE TABLE orders (
     currency         TEXT NOT NULL,
     status           TEXT NOT NULL,
     status_reason    TEXT,
-    sale_id          TEXT,
-    inviter_id       TEXT,
-    idempotency_key  TEXT NOT NULL,
+    sale_id          TEXT COLLATE "C",
+    inviter_id       TEXT COLLATE "C",
+    idempotency_key  TEXT COLLATE "C" NOT NULL,
     created_ms       BIGINT NOT NULL,
     updated_ms       BIGINT NOT NULL,
     pos              BIGINT GENERATED ALWAYS AS IDENTITY,
@@ -156,10 +159,10 @@ CREATE UNIQUE INDEX orders_idempotency
     ON orders(room, viewer_id, COALESCE(sale_id, ''), idempotency_key);
 CREATE INDEX orders_room_created ON orders(room, created_ms, pos);
 CREATE TABLE flash_sales (
-    room             TEXT NOT NULL REFERENCES rooms(id),
-    id               TEXT NOT NULL,
-    product_id       TEXT NOT NULL,
-    brand_id         TEXT NOT NULL,
+    room             TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id               TEXT COLLATE "C" NOT NULL,
+    product_id       TEXT COLLATE "C" NOT NULL,
+    brand_id         TEXT COLLATE "C" NOT NULL,
     stock            BIGINT NOT NULL,
     remaining        BIGINT NOT NULL,
     per_dealer_limit BIGINT NOT NULL,
@@ -173,8 +176,8 @@ CREATE TABLE flash_sales (
     CHECK (remaining >= 0 AND remaining <= stock)
 );
 CREATE TABLE draws (
-    room          TEXT NOT NULL REFERENCES rooms(id),
-    id            TEXT NOT NULL,
+    room          TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id            TEXT COLLATE "C" NOT NULL,
     prize         TEXT NOT NULL,
     winners_count BIGINT NOT NULL,
     eligibility   JSONB NOT NULL,
@@ -192,17 +195,17 @@ CREATE TABLE draws (
     PRIMARY KEY (room, id)
 );
 CREATE TABLE draw_entrants (
-    room      TEXT NOT NULL,
-    draw_id   TEXT NOT NULL,
-    viewer_id TEXT NOT NULL,
+    room      TEXT COLLATE "C" NOT NULL,
+    draw_id   TEXT COLLATE "C" NOT NULL,
+    viewer_id TEXT COLLATE "C" NOT NULL,
     at_ms     BIGINT NOT NULL,
     pos       BIGINT GENERATED ALWAYS AS IDENTITY,
     PRIMARY KEY (room, draw_id, viewer_id),
     FOREIGN KEY (room, draw_id) REFERENCES draws(room, id)
 );
 CREATE TABLE red_packets (
-    room        TEXT NOT NULL REFERENCES rooms(id),
-    id          TEXT NOT NULL,
+    room        TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id          TEXT COLLATE "C" NOT NULL,
     total_cents BIGINT NOT NULL,
     count       BIGINT NOT NULL,
     tiers       JSONB NOT NULL,
@@ -214,9 +217,9 @@ CREATE TABLE red_packets (
     PRIMARY KEY (room, id)
 );
 CREATE TABLE red_packet_grabs (
-    room         TEXT NOT NULL,
-    packet_id    TEXT NOT NULL,
-    viewer_id    TEXT NOT NULL,
+    room         TEXT COLLATE "C" NOT NULL,
+    packet_id    TEXT COLLATE "C" NOT NULL,
+    viewer_id    TEXT COLLATE "C" NOT NULL,
     idx          BIGINT NOT NULL,
     amount_cents BIGINT NOT NULL,
     at_ms        BIGINT NOT NULL,
@@ -224,7 +227,7 @@ CREATE TABLE red_packet_grabs (
     UNIQUE (room, packet_id, idx),
     FOREIGN KEY (room, packet_id) REFERENCES red_packets(room, id)
 );
-";
+"#;
 
 /// Brings the schema to the latest version in one transaction, holding a lock every node
 /// takes first; refuses a database migrated by a newer build.

@@ -188,3 +188,35 @@ async fn the_writer_reconnects_after_its_connection_is_killed() {
     let loaded = store.load_room("r1").await.unwrap().unwrap();
     assert_eq!(loaded.record.unwrap().title, "Title 2");
 }
+
+/// Orders, chat and audience records arrive in runs that are inserted many rows per
+/// statement: a run of 300 (split 256 + 16 + 4·7) lands whole and in order, and an order put
+/// twice in one run (placed, then confirmed) ends with its last status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_rows_land_whole_with_repeated_ids_in_order() {
+    use crate::model::OrderStatus;
+    use crate::store::conformance::fixtures::put_order;
+    let store = PgStore::open(&fresh_database()).await.unwrap();
+    let mut ops = vec![put_room(room("r1"))];
+    let mut first = order("o0", "v0", "k0", None, 1);
+    ops.push(put_order(first.clone()));
+    for i in 1..300 {
+        ops.push(put_order(order(
+            &format!("o{i}"),
+            &format!("v{i}"),
+            "k",
+            None,
+            i,
+        )));
+    }
+    first.status = OrderStatus::Confirmed;
+    first.updated_ms = 500;
+    ops.push(put_order(first.clone()));
+    store.submit(ops).await.unwrap();
+    let l = store.load_room("r1").await.unwrap().unwrap();
+    assert_eq!(l.orders.len(), 300);
+    assert_eq!(l.orders[0], first);
+    let ids: Vec<&str> = l.orders.iter().map(|o| o.id.as_str()).collect();
+    let want: Vec<String> = (0..300).map(|i| format!("o{i}")).collect();
+    assert_eq!(ids, want.iter().map(String::as_str).collect::<Vec<_>>());
+}
