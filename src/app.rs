@@ -12,6 +12,7 @@ use crate::hub::{Hub, HubConfig};
 use crate::media::{Media, MediaConfig};
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::rooms::ownership::{Ownership, SoleNode};
 use crate::rooms::Rooms;
 use crate::store::postgres::{self, PgStore, PgTarget};
 use crate::store::sqlite::SqliteStore;
@@ -110,6 +111,16 @@ impl App {
 
     /// Starts the server on a given store (tests wrap one to make it slow or failing).
     pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<App> {
+        App::start_with_parts(config, store, Arc::new(SoleNode)).await
+    }
+
+    /// Starts the server on a given store, owning rooms as `ownership` decides (a single node
+    /// owns all; a cluster node holds leases).
+    pub async fn start_with_parts(
+        config: Config,
+        store: Arc<dyn Store>,
+        ownership: Arc<dyn Ownership>,
+    ) -> anyhow::Result<App> {
         let mut keys = config.api_keys.clone();
         let dev_key = if keys.is_empty() && config.dev {
             let k = format!("dev-{}", auth::random_id(24));
@@ -124,6 +135,7 @@ impl App {
         let hub = Hub::start(
             store.clone(),
             Arc::new(LocalBus::new()),
+            ownership,
             metrics.clone(),
             HubConfig {
                 outbound_queue: config.outbound_queue,

@@ -6,8 +6,10 @@
 //! store checks on every write.
 
 pub mod lease;
+mod ownership;
 
 pub use lease::{Acquired, Lease, Leases, LossReason};
+pub use ownership::LeaseOwnership;
 
 use std::time::Duration;
 

@@ -14,7 +14,9 @@ pub fn status_of(e: RoomsError) -> Status {
         RoomsError::Room(RoomError::NotFound(m)) => Status::not_found(m),
         RoomsError::Room(RoomError::FailedPrecondition(m)) => Status::failed_precondition(m),
         RoomsError::RoomNotFound(id) => Status::not_found(format!("room {id} not found")),
-        e @ RoomsError::Unavailable(..) => Status::unavailable(e.to_string()),
+        e @ (RoomsError::Unavailable(..) | RoomsError::NotOwned(_)) => {
+            Status::unavailable(e.to_string())
+        }
         RoomsError::Store(e) => {
             tracing::error!(error = %e, source = ?std::error::Error::source(&*e), "store failure in a control call");
             Status::internal("the store failed to persist the change; it was not applied durably")

@@ -8,10 +8,11 @@ use crate::model::{now_ms, HostReply};
 use crate::room::core::Undo;
 use crate::room::event::envelope;
 use crate::rooms::{RoomsError, SessionSink};
-use crate::store::Durable;
+use crate::store::{Durable, Violation};
 use bytes::Bytes;
 use std::sync::Arc;
 use tokio::sync::{mpsc, OwnedSemaphorePermit};
+use tokio_util::sync::CancellationToken;
 
 /// A frame to send once the writes before it are durable.
 pub(super) struct Deferred {
@@ -36,6 +37,7 @@ pub(super) async fn acker(
     mut rx: mpsc::UnboundedReceiver<AckBatch>,
     room: mpsc::WeakSender<RoomMsg>,
     metrics: Arc<Metrics>,
+    lost: CancellationToken,
 ) {
     while let Some(batch) = rx.recv().await {
         let AckBatch {
@@ -54,6 +56,10 @@ pub(super) async fn acker(
                 }
             }
             Err(e) => {
+                if e.violation() == Some(Violation::Fenced) {
+                    // A newer owner has written: this node must stop running the room.
+                    lost.cancel();
+                }
                 tracing::error!(error = %e, "store write failed; acknowledgements withdrawn");
                 let failed = envelope(
                     "error",

@@ -15,6 +15,7 @@ use crate::model::{
     Secret, SessionId, StoreOp, WatchEvent,
 };
 use crate::room::core::Room;
+use crate::rooms::ownership::Ownership;
 use crate::rooms::{refusal_of, MediaSignal, Rooms, RoomsError, SessionSink, Text};
 use crate::store::{RoomFilter, Store};
 use async_trait::async_trait;
@@ -115,6 +116,8 @@ struct Shared {
     failed: DashMap<String, Instant>,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
+    /// Whether this node may run a room (always, on a single node; by lease in a cluster).
+    ownership: Arc<dyn Ownership>,
     metrics: Arc<Metrics>,
     config: HubConfig,
     /// Cancelled when the node drains: every room closes its sessions and stops.
@@ -153,9 +156,11 @@ pub struct Hub {
 impl Hub {
     /// A hub over a store; rooms are loaded on first use. Room tasks stop when `stop` is
     /// cancelled; `tasks` tracks them.
+    #[allow(clippy::too_many_arguments)]
     pub fn start(
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
+        ownership: Arc<dyn Ownership>,
         metrics: Arc<Metrics>,
         config: HubConfig,
         stop: CancellationToken,
@@ -169,6 +174,7 @@ impl Hub {
                 failed: DashMap::new(),
                 store,
                 bus,
+                ownership,
                 metrics,
                 config,
                 stop,
@@ -228,13 +234,26 @@ impl Hub {
         if let Some(h) = self.shared.rooms.get(id) {
             return Ok(h.clone());
         }
-        let room = supervisor::load(&self.shared, id).await?;
-        let result = match room {
-            Some(room) => Ok(supervisor::start(&self.shared, room)),
-            None => Err(RoomsError::RoomNotFound(id.to_string())),
-        };
+        let result = self.take_and_load(id).await;
         self.shared.loading.remove(id);
         result
+    }
+
+    /// Takes the room for this node, then loads it (in that order: once the room is ours, no
+    /// write of a former owner can land, so what is loaded is final) and starts it.
+    async fn take_and_load(&self, id: &str) -> Result<RoomHandle, RoomsError> {
+        let tenure = self.shared.ownership.acquire(id).await?;
+        match supervisor::load(&self.shared, id).await {
+            Ok(Some(room)) => Ok(supervisor::start(&self.shared, room, tenure)),
+            Ok(None) => {
+                tenure.release().await;
+                Err(RoomsError::RoomNotFound(id.to_string()))
+            }
+            Err(e) => {
+                tenure.release().await;
+                Err(e)
+            }
+        }
     }
 
     /// Sends to a room's owner. A room that stopped in between (an ended room unloaded, a

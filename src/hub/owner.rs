@@ -82,6 +82,9 @@ pub(super) enum Stopped {
     Retired,
     /// Every handle on the room is gone.
     Orphaned,
+    /// This node no longer owns the room (its lease was lost, or a write was fenced): it
+    /// stopped at once, out of the registry, its sessions told to reconnect.
+    SteppedDown,
 }
 
 struct SessionEntry {
@@ -112,6 +115,10 @@ pub(super) struct RoomOwner {
     ended_grace: Duration,
     /// Takes the room out of the registry before its task stops.
     retire: Option<Box<dyn FnOnce() + Send>>,
+    /// The fencing token every submission carries first, when the room is leased.
+    fence: Option<u64>,
+    /// Cancelled when this node no longer owns the room.
+    lost: CancellationToken,
     last_input: tokio::time::Instant,
     last_tick: tokio::time::Instant,
 }
@@ -127,10 +134,14 @@ impl RoomOwner {
         in_flight: Arc<Semaphore>,
         ended_grace: Duration,
         retire: Box<dyn FnOnce() + Send>,
+        fence: Option<u64>,
+        lost: CancellationToken,
     ) -> RoomOwner {
         RoomOwner {
             ended_grace,
             retire: Some(retire),
+            fence,
+            lost,
             last_input: tokio::time::Instant::now(),
             last_tick: tokio::time::Instant::now(),
             on_air_sent: room.record().brand_on_air.clone(),
@@ -163,6 +174,7 @@ impl RoomOwner {
             let msg = tokio::select! {
                 biased;
                 _ = stop.cancelled() => break Stopped::Drained,
+                _ = self.lost.cancelled() => break Stopped::SteppedDown,
                 m = rx.recv() => match m {
                     Some(m) => m,
                     None => break Stopped::Orphaned,
@@ -201,6 +213,26 @@ impl RoomOwner {
             }
             self.flush(&mut out).await;
         };
+        if let Stopped::SteppedDown = stopped {
+            // Nothing more is written (it would be fenced) and nothing more is answered:
+            // the next owner loads the room from what is durable.
+            tracing::warn!("this node no longer owns the room; stepping down");
+            out.clear();
+            if let Some(retire) = self.retire.take() {
+                retire();
+            }
+            rx.close();
+            for (_, s) in self.sessions.drain() {
+                s.sink.close(
+                    Refusal::new(
+                        EndReason::RoomUnavailable,
+                        "the room moved to another server; reconnect",
+                    ),
+                    true,
+                );
+            }
+            return stopped;
+        }
         self.flush(&mut out).await;
         if let Stopped::Drained = stopped {
             for (_, s) in self.sessions.drain() {
@@ -261,7 +293,19 @@ impl RoomOwner {
         };
         // With no writes of its own, the (empty) submission is a barrier: it resolves once
         // everything submitted before is durable (a repeated key's answer waits for the
-        // first write).
+        // first write). Writes of a leased room carry its fence first.
+        let ops = match self.fence {
+            Some(token) if !ops.is_empty() => {
+                let mut fenced = Vec::with_capacity(ops.len() + 1);
+                fenced.push(StoreOp::Fence {
+                    room: self.room.id().to_string(),
+                    token,
+                });
+                fenced.extend(ops);
+                fenced
+            }
+            _ => ops,
+        };
         let durable = self.store.submit(ops);
         // The next batch is likely as large as this one: no regrowing from empty.
         let next = Vec::with_capacity(self.deferred.len());

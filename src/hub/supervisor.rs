@@ -7,6 +7,7 @@ use super::owner::{RoomMsg, RoomOwner, Stopped};
 use super::{Attached, RoomHandle, Shared, MAILBOX};
 use crate::model::{now_ms, EndReason, Refusal, RoomState};
 use crate::room::core::Room;
+use crate::rooms::ownership::Tenure;
 use crate::rooms::RoomsError;
 use futures_util::FutureExt;
 use std::panic::AssertUnwindSafe;
@@ -55,8 +56,9 @@ pub(super) async fn load(shared: &Shared, id: &str) -> Result<Option<Room>, Room
     Ok(Some(room))
 }
 
-/// Makes a room available: registers its handle and starts its supervised owner.
-pub(super) fn start(shared: &Arc<Shared>, room: Room) -> RoomHandle {
+/// Makes a room available: registers its handle and starts its supervised owner, which runs
+/// it for as long as `tenure` lasts.
+pub(super) fn start(shared: &Arc<Shared>, room: Room, tenure: Tenure) -> RoomHandle {
     let (tx, rx) = mpsc::channel(MAILBOX);
     let handle = RoomHandle {
         id: room.id().to_string(),
@@ -69,7 +71,7 @@ pub(super) fn start(shared: &Arc<Shared>, room: Room) -> RoomHandle {
     let span = tracing::info_span!("room", room = %handle.id);
     shared
         .tasks
-        .spawn(supervise(shared.clone(), handle.clone(), room, rx).instrument(span));
+        .spawn(supervise(shared.clone(), handle.clone(), room, rx, tenure).instrument(span));
     handle
 }
 
@@ -80,6 +82,7 @@ async fn supervise(
     mut handle: RoomHandle,
     mut room: Room,
     mut rx: mpsc::Receiver<RoomMsg>,
+    tenure: Tenure,
 ) {
     let mut restarts: Vec<Instant> = Vec::new();
     loop {
@@ -87,7 +90,13 @@ async fn supervise(
         // Bounded by the slots: at most WRITES_IN_FLIGHT batches are ever queued there.
         let in_flight = Arc::new(Semaphore::new(super::WRITES_IN_FLIGHT));
         let acker = tokio::spawn(
-            acker::acker(acks_rx, handle.tx.downgrade(), shared.metrics.clone()).in_current_span(),
+            acker::acker(
+                acks_rx,
+                handle.tx.downgrade(),
+                shared.metrics.clone(),
+                tenure.lost.clone(),
+            )
+            .in_current_span(),
         );
         let retire = {
             let (shared, handle) = (shared.clone(), handle.clone());
@@ -103,6 +112,8 @@ async fn supervise(
             in_flight,
             shared.config.ended_room_grace,
             retire,
+            tenure.fence,
+            tenure.lost.clone(),
         );
         let stop = shared.stop.clone();
         let outcome = AssertUnwindSafe(owner.run(rx, stop)).catch_unwind().await;
@@ -110,7 +121,9 @@ async fn supervise(
         // reloaded room must see every write its predecessor made durable.
         let _ = acker.await;
         match outcome {
-            Ok(Stopped::Drained | Stopped::Retired | Stopped::Orphaned) => break,
+            Ok(Stopped::Drained | Stopped::Retired | Stopped::Orphaned | Stopped::SteppedDown) => {
+                break
+            }
             Err(panic) => {
                 let what = panic
                     .downcast_ref::<&str>()
@@ -125,6 +138,7 @@ async fn supervise(
                 if restarts.len() > MAX_RESTARTS {
                     tracing::error!(room = %handle.id, "room keeps panicking; left down");
                     shared.fail(&handle, now + RESTART_WINDOW);
+                    tenure.release().await;
                     return;
                 }
                 let reloaded = match load(&shared, &handle.id).await {
@@ -132,11 +146,13 @@ async fn supervise(
                     Ok(None) => {
                         tracing::error!(room = %handle.id, "room vanished from the store");
                         shared.fail(&handle, now + RESTART_WINDOW);
+                        tenure.release().await;
                         return;
                     }
                     Err(e) => {
                         tracing::error!(room = %handle.id, error = %e, "cannot reload the room");
                         shared.fail(&handle, now + RESTART_WINDOW);
+                        tenure.release().await;
                         return;
                     }
                 };
@@ -157,6 +173,8 @@ async fn supervise(
         }
     }
     shared.metrics.rooms.set(shared.rooms.len() as i64);
+    // Retired, drained or stepped down: another node may take the room at once.
+    tenure.release().await;
 }
 
 /// After a restart: everyone who was attached to the room is attached again. Viewers join

@@ -6,6 +6,7 @@
 //! refusals) except the node-local ends of a session — its [`SessionSink`] and the streams a
 //! caller reads — which stay on the node that serves the client.
 
+pub mod ownership;
 pub mod sink;
 
 use crate::auth::{self, AuthError, PresenterClaims, Role};
@@ -34,6 +35,9 @@ pub enum RoomsError {
     /// The store could not persist or load; nothing was applied durably.
     #[error("the store failed")]
     Store(#[source] Arc<crate::store::StoreError>),
+    /// Another node runs the room, or who does cannot be settled now.
+    #[error(transparent)]
+    NotOwned(#[from] ownership::OwnershipError),
 }
 
 /// What the media layer hears of a room.

@@ -1,0 +1,148 @@
+//! Two nodes on one PostgreSQL database and one nats-server: a room runs on exactly one of
+//! them (its lease holder), the other refuses its viewers naming the owner; an owner that
+//! loses its lease steps down at once (its viewers told to reconnect), and the other node
+//! takes the room over from the store with nothing acknowledged lost and no unit sold twice.
+
+mod common;
+
+use common::nats::NatsServer;
+use common::*;
+use serde_json::json;
+use showfloor::app::App;
+use showfloor::cluster::{LeaseOwnership, Leases};
+use showfloor::config::Config;
+use showfloor::store::postgres::{scratch, PgStore};
+use showfloor::store::Store;
+use std::sync::Arc;
+use std::time::Duration;
+
+struct Node {
+    server: Server,
+    leases: Leases,
+    _data: tempfile::TempDir,
+}
+
+async fn node(nats: &NatsServer, db: &showfloor::store::postgres::PgTarget, id: &str) -> Node {
+    let store: Arc<dyn Store> = Arc::new(PgStore::open(db).await.unwrap());
+    let leases = Leases::open(nats.jetstream().await, "rooms", id, Duration::from_secs(2))
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let mut config = Config::for_tests(tmp.path().to_path_buf(), KEY);
+    config.node_id = id.into();
+    let ownership = Arc::new(LeaseOwnership::new(leases.clone(), store.clone()));
+    let app = App::start_with_parts(config, store, ownership)
+        .await
+        .unwrap();
+    Node {
+        server: Server::of(app, tmp.path()),
+        leases,
+        _data: tmp,
+    }
+}
+
+/// Connects a viewer and waits for its welcome, or returns the close it got instead.
+async fn join(node: &Node, room: &str, token: &str) -> Result<Viewer, (u16, String)> {
+    let mut v = node.server.viewer(room, token).await;
+    match v.next().await {
+        Next::Frame(f) if f["type"] == "welcome" => Ok(v),
+        Next::Frame(f) => panic!("unexpected first frame {f}"),
+        Next::Closed(c) => Err(c.expect("a close frame")),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
+    let nats = NatsServer::start().await;
+    let db = scratch::fresh_database();
+    let a = node(&nats, &db, "node-a").await;
+    let b = node(&nats, &db, "node-b").await;
+
+    // Created on A: A owns it; B refuses its viewers, naming A.
+    let mut ca = a.server.control().await;
+    let show = setup_show(&mut ca).await;
+    let sale = ca
+        .flash_sale(&show.room, &show.products[0].id, 10, 1, 600)
+        .await;
+    let dealer = |id: &str| dealer_token(&show.room, &show.key, id, "gold");
+    let mut on_a = join(&a, &show.room, &dealer("d1")).await.unwrap();
+    on_a.send(json!({"type": "grab", "sale_id": sale.id, "key": "k1"}))
+        .await;
+    assert_eq!(on_a.expect("grab_result").await["result"], "won");
+    let (code, reason) = join(&b, &show.room, &dealer("d2")).await.err().unwrap();
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("node-a"), "{reason}");
+    let held = b.leases.holder(&show.room).await.unwrap().unwrap();
+    assert_eq!(held.0, "node-a");
+
+    // A stops renewing (as if cut off from NATS): it steps down by its own clock, telling
+    // its viewers to reconnect; B then takes the room, loads it from the store, and sells
+    // the rest of the stock (the unit A sold stays sold).
+    a.leases.set_renewals_paused(true);
+    let (code, reason) = loop {
+        match on_a.next().await {
+            Next::Frame(_) => continue,
+            Next::Closed(c) => break c.expect("a close frame"),
+        }
+    };
+    assert_eq!(code, 1013);
+    assert!(reason.contains("reconnect"), "{reason}");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let mut on_b = loop {
+        match join(&b, &show.room, &dealer("d2")).await {
+            Ok(v) => break v,
+            Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(200)).await
+            }
+            Err(c) => panic!("B never took the room: {c:?}"),
+        }
+    };
+    assert_eq!(
+        b.leases.holder(&show.room).await.unwrap().unwrap().0,
+        "node-b"
+    );
+    let mut won = 1;
+    for i in 2..=12 {
+        let mut v = if i == 2 {
+            std::mem::replace(
+                &mut on_b,
+                join(&b, &show.room, &dealer("d0")).await.unwrap(),
+            )
+        } else {
+            join(&b, &show.room, &dealer(&format!("d{i}")))
+                .await
+                .unwrap()
+        };
+        v.send(json!({"type": "grab", "sale_id": sale.id, "key": format!("k{i}")}))
+            .await;
+        if v.expect("grab_result").await["result"] == "won" {
+            won += 1;
+        }
+    }
+    assert_eq!(won, 10, "exactly the stock is sold across both owners");
+    // A's dealer retrying its acknowledged grab on B gets the same answer.
+    let mut again = join(&b, &show.room, &dealer("d1")).await.unwrap();
+    again
+        .send(json!({"type": "grab", "sale_id": sale.id, "key": "k1"}))
+        .await;
+    assert_eq!(again.expect("grab_result").await["result"], "won");
+
+    // The store agrees: ten orders for ten units.
+    let loaded = PgStore::open(&db)
+        .await
+        .unwrap()
+        .load_room(&show.room)
+        .await
+        .unwrap()
+        .unwrap();
+    let s = loaded.sales.iter().find(|s| s.id == sale.id).unwrap();
+    assert_eq!(s.remaining, 0);
+    assert_eq!(
+        loaded
+            .orders
+            .iter()
+            .filter(|o| o.sale_id.as_deref() == Some(sale.id.as_str()))
+            .count(),
+        10
+    );
+}
