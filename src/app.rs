@@ -4,6 +4,7 @@
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
+use crate::cluster::{commands, ClusterRooms, LeaseOwnership, Leases};
 use crate::config::ConfigError;
 use crate::config::{Config, StoreKind};
 use crate::control::ControlService;
@@ -31,18 +32,6 @@ use tokio_util::task::TaskTracker;
 /// How long a starting node waits for PostgreSQL to become reachable before it gives up.
 const POSTGRES_PATIENCE: Duration = Duration::from_secs(60);
 
-/// An error and its sources on one line.
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
-}
-
 /// Readiness: the store answers.
 struct StoreReady(Arc<dyn Store>);
 
@@ -52,8 +41,20 @@ impl edge::Dependencies for StoreReady {
         tokio::time::timeout(Duration::from_secs(2), self.0.ping())
             .await
             .map_err(|_| "the store did not answer within 2 s".to_string())?
-            .map_err(|e| format!("the store: {}", error_chain(&e)))
+            .map_err(|e| format!("the store: {}", crate::error_chain(&e)))
     }
+}
+
+/// Whether this node runs alone or with others.
+pub enum Membership {
+    /// It owns every room; nothing is shared.
+    Sole,
+    /// A node of a cluster: it owns a room while it holds the room's lease, and forwards host
+    /// commands for rooms owned elsewhere over `nats`.
+    Cluster {
+        nats: async_nats::Client,
+        leases: Leases,
+    },
 }
 
 /// A running server.
@@ -93,7 +94,7 @@ impl App {
                     Err(e) if postgres::is_misconfiguration(&e) => {
                         return Err(ConfigError(format!(
                             "PostgreSQL at {target:?} refused us: {}",
-                            error_chain(&e)
+                            crate::error_chain(&e)
                         ))
                         .into())
                     }
@@ -111,16 +112,21 @@ impl App {
 
     /// Starts the server on a given store (tests wrap one to make it slow or failing).
     pub async fn start_with_store(config: Config, store: Arc<dyn Store>) -> anyhow::Result<App> {
-        App::start_with_parts(config, store, Arc::new(SoleNode)).await
+        App::start_with_parts(config, store, Membership::Sole).await
     }
 
-    /// Starts the server on a given store, owning rooms as `ownership` decides (a single node
-    /// owns all; a cluster node holds leases).
+    /// Starts the server on a given store, alone or as a node of a cluster.
     pub async fn start_with_parts(
         config: Config,
         store: Arc<dyn Store>,
-        ownership: Arc<dyn Ownership>,
+        membership: Membership,
     ) -> anyhow::Result<App> {
+        let ownership: Arc<dyn Ownership> = match &membership {
+            Membership::Sole => Arc::new(SoleNode),
+            Membership::Cluster { leases, .. } => {
+                Arc::new(LeaseOwnership::new(leases.clone(), store.clone()))
+            }
+        };
         let mut keys = config.api_keys.clone();
         let dev_key = if keys.is_empty() && config.dev {
             let k = format!("dev-{}", auth::random_id(24));
@@ -146,7 +152,15 @@ impl App {
             drain.clone(),
             tasks.clone(),
         );
-        let rooms: Arc<dyn Rooms> = hub.clone();
+        let rooms: Arc<dyn Rooms> = match membership {
+            Membership::Sole => hub.clone(),
+            Membership::Cluster { nats, .. } => {
+                commands::serve(nats.clone(), &config.node_id, hub.clone(), drain.clone())
+                    .await
+                    .context("cannot answer host commands forwarded by other nodes")?;
+                Arc::new(ClusterRooms::new(hub.clone(), nats))
+            }
+        };
 
         let media = Media::start_in(
             rooms.clone(),

@@ -18,6 +18,19 @@ pub mod rooms;
 pub mod store;
 pub mod web;
 
+/// An error and its sources on one line (`a: b: c`), for messages that must carry the cause
+/// across a boundary that keeps only text (a log line, a forwarded answer, a CLI's stderr).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(s) = source {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        source = s.source();
+    }
+    text
+}
+
 /// Generated gRPC types and services of `proto/showfloor/v1/control.proto`.
 pub mod pb {
     #![allow(clippy::all)]

@@ -8,9 +8,10 @@ mod common;
 use common::nats::NatsServer;
 use common::*;
 use serde_json::json;
-use showfloor::app::App;
-use showfloor::cluster::{LeaseOwnership, Leases};
+use showfloor::app::{App, Membership};
+use showfloor::cluster::Leases;
 use showfloor::config::Config;
+use showfloor::pb;
 use showfloor::store::postgres::{scratch, PgStore};
 use showfloor::store::Store;
 use std::sync::Arc;
@@ -30,8 +31,11 @@ async fn node(nats: &NatsServer, db: &showfloor::store::postgres::PgTarget, id: 
     let tmp = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(tmp.path().to_path_buf(), KEY);
     config.node_id = id.into();
-    let ownership = Arc::new(LeaseOwnership::new(leases.clone(), store.clone()));
-    let app = App::start_with_parts(config, store, ownership)
+    let membership = Membership::Cluster {
+        nats: nats.jetstream().await.client(),
+        leases: leases.clone(),
+    };
+    let app = App::start_with_parts(config, store, membership)
         .await
         .unwrap();
     Node {
@@ -74,6 +78,33 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
     assert!(reason.contains("node-a"), "{reason}");
     let held = b.leases.holder(&show.room).await.unwrap().unwrap();
     assert_eq!(held.0, "node-a");
+
+    // Host commands sent to B run on A, the owner: the brand switch reaches A's viewer, and
+    // a refusal comes back as the same gRPC error it would be on A.
+    let mut cb = b.server.control().await;
+    let room_on_b = cb.get_room(&show.room).await;
+    assert_eq!(room_on_b.id, show.room);
+    let second = show.brand_b.clone();
+    cb.switch(&show.room, &second).await;
+    loop {
+        match on_a.next().await {
+            Next::Frame(f) if f["type"] == "brand_switched" => {
+                assert_eq!(f["brand"]["id"], second.as_str());
+                break;
+            }
+            Next::Frame(_) => continue,
+            Next::Closed(c) => panic!("closed: {c:?}"),
+        }
+    }
+    let refused = cb
+        .client
+        .switch_brand(authed(pb::BrandRef {
+            room_id: show.room.clone(),
+            brand_id: "no-such-brand".into(),
+        }))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::NotFound, "{refused:?}");
 
     // A stops renewing (as if cut off from NATS): it steps down by its own clock, telling
     // its viewers to reconnect; B then takes the room, loads it from the store, and sells

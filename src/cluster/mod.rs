@@ -5,9 +5,11 @@
 //! node holds the room's [`lease::Lease`], whose acquisition revision is the fencing token the
 //! store checks on every write.
 
+pub mod commands;
 pub mod lease;
 mod ownership;
 
+pub use commands::ClusterRooms;
 pub use lease::{Acquired, Lease, Leases, LossReason};
 pub use ownership::LeaseOwnership;
 

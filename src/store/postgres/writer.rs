@@ -166,13 +166,7 @@ async fn write_batch(
 
 /// Fails every submission of `batch` with `e` (each gets its message, chain included).
 fn fail_all(batch: &mut Vec<Submission>, e: &StoreError) {
-    let mut message = e.to_string();
-    let mut source = std::error::Error::source(e);
-    while let Some(s) = source {
-        message.push_str(": ");
-        message.push_str(&s.to_string());
-        source = s.source();
-    }
+    let message = crate::error_chain(e);
     for s in batch.drain(..) {
         s.done.send(Err(StoreError::Backend {
             op: "write",

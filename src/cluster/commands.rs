@@ -1,0 +1,252 @@
+//! Host commands for a room that another node owns: sent to that node over NATS
+//! request/reply, answered there by its own rooms, with a deadline.
+//
+// Each node answers on one subject of its own (`showfloor.node.<hex node id>.host`); a node
+// that is not a room's owner learns the owner from the lease (`OwnershipError::HeldBy`) and
+// asks it. The owner answers through its local rooms only, never forwarding again, so a
+// command moves at most once; if the room changed hands meanwhile, the caller hears "owned
+// by …" and may try again.
+
+use crate::model::{
+    AudienceClass, ClientMessage, HostCommand, HostReply, JoinRequest, MediaSession, NewRoom,
+    ProtocolError, Refusal, RoomError, RoomState, RoomSummary, Secret, SessionId, WatchEvent,
+};
+use crate::rooms::ownership::OwnershipError;
+use crate::rooms::{MediaSignal, Rooms, RoomsError, SessionSink};
+use async_trait::async_trait;
+use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeSet;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+/// How long a forwarded command may take, the owner's store write included.
+const DEADLINE: Duration = Duration::from_secs(5);
+/// Forwarded commands a node works on at once; more wait for a slot.
+const CONCURRENT: usize = 256;
+
+fn node_subject(node: &str) -> String {
+    // Node ids may hold `.`, a subject separator: hex keeps the subject one token.
+    format!("showfloor.node.{}.host", hex::encode(node))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Request {
+    room: String,
+    cmd: HostCommand,
+}
+
+/// A forwarded command's outcome as it crosses the wire.
+#[derive(Serialize, Deserialize)]
+enum Answer {
+    Done(HostReply),
+    Refused(RoomError),
+    NotFound,
+    OwnedBy(String),
+    Unavailable(String),
+}
+
+impl Answer {
+    fn of(result: Result<HostReply, RoomsError>) -> Answer {
+        match result {
+            Ok(reply) => Answer::Done(reply),
+            Err(RoomsError::Room(e)) => Answer::Refused(e),
+            Err(RoomsError::RoomNotFound(_)) => Answer::NotFound,
+            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => Answer::OwnedBy(node),
+            Err(e) => Answer::Unavailable(crate::error_chain(&e)),
+        }
+    }
+
+    fn into_result(self, room: &str) -> Result<HostReply, RoomsError> {
+        match self {
+            Answer::Done(reply) => Ok(reply),
+            Answer::Refused(e) => Err(RoomsError::Room(e)),
+            Answer::NotFound => Err(RoomsError::RoomNotFound(room.to_string())),
+            Answer::OwnedBy(node) => Err(RoomsError::NotOwned(OwnershipError::HeldBy {
+                room: room.to_string(),
+                node,
+            })),
+            Answer::Unavailable(why) => Err(unsettled(room, why)),
+        }
+    }
+}
+
+fn unsettled(room: &str, why: String) -> RoomsError {
+    RoomsError::NotOwned(OwnershipError::Unsettled {
+        room: room.to_string(),
+        why,
+    })
+}
+
+/// Answers the host commands other nodes forward to this one, with `local` (this node's own
+/// rooms), until `stop`.
+pub async fn serve(
+    client: async_nats::Client,
+    node_id: &str,
+    local: Arc<dyn Rooms>,
+    stop: CancellationToken,
+) -> Result<(), super::ClusterError> {
+    let mut requests = client.subscribe(node_subject(node_id)).await.map_err(|e| {
+        super::ClusterError::JetStream {
+            what: "subscribe to forwarded host commands".into(),
+            source: Box::new(e),
+        }
+    })?;
+    let slots = Arc::new(Semaphore::new(CONCURRENT));
+    tokio::spawn(async move {
+        loop {
+            let msg = tokio::select! {
+                _ = stop.cancelled() => break,
+                m = requests.next() => match m {
+                    Some(m) => m,
+                    None => break,
+                },
+            };
+            let Some(reply_to) = msg.reply.clone() else {
+                continue;
+            };
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (client, local) = (client.clone(), local.clone());
+            tokio::spawn(async move {
+                let answer = match serde_json::from_slice::<Request>(&msg.payload) {
+                    Ok(req) => Answer::of(local.host(&req.room, req.cmd).await),
+                    Err(e) => Answer::Unavailable(format!("undecodable forwarded command: {e}")),
+                };
+                let body = serde_json::to_vec(&answer).expect("answers serialise");
+                if let Err(e) = client.publish(reply_to, body.into()).await {
+                    tracing::debug!(error = %e, "could not answer a forwarded command");
+                }
+                drop(slot);
+            });
+        }
+    });
+    Ok(())
+}
+
+/// This node's rooms, with host commands for rooms owned elsewhere forwarded to their owner.
+pub struct ClusterRooms {
+    local: Arc<dyn Rooms>,
+    client: async_nats::Client,
+}
+
+impl ClusterRooms {
+    pub fn new(local: Arc<dyn Rooms>, client: async_nats::Client) -> ClusterRooms {
+        ClusterRooms { local, client }
+    }
+
+    async fn forward(
+        &self,
+        node: &str,
+        room: &str,
+        cmd: HostCommand,
+    ) -> Result<HostReply, RoomsError> {
+        let body = serde_json::to_vec(&Request {
+            room: room.to_string(),
+            cmd,
+        })
+        .expect("commands serialise");
+        let request = self.client.request(node_subject(node), body.into());
+        let msg = match tokio::time::timeout(DEADLINE, request).await {
+            Ok(Ok(msg)) => msg,
+            Ok(Err(e)) if e.kind() == async_nats::RequestErrorKind::NoResponders => {
+                return Err(unsettled(
+                    room,
+                    format!(
+                        "its owner, node {node}, is not answering; the room moves to another \
+                         node once its lease expires, try again"
+                    ),
+                ))
+            }
+            Ok(Err(e)) => return Err(unsettled(room, format!("forwarding to node {node}: {e}"))),
+            Err(_) => {
+                return Err(unsettled(
+                    room,
+                    format!("node {node} did not answer within {}s", DEADLINE.as_secs()),
+                ))
+            }
+        };
+        serde_json::from_slice::<Answer>(&msg.payload)
+            .map_err(|e| unsettled(room, format!("undecodable answer from node {node}: {e}")))?
+            .into_result(room)
+    }
+}
+
+#[async_trait]
+impl Rooms for ClusterRooms {
+    fn new_session_id(&self) -> SessionId {
+        self.local.new_session_id()
+    }
+
+    async fn create_room(&self, new: NewRoom) -> Result<RoomSummary, RoomsError> {
+        self.local.create_room(new).await
+    }
+
+    async fn list_rooms(&self, state: Option<RoomState>) -> Result<Vec<RoomSummary>, RoomsError> {
+        self.local.list_rooms(state).await
+    }
+
+    async fn token_key(&self, room: &str) -> Result<Secret, RoomsError> {
+        self.local.token_key(room).await
+    }
+
+    async fn join(
+        &self,
+        room: &str,
+        session: SessionId,
+        req: JoinRequest,
+        sink: SessionSink,
+    ) -> Result<AudienceClass, Refusal> {
+        self.local.join(room, session, req, sink).await
+    }
+
+    async fn leave(&self, room: &str, session: SessionId) {
+        self.local.leave(room, session).await
+    }
+
+    async fn viewer_message(
+        &self,
+        room: &str,
+        session: SessionId,
+        msg: Result<ClientMessage, ProtocolError>,
+    ) {
+        self.local.viewer_message(room, session, msg).await
+    }
+
+    /// Runs here if this node owns the room (or can take it); otherwise on its owner.
+    async fn host(&self, room: &str, cmd: HostCommand) -> Result<HostReply, RoomsError> {
+        match self.local.host(room, cmd.clone()).await {
+            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
+                self.forward(&node, room, cmd).await
+            }
+            other => other,
+        }
+    }
+
+    async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
+        self.local.watch(room).await
+    }
+
+    async fn attach_media(&self, room: &str, media: MediaSession) -> Result<(), Refusal> {
+        self.local.attach_media(room, media).await
+    }
+
+    async fn detach_media(&self, room: &str, id: &str) {
+        self.local.detach_media(room, id).await
+    }
+
+    async fn set_live_feeds(&self, room: &str, brands: BTreeSet<String>) {
+        self.local.set_live_feeds(room, brands).await
+    }
+
+    async fn follow_media(
+        &self,
+        room: &str,
+    ) -> Result<BoxStream<'static, MediaSignal>, RoomsError> {
+        self.local.follow_media(room).await
+    }
+}
