@@ -5,10 +5,12 @@
 //! node holds the room's [`lease::Lease`], whose acquisition revision is the fencing token the
 //! store checks on every write.
 
+pub mod bus;
 pub mod commands;
 pub mod lease;
 mod ownership;
 
+pub use bus::NatsBus;
 pub use commands::ClusterRooms;
 pub use lease::{Acquired, Lease, Leases, LossReason};
 pub use ownership::LeaseOwnership;
