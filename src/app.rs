@@ -29,16 +29,62 @@ use tokio_stream::StreamExt;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-/// How long a starting node waits for PostgreSQL to become reachable before it gives up.
-const POSTGRES_PATIENCE: Duration = Duration::from_secs(60);
+/// How long a starting node waits for PostgreSQL or NATS to become reachable before it gives up.
+const SERVICE_PATIENCE: Duration = Duration::from_secs(60);
 
-/// Readiness: the store answers.
-struct StoreReady(Arc<dyn Store>);
+/// The JetStream key-value bucket of room leases (one per cluster).
+const LEASE_BUCKET: &str = "showfloor_rooms";
+
+/// Connects to NATS, waiting up to [`SERVICE_PATIENCE`] while it is unreachable; a refusal
+/// that waiting cannot fix (credentials, TLS, a malformed address) is a configuration error.
+async fn connect_nats(urls: &str) -> anyhow::Result<async_nats::Client> {
+    use async_nats::ConnectErrorKind as K;
+    let shown: Vec<String> = urls.split(',').map(crate::config::redact).collect();
+    let shown = shown.join(",");
+    let deadline = tokio::time::Instant::now() + SERVICE_PATIENCE;
+    let mut delay = Duration::from_millis(250);
+    loop {
+        match async_nats::connect(urls).await {
+            Ok(client) => return Ok(client),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    K::ServerParse | K::Authentication | K::AuthorizationViolation | K::Tls
+                ) =>
+            {
+                return Err(ConfigError(format!("NATS at {shown} refused us: {e}")).into())
+            }
+            Err(e) if tokio::time::Instant::now() + delay > deadline => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "NATS at {shown} was not reachable within {}s",
+                    SERVICE_PATIENCE.as_secs()
+                )))
+            }
+            Err(e) => {
+                tracing::warn!(nats = %shown, error = %e, "NATS is not reachable yet");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+/// Readiness: the store answers, and in a cluster NATS is connected.
+struct Ready {
+    store: Arc<dyn Store>,
+    nats: Option<async_nats::Client>,
+}
 
 #[async_trait::async_trait]
-impl edge::Dependencies for StoreReady {
+impl edge::Dependencies for Ready {
     async fn check(&self) -> Result<(), String> {
-        tokio::time::timeout(Duration::from_secs(2), self.0.ping())
+        if let Some(nats) = &self.nats {
+            let state = nats.connection_state();
+            if state != async_nats::connection::State::Connected {
+                return Err(format!("NATS is {state}"));
+            }
+        }
+        tokio::time::timeout(Duration::from_secs(2), self.store.ping())
             .await
             .map_err(|_| "the store did not answer within 2 s".to_string())?
             .map_err(|e| format!("the store: {}", crate::error_chain(&e)))
@@ -89,7 +135,7 @@ impl App {
                 let url = config.postgres.as_ref().map(|u| u.expose()).unwrap_or("");
                 // `Config::validate` parsed it already.
                 let target = PgTarget::parse(url).map_err(|e| ConfigError(e.to_string()))?;
-                match PgStore::open_with_retry(&target, POSTGRES_PATIENCE).await {
+                match PgStore::open_with_retry(&target, SERVICE_PATIENCE).await {
                     Ok(store) => Arc::new(store),
                     Err(e) if postgres::is_misconfiguration(&e) => {
                         return Err(ConfigError(format!(
@@ -101,13 +147,30 @@ impl App {
                     Err(e) => {
                         return Err(anyhow::Error::new(e).context(format!(
                             "PostgreSQL at {target:?} was not reachable within {}s",
-                            POSTGRES_PATIENCE.as_secs()
+                            SERVICE_PATIENCE.as_secs()
                         )))
                     }
                 }
             }
         };
-        App::start_with_store(config, store).await
+        let membership = match config.nats.as_ref() {
+            None => Membership::Sole,
+            Some(url) => {
+                let nats = connect_nats(url.expose()).await?;
+                let ttl = Duration::from_secs(config.lease_ttl_secs);
+                let js = async_nats::jetstream::new(nats.clone());
+                let leases = Leases::open(js, LEASE_BUCKET, &config.node_id, ttl)
+                    .await
+                    .map_err(|e| match e {
+                        crate::cluster::ClusterError::TtlMismatch { .. } => {
+                            anyhow::Error::new(ConfigError(crate::error_chain(&e)))
+                        }
+                        e => anyhow::Error::new(e).context("cannot open the room leases on NATS"),
+                    })?;
+                Membership::Cluster { nats, leases }
+            }
+        };
+        App::start_with_parts(config, store, membership).await
     }
 
     /// Starts the server on a given store (tests wrap one to make it slow or failing).
@@ -152,6 +215,10 @@ impl App {
             drain.clone(),
             tasks.clone(),
         );
+        let nats_client = match &membership {
+            Membership::Sole => None,
+            Membership::Cluster { nats, .. } => Some(nats.clone()),
+        };
         let rooms: Arc<dyn Rooms> = match membership {
             Membership::Sole => hub.clone(),
             Membership::Cluster { nats, .. } => {
@@ -192,7 +259,10 @@ impl App {
             write_delay: Duration::from_millis(config.write_delay_ms),
             draining: drain.clone(),
             sessions: tasks.clone(),
-            dependencies: Arc::new(StoreReady(store.clone())),
+            dependencies: Arc::new(Ready {
+                store: store.clone(),
+                nats: nats_client.clone(),
+            }),
         };
         let control = pb::control_server::ControlServer::new(ControlService::new(
             rooms.clone(),

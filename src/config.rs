@@ -16,6 +16,29 @@ pub const DEFAULT_WRITE_DELAY_MS: u64 = 40;
 #[error("configuration error: {0}")]
 pub struct ConfigError(pub String);
 
+/// A URL with its credentials hidden, for messages — also when it does not parse.
+pub(crate) fn redact(url: &str) -> String {
+    let url = url.trim();
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        Ok(_) => url.to_string(),
+        Err(_) => match url.split_once("://") {
+            // Whatever sits before an `@` in the authority may be a password.
+            Some((scheme, rest)) => {
+                let authority_end = rest.find('/').unwrap_or(rest.len());
+                match rest[..authority_end].rfind('@') {
+                    Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                    None => url.to_string(),
+                }
+            }
+            None => url.to_string(),
+        },
+    }
+}
+
 /// `showfloor serve` flags. Every flag also reads `SHOWFLOOR_<NAME>` from the environment.
 #[derive(clap::Args, Debug, Default, Clone)]
 pub struct ServeArgs {
@@ -41,6 +64,20 @@ pub struct ServeArgs {
     /// system's roots). The schema is created or migrated at start.
     #[arg(long, env = "SHOWFLOOR_POSTGRES")]
     pub postgres: Option<Secret>,
+    /// NATS server(s) with JetStream for a cluster: `nats://HOST:4222` (comma-separated for
+    /// several; `tls://` for TLS; credentials as `nats://USER:PASSWORD@HOST`). Needs
+    /// --postgres and an explicit --node-id unique to this node. Rooms are owned by leases
+    /// and host commands reach a room's owner from any node.
+    #[arg(long, env = "SHOWFLOOR_NATS")]
+    pub nats: Option<Secret>,
+    /// The address other nodes and clients reach this node at (`HOST` or `HOST:PORT`), named
+    /// to clients that reach a node not running their room.
+    #[arg(long, env = "SHOWFLOOR_ADVERTISE")]
+    pub advertise: Option<String>,
+    /// Room lease time-to-live in a cluster, seconds: how long a room stays unowned after its
+    /// owner dies. Every node must use the same [default: 5].
+    #[arg(long, env = "SHOWFLOOR_LEASE_TTL_SECS")]
+    pub lease_ttl_secs: Option<u64>,
     /// This node's name: it tags the session ids it hands out, so they stay unique across the
     /// nodes of a cluster. 1 to 64 characters of a-z, A-Z, 0-9, `.`, `_` or `-`
     /// [default: local].
@@ -112,6 +149,9 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     store: Option<StoreKind>,
     postgres: Option<Secret>,
+    nats: Option<Secret>,
+    advertise: Option<String>,
+    lease_ttl_secs: Option<u64>,
     node_id: Option<String>,
     api_keys: Option<Vec<Secret>>,
     dev: Option<bool>,
@@ -136,6 +176,12 @@ pub struct Config {
     pub store: StoreKind,
     /// The PostgreSQL URL (a secret: it may hold a password); set when `store` is Postgres.
     pub postgres: Option<Secret>,
+    /// NATS URL(s) (a secret: they may hold credentials); set on a node of a cluster.
+    pub nats: Option<Secret>,
+    pub advertise: Option<String>,
+    pub lease_ttl_secs: u64,
+    /// Whether `node_id` was set (a cluster node must be named, not left `local`).
+    pub node_id_set: bool,
     pub node_id: String,
     pub api_keys: Vec<Secret>,
     pub dev: bool,
@@ -161,6 +207,10 @@ impl Config {
             data_dir,
             store: StoreKind::Sqlite,
             postgres: None,
+            nats: None,
+            advertise: None,
+            lease_ttl_secs: 5,
+            node_id_set: true,
             node_id: "test".into(),
             api_keys: vec![Secret::new(api_key)],
             dev: false,
@@ -217,6 +267,13 @@ impl Config {
                 StoreKind::Sqlite
             }),
             postgres,
+            nats: args
+                .nats
+                .or(file.nats)
+                .filter(|u| !u.expose().trim().is_empty()),
+            advertise: args.advertise.or(file.advertise),
+            lease_ttl_secs: args.lease_ttl_secs.or(file.lease_ttl_secs).unwrap_or(5),
+            node_id_set: args.node_id.is_some() || file.node_id.is_some(),
             node_id: args
                 .node_id
                 .or(file.node_id)
@@ -288,6 +345,35 @@ impl Config {
                 ))
             }
             (StoreKind::Sqlite, None) => {}
+        }
+        if let Some(nats) = &self.nats {
+            if self.store != StoreKind::Postgres {
+                return Err(ConfigError(
+                    "--nats makes this node part of a cluster, whose nodes share PostgreSQL: \
+                     give --postgres too"
+                        .into(),
+                ));
+            }
+            if !self.node_id_set {
+                return Err(ConfigError(
+                    "--nats needs --node-id: a name unique to this node in the cluster".into(),
+                ));
+            }
+            for part in nats.expose().split(',') {
+                part.trim().parse::<async_nats::ServerAddr>().map_err(|e| {
+                    ConfigError(format!("--nats: {:?} is not a NATS URL: {e}", redact(part)))
+                })?;
+            }
+            if !(1..=60).contains(&self.lease_ttl_secs) {
+                return Err(ConfigError(format!(
+                    "lease_ttl_secs must be 1 to 60 (got {})",
+                    self.lease_ttl_secs
+                )));
+            }
+        } else if self.advertise.is_some() {
+            return Err(ConfigError(
+                "--advertise is for a node of a cluster: give --nats too".into(),
+            ));
         }
         let range = |name: &str, v: u64, lo: u64, hi: u64| {
             if v < lo || v > hi {
@@ -433,6 +519,53 @@ mod tests {
         })
         .unwrap_err();
         assert!(e.0.contains("--postgres"), "{e}");
+    }
+
+    #[test]
+    fn a_cluster_node_needs_postgres_a_name_and_a_nats_url_and_says_so() {
+        let node = |nats: &str, postgres: Option<&str>, node_id: Option<&str>| {
+            Config::from_args(ServeArgs {
+                dev: true,
+                nats: Some(Secret::new(nats)),
+                postgres: postgres.map(Secret::new),
+                node_id: node_id.map(String::from),
+                ..Default::default()
+            })
+        };
+        let c = node(
+            "nats://a:4222,nats://b:4222",
+            Some("postgres://db/x"),
+            Some("n1"),
+        )
+        .unwrap();
+        assert_eq!(c.store, StoreKind::Postgres);
+        assert_eq!(c.lease_ttl_secs, 5);
+        for (e, says) in [
+            (node("nats://a:4222", None, Some("n1")), "--postgres"),
+            (
+                node("nats://a:4222", Some("postgres://db/x"), None),
+                "--node-id",
+            ),
+            (
+                node(
+                    "nats://u:hunter2@a:4222:99",
+                    Some("postgres://db/x"),
+                    Some("n1"),
+                ),
+                "not a NATS URL",
+            ),
+        ] {
+            let e = e.unwrap_err();
+            assert!(e.0.contains(says), "{e}");
+            assert!(!e.0.contains("hunter2"), "{e}");
+        }
+        let e = Config::from_args(ServeArgs {
+            dev: true,
+            advertise: Some("10.0.0.1".into()),
+            ..Default::default()
+        })
+        .unwrap_err();
+        assert!(e.0.contains("--nats"), "{e}");
     }
 
     #[test]

@@ -388,14 +388,23 @@ pub fn dealer_token(room: &str, key: &str, viewer: &str, tier: &str) -> String {
 
 /// Connects a WebSocket viewer to any server address.
 pub async fn connect(http_addr: &str, room: &str, token: &str) -> Viewer {
-    let url = format!("ws://{http_addr}/ws/{room}?token={token}");
-    let (ws, _) = tokio_tungstenite::connect_async(url)
+    try_connect(http_addr, room, token)
         .await
-        .expect("ws connects");
-    Viewer {
+        .expect("ws connects")
+}
+
+/// Connects a WebSocket viewer, or says why it could not (a node that is down).
+pub async fn try_connect(
+    http_addr: &str,
+    room: &str,
+    token: &str,
+) -> Result<Viewer, tokio_tungstenite::tungstenite::Error> {
+    let url = format!("ws://{http_addr}/ws/{room}?token={token}");
+    let (ws, _) = tokio_tungstenite::connect_async(url).await?;
+    Ok(Viewer {
         ws,
         frames: Vec::new(),
-    }
+    })
 }
 
 /// Lets one test process hold thousands of sockets.

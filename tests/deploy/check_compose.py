@@ -111,7 +111,7 @@ def main(root):
         settings = {k: interpolate(v) for k, v in env.items()}
         settings.update({k: interpolate(v) for k, v in srcfacts.flags_to_env(command(svc)).items()})
         for key in env:
-            if key.startswith("SHOWFLOOR_") and key not in known_env | srcfacts.PENDING_ENV:
+            if key.startswith("SHOWFLOOR_") and key not in known_env:
                 err(f"{name}: {key} is not a setting the server reads (not in src/)")
         for key in ("SHOWFLOOR_NATS", "SHOWFLOOR_POSTGRES", "SHOWFLOOR_NODE_ID",
                     "SHOWFLOOR_API_KEYS", "SHOWFLOOR_ADVERTISE"):

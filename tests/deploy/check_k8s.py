@@ -27,7 +27,7 @@ def selects(selector, labels):
 
 def main(root):
     k8s = pathlib.Path(root, "deploy", "k8s")
-    known_env = srcfacts.env_names(root) | srcfacts.PENDING_ENV
+    known_env = srcfacts.env_names(root)
     routes = srcfacts.routes(root)
 
     kust = yaml.safe_load((k8s / "kustomization.yaml").read_text())

@@ -4,10 +4,6 @@ the deploy files may only use settings and HTTP paths the server really has."""
 import pathlib
 import re
 
-# Issue 14's cluster settings, being added to src/config.rs in parallel with deploy/.
-# Accepted until the source declares them; once it does, this set can go.
-PENDING_ENV = {"SHOWFLOOR_NATS", "SHOWFLOOR_ADVERTISE"}
-
 # Flag spelling of the settings the checks look at (for `command:`/`args:` instead of env).
 FLAGS = {
     "--nats": "SHOWFLOOR_NATS",

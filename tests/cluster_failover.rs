@@ -1,0 +1,229 @@
+//! A cluster of two server processes (`serve --nats --postgres --node-id`) on a real
+//! nats-server and PostgreSQL: `kill -9` of the room's owner in the middle of a flash-sale
+//! burst. The other node takes the room once the lease expires; every acknowledged grab is
+//! stored, a retried key gets the same answer, and the stock is sold exactly once.
+
+mod common;
+
+use common::nats::NatsServer;
+use common::*;
+use serde_json::json;
+use showfloor::pb;
+use showfloor::store::postgres::{scratch, PgStore, PgTarget};
+use showfloor::store::Store;
+use std::collections::HashMap;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const TTL_SECS: u64 = 2;
+
+struct Node {
+    child: Child,
+    http: u16,
+    grpc: u16,
+}
+
+async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
+    let (http, grpc) = (free_port(), free_port());
+    let child = bin()
+        .args(["serve", "--api-key", KEY, "--node-id", id])
+        .args(["--nats", nats, "--postgres", postgres])
+        .args(["--lease-ttl-secs", &TTL_SECS.to_string()])
+        .args(["--http-addr", &format!("127.0.0.1:{http}")])
+        .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
+        .args(["--media-udp-addr", "127.0.0.1:0"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut node = Node { child, http, grpc };
+    let deadline = Instant::now() + WAIT;
+    while !ready(http).await {
+        if Instant::now() > deadline {
+            let _ = node.child.kill();
+            panic!("node {id} did not become ready");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if let Some(status) = node.child.try_wait().unwrap() {
+        panic!("node {id} exited: {status}");
+    }
+    node
+}
+
+async fn ready(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let _ = s
+        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await;
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out.starts_with("HTTP/1.1 200")
+}
+
+async fn control(grpc: u16) -> Control {
+    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Control {
+        client: pb::control_client::ControlClient::new(ch),
+    }
+}
+
+/// Grabs with `key` on a node: the answer, or `None` if the node refused the session.
+async fn grab(
+    http: u16,
+    room: &str,
+    token: &str,
+    sale: &str,
+    key: &str,
+) -> Option<(String, String)> {
+    let Ok(mut v) = try_connect(&format!("127.0.0.1:{http}"), room, token).await else {
+        return None;
+    };
+    match v.next().await {
+        Next::Frame(f) if f["type"] == "welcome" => {}
+        _ => return None,
+    }
+    v.send(json!({"type": "grab", "sale_id": sale, "key": key}))
+        .await;
+    loop {
+        match v.next().await {
+            Next::Frame(f) if f["type"] == "grab_result" => {
+                return Some((
+                    f["result"].as_str().unwrap().to_string(),
+                    f["order_id"].as_str().unwrap_or("").to_string(),
+                ))
+            }
+            Next::Frame(_) => continue,
+            Next::Closed(_) => return None,
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_oversells() {
+    raise_fd_limit();
+    let nats = NatsServer::start().await;
+    let pg_url = scratch::fresh_database_url();
+    let mut a = spawn_node(&nats.url(), &pg_url, "node-a").await;
+    let mut b = spawn_node(&nats.url(), &pg_url, "node-b").await;
+
+    let mut c = control(a.grpc).await;
+    let show = setup_show(&mut c).await;
+    let stock = 120;
+    let sale = c
+        .flash_sale(&show.room, &show.products[0].id, stock, 4, 600)
+        .await;
+
+    // 60 dealers grab on A, each up to four times (keys k0..k3, limit 4); A is killed once
+    // 40 wins are acknowledged, with grabs still in flight.
+    let acked = Arc::new(parking_lot::Mutex::new(
+        HashMap::<(String, String), String>::new(),
+    ));
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..60 {
+        let (room, key, sale_id, mine) = (
+            show.room.clone(),
+            show.key.clone(),
+            sale.id.clone(),
+            acked.clone(),
+        );
+        let port = a.http;
+        tasks.spawn(async move {
+            let dealer = format!("d{i}");
+            let token = dealer_token(&room, &key, &dealer, "gold");
+            for k in 0..4 {
+                let key = format!("k{k}");
+                match grab(port, &room, &token, &sale_id, &key).await {
+                    Some((result, order)) if result == "won" => {
+                        mine.lock().insert((dealer.clone(), key), order);
+                    }
+                    Some(_) => {}
+                    None => return,
+                }
+            }
+        });
+    }
+    let deadline = Instant::now() + WAIT;
+    while acked.lock().len() < 40 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    while tasks.join_next().await.is_some() {}
+    let acked = acked.lock().clone();
+    assert!(
+        acked.len() >= 30,
+        "{} wins acknowledged before the kill",
+        acked.len()
+    );
+    let killed = Instant::now();
+
+    // B takes the room over once A's lease expires; every dealer asks again on B with the
+    // same keys: wins acknowledged on A come back as the same orders, the rest of the stock is
+    // sold on B, and not one unit more.
+    let first_token = dealer_token(&show.room, &show.key, "d0", "gold");
+    let took_over = loop {
+        if let Some(answer) = grab(b.http, &show.room, &first_token, &sale.id, "k0").await {
+            break answer;
+        }
+        assert!(killed.elapsed() < WAIT, "B never took the room over");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    eprintln!(
+        "failover: first grab served by node-b {:?} after the kill (lease TTL {TTL_SECS}s)",
+        killed.elapsed()
+    );
+    let mut answers = HashMap::new();
+    answers.insert(("d0".to_string(), "k0".to_string()), took_over);
+    for i in 0..60 {
+        let dealer = format!("d{i}");
+        let token = dealer_token(&show.room, &show.key, &dealer, "gold");
+        for k in 0..4 {
+            let key = format!("k{k}");
+            if answers.contains_key(&(dealer.clone(), key.clone())) {
+                continue;
+            }
+            let answer = grab(b.http, &show.room, &token, &sale.id, &key)
+                .await
+                .expect("B serves the room");
+            answers.insert((dealer.clone(), key), answer);
+        }
+    }
+    for (grab_key, order) in &acked {
+        let (result, again) = &answers[grab_key];
+        assert_eq!(result, "won", "{grab_key:?} was acknowledged a win on A");
+        assert_eq!(again, order, "{grab_key:?} gets the same order on B");
+    }
+    let won = answers.values().filter(|(r, _)| r == "won").count();
+    assert_eq!(won as u32, stock, "the stock is sold exactly once");
+
+    // The store agrees.
+    b.child.kill().unwrap();
+    b.child.wait().unwrap();
+    let store = PgStore::open(&PgTarget::parse(&pg_url).unwrap())
+        .await
+        .unwrap();
+    let room = store.load_room(&show.room).await.unwrap().unwrap();
+    let s = room.sales.iter().find(|s| s.id == sale.id).unwrap();
+    assert_eq!(s.remaining, 0);
+    let orders: Vec<_> = room
+        .orders
+        .iter()
+        .filter(|o| o.sale_id.as_deref() == Some(sale.id.as_str()))
+        .collect();
+    assert_eq!(orders.len() as u32, stock);
+    for order in acked.values() {
+        assert!(
+            orders.iter().any(|o| &o.id == order),
+            "acknowledged {order} is stored"
+        );
+    }
+}
