@@ -8,7 +8,6 @@ mod common;
 use common::nats::NatsServer;
 use common::*;
 use serde_json::json;
-use showfloor::pb;
 use showfloor::store::postgres::{scratch, PgStore, PgTarget};
 use showfloor::store::Store;
 use std::collections::HashMap;
@@ -39,7 +38,7 @@ async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
         .unwrap();
     let mut node = Node { child, http, grpc };
     let deadline = Instant::now() + WAIT;
-    while !ready(http).await {
+    while !readyz(http).await {
         if Instant::now() > deadline {
             let _ = node.child.kill();
             panic!("node {id} did not become ready");
@@ -50,30 +49,6 @@ async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
         panic!("node {id} exited: {status}");
     }
     node
-}
-
-async fn ready(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    let _ = s
-        .write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await;
-    let mut out = String::new();
-    let _ = s.read_to_string(&mut out).await;
-    out.starts_with("HTTP/1.1 200")
-}
-
-async fn control(grpc: u16) -> Control {
-    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Control {
-        client: pb::control_client::ControlClient::new(ch),
-    }
 }
 
 /// Grabs with `key` on a node: the answer, or `None` if the node refused the session.
@@ -115,7 +90,7 @@ async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_over
     let mut a = spawn_node(&nats.url(), &pg_url, "node-a").await;
     let mut b = spawn_node(&nats.url(), &pg_url, "node-b").await;
 
-    let mut c = control(a.grpc).await;
+    let mut c = Control::at(a.grpc).await;
     let show = setup_show(&mut c).await;
     let stock = 120;
     let sale = c

@@ -132,6 +132,10 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
         b.leases.holder(&show.room).await.unwrap().unwrap().0,
         "node-b"
     );
+    // B's control plane had learnt that A ran the room; now B runs it, and its host commands
+    // still land (the stale hint is dropped on A's answer).
+    assert_eq!(cb.get_room(&show.room).await.id, show.room);
+    cb.announce(&show.room, "back on node-b").await;
     let mut won = 1;
     for i in 2..=12 {
         let mut v = if i == 2 {

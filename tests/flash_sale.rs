@@ -394,37 +394,14 @@ async fn spawn_server(backend: &Backend, http: u16, grpc: u16) -> std::process::
         .spawn()
         .unwrap();
     for _ in 0..400 {
-        if let Ok(r) = reqwest_readyz(http).await {
-            if r {
-                return child;
-            }
+        if readyz(http).await {
+            return child;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let _ = child.kill();
     let _ = child.wait();
     panic!("server did not become ready");
-}
-
-async fn reqwest_readyz(port: u16) -> std::io::Result<bool> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port)).await?;
-    s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).await?;
-    Ok(out.starts_with("HTTP/1.1 200"))
-}
-
-async fn control_at(grpc: u16) -> Control {
-    let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
-    Control {
-        client: pb::control_client::ControlClient::new(ch),
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -441,7 +418,7 @@ async fn kill_9_in_a_burst(backend: Backend) {
     raise_fd_limit();
     let (http, grpc) = (free_port(), free_port());
     let mut child = spawn_server(&backend, http, grpc).await;
-    let mut c = control_at(grpc).await;
+    let mut c = Control::at(grpc).await;
     let show = setup_show(&mut c).await;
     let stock = 5_000;
     let sale = c
@@ -502,7 +479,7 @@ async fn kill_9_in_a_burst(backend: Backend) {
     // Restart on the same data: every acknowledged win is there, and the books balance.
     let (http2, grpc2) = (free_port(), free_port());
     let mut child = spawn_server(&backend, http2, grpc2).await;
-    let mut c = control_at(grpc2).await;
+    let mut c = Control::at(grpc2).await;
     let s = c
         .client
         .get_flash_sale(authed(pb::FlashSaleRef {

@@ -14,6 +14,7 @@ use crate::model::{
 use crate::rooms::ownership::OwnershipError;
 use crate::rooms::{MediaSignal, Rooms, RoomsError, SessionSink};
 use async_trait::async_trait;
+use dashmap::DashMap;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
@@ -132,11 +133,19 @@ pub async fn serve(
 pub struct ClusterRooms {
     local: Arc<dyn Rooms>,
     client: async_nats::Client,
+    /// The owner last seen of rooms owned elsewhere: commands go there directly, without
+    /// asking the lease first. Only a hint — the owner's own answer is authoritative, and
+    /// any answer but a result or a refusal of the command drops it.
+    owners: DashMap<String, String>,
 }
 
 impl ClusterRooms {
     pub fn new(local: Arc<dyn Rooms>, client: async_nats::Client) -> ClusterRooms {
-        ClusterRooms { local, client }
+        ClusterRooms {
+            local,
+            client,
+            owners: DashMap::new(),
+        }
     }
 
     async fn forward(
@@ -217,11 +226,31 @@ impl Rooms for ClusterRooms {
         self.local.viewer_message(room, session, msg).await
     }
 
-    /// Runs here if this node owns the room (or can take it); otherwise on its owner.
+    /// Runs on the room's owner: the one last seen if there is one, else here if this node
+    /// owns the room (or can take it), else the lease's holder.
     async fn host(&self, room: &str, cmd: HostCommand) -> Result<HostReply, RoomsError> {
+        let known = self.owners.get(room).map(|n| n.clone());
+        if let Some(node) = known {
+            match self.forward(&node, room, cmd.clone()).await {
+                r @ (Ok(_) | Err(RoomsError::Room(_)) | Err(RoomsError::RoomNotFound(_))) => {
+                    return r
+                }
+                // Moved, gone or unreachable: ask the lease again.
+                Err(_) => {
+                    self.owners.remove(room);
+                }
+            }
+        }
         match self.local.host(room, cmd.clone()).await {
             Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
-                self.forward(&node, room, cmd).await
+                let result = self.forward(&node, room, cmd).await;
+                if matches!(
+                    result,
+                    Ok(_) | Err(RoomsError::Room(_)) | Err(RoomsError::RoomNotFound(_))
+                ) {
+                    self.owners.insert(room.to_string(), node);
+                }
+                result
             }
             other => other,
         }

@@ -458,6 +458,37 @@ impl Control {
     }
 }
 
+/// Whether a server on a loopback port answers `/readyz` with 200 (false while it is down).
+pub async fn readyz(port: u16) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    if s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .is_err()
+    {
+        return false;
+    }
+    let mut out = String::new();
+    let _ = s.read_to_string(&mut out).await;
+    out.starts_with("HTTP/1.1 200")
+}
+
+impl Control {
+    /// A control client of a server process's gRPC port on loopback.
+    pub async fn at(grpc: u16) -> Control {
+        let ch = Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        Control {
+            client: pb::control_client::ControlClient::new(ch),
+        }
+    }
+}
+
 /// The `showfloor` binary of this build.
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_showfloor"))
