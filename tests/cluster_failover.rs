@@ -33,7 +33,11 @@ async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
         .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
         .args(["--media-udp-addr", "127.0.0.1:0"])
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(if std::env::var_os("SHOWFLOOR_TEST_NODE_LOGS").is_some() {
+            Stdio::inherit()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .unwrap();
     let mut node = Node { child, http, grpc };
@@ -201,4 +205,107 @@ async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_over
             "acknowledged {order} is stored"
         );
     }
+}
+
+/// SIGSTOP of the owner past its lease: the other node takes the room and sells; on SIGCONT
+/// the old owner's pending grabs are never acknowledged as wins (its writes are fenced, or it
+/// sees its lease gone first), it steps down, and no unit is granted twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_owner_that_resumes_is_fenced_and_steps_down() {
+    raise_fd_limit();
+    let nats = NatsServer::start().await;
+    let pg_url = scratch::fresh_database_url();
+    let mut a = spawn_node(&nats.url(), &pg_url, "node-a").await;
+    let mut b = spawn_node(&nats.url(), &pg_url, "node-b").await;
+    let mut c = Control::at(a.grpc).await;
+    let show = setup_show(&mut c).await;
+    let stock = 30;
+    let sale = c
+        .flash_sale(&show.room, &show.products[0].id, stock, stock, 600)
+        .await;
+    let token = |d: &str| dealer_token(&show.room, &show.key, d, "gold");
+
+    // A dealer on A, then A stops (SIGSTOP) with 20 grabs from that dealer in its socket.
+    let mut on_a = try_connect(&format!("127.0.0.1:{}", a.http), &show.room, &token("x"))
+        .await
+        .unwrap();
+    assert!(matches!(on_a.next().await, Next::Frame(f) if f["type"] == "welcome"));
+    let pid = a.child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid, not yet reaped.
+    unsafe { libc::kill(pid, libc::SIGSTOP) };
+    for k in 0..20 {
+        on_a.send(json!({"type": "grab", "sale_id": sale.id, "key": format!("x{k}")}))
+            .await;
+    }
+
+    // B takes the room once A's lease expires and sells 25 of the 30 units.
+    let stopped = Instant::now();
+    let mut b_wins = 0;
+    let mut d = 0;
+    while b_wins < 25 {
+        match grab(b.http, &show.room, &token(&format!("b{d}")), &sale.id, "k").await {
+            Some((result, _)) => {
+                assert_eq!(result, "won");
+                b_wins += 1;
+                d += 1;
+            }
+            None => {
+                assert!(stopped.elapsed() < WAIT, "B never took the room over");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    }
+
+    // A resumes: whatever it makes of the 20 queued grabs, none is acknowledged as a win, and
+    // its session is closed with "moved".
+    // SAFETY: as above.
+    unsafe { libc::kill(pid, libc::SIGCONT) };
+    let mut a_wins = 0;
+    let close = loop {
+        match on_a.next().await {
+            Next::Frame(f) if f["type"] == "grab_result" && f["result"] == "won" => a_wins += 1,
+            Next::Frame(_) => {}
+            Next::Closed(c) => break c,
+        }
+    };
+    assert_eq!(a_wins, 0, "a fenced owner acknowledged wins");
+    let (code, reason) = close.expect("a close frame");
+    assert_eq!(code, 1013, "{reason}");
+
+    // B sells the last 5 units and no more.
+    let mut more = 0;
+    for i in 0..10 {
+        let (result, _) = grab(
+            b.http,
+            &show.room,
+            &token(&format!("late{i}")),
+            &sale.id,
+            "k",
+        )
+        .await
+        .expect("B still serves the room");
+        if result == "won" {
+            more += 1;
+        }
+    }
+    assert_eq!(b_wins + more, stock as usize);
+    for node in [&mut a, &mut b] {
+        node.child.kill().unwrap();
+        node.child.wait().unwrap();
+    }
+    let store = PgStore::open(&PgTarget::parse(&pg_url).unwrap())
+        .await
+        .unwrap();
+    let room = store.load_room(&show.room).await.unwrap().unwrap();
+    let orders: Vec<_> = room
+        .orders
+        .iter()
+        .filter(|o| o.sale_id.as_deref() == Some(sale.id.as_str()))
+        .collect();
+    assert_eq!(orders.len(), stock as usize, "one order per unit");
+    assert!(
+        orders.iter().all(|o| o.viewer_id != "x"),
+        "no order of the fenced owner"
+    );
+    assert_eq!(room.sales[0].remaining, 0);
 }

@@ -36,6 +36,16 @@ pub(super) struct Connection {
 impl Connection {
     pub(super) async fn open(target: &PgTarget) -> Result<Connection, StoreError> {
         let client = target.connect().await?;
+        // A writer paused inside a transaction (SIGSTOP, a frozen VM) would hold its room's
+        // fence row, and the next owner's claim would wait on it for as long as the pause
+        // lasts. Our transactions take milliseconds: PostgreSQL ends one left idle for 2 s,
+        // which releases the row; a claim waits at most 10 s for a lock before it fails.
+        client
+            .batch_execute(
+                "SET idle_in_transaction_session_timeout = '2s'; SET lock_timeout = '10s'",
+            )
+            .await
+            .map_err(pg_error("configure the writer connection"))?;
         let statements = Statements::prepare(&client)
             .await
             .map_err(pg_error("prepare the write statements"))?;
