@@ -8,6 +8,7 @@ mod common;
 use common::nats::NatsServer;
 use common::*;
 use serde_json::json;
+use showfloor::pb;
 use showfloor::store::postgres::{scratch, PgStore, PgTarget};
 use showfloor::store::Store;
 use std::collections::HashMap;
@@ -55,6 +56,38 @@ async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
     node
 }
 
+/// Two nodes on a nats-server and a PostgreSQL database of their own, and a show created on
+/// node A (so A owns it) with a flash sale of `stock` units, `limit` per dealer.
+struct Cluster {
+    nats: NatsServer,
+    pg_url: String,
+    a: Node,
+    b: Node,
+    show: Show,
+    sale: pb::FlashSale,
+}
+
+async fn two_nodes_with_a_sale(stock: u32, limit: u32) -> Cluster {
+    raise_fd_limit();
+    let nats = NatsServer::start().await;
+    let pg_url = scratch::fresh_database_url();
+    let a = spawn_node(&nats.url(), &pg_url, "node-a").await;
+    let b = spawn_node(&nats.url(), &pg_url, "node-b").await;
+    let mut c = Control::at(a.grpc).await;
+    let show = setup_show(&mut c).await;
+    let sale = c
+        .flash_sale(&show.room, &show.products[0].id, stock, limit, 600)
+        .await;
+    Cluster {
+        nats,
+        pg_url,
+        a,
+        b,
+        show,
+        sale,
+    }
+}
+
 /// Grabs with `key` on a node: the answer, or `None` if the node refused the session.
 async fn grab(
     http: u16,
@@ -88,18 +121,15 @@ async fn grab(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_oversells() {
-    raise_fd_limit();
-    let nats = NatsServer::start().await;
-    let pg_url = scratch::fresh_database_url();
-    let mut a = spawn_node(&nats.url(), &pg_url, "node-a").await;
-    let mut b = spawn_node(&nats.url(), &pg_url, "node-b").await;
-
-    let mut c = Control::at(a.grpc).await;
-    let show = setup_show(&mut c).await;
     let stock = 120;
-    let sale = c
-        .flash_sale(&show.room, &show.products[0].id, stock, 4, 600)
-        .await;
+    let Cluster {
+        nats: _nats,
+        pg_url,
+        mut a,
+        mut b,
+        show,
+        sale,
+    } = two_nodes_with_a_sale(stock, 4).await;
 
     // 60 dealers grab on A, each up to four times (keys k0..k3, limit 4); A is killed once
     // 40 wins are acknowledged, with grabs still in flight.
@@ -212,17 +242,15 @@ async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_over
 /// sees its lease gone first), it steps down, and no unit is granted twice.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_owner_that_resumes_is_fenced_and_steps_down() {
-    raise_fd_limit();
-    let nats = NatsServer::start().await;
-    let pg_url = scratch::fresh_database_url();
-    let mut a = spawn_node(&nats.url(), &pg_url, "node-a").await;
-    let mut b = spawn_node(&nats.url(), &pg_url, "node-b").await;
-    let mut c = Control::at(a.grpc).await;
-    let show = setup_show(&mut c).await;
     let stock = 30;
-    let sale = c
-        .flash_sale(&show.room, &show.products[0].id, stock, stock, 600)
-        .await;
+    let Cluster {
+        nats: _nats,
+        pg_url,
+        mut a,
+        mut b,
+        show,
+        sale,
+    } = two_nodes_with_a_sale(stock, stock).await;
     let token = |d: &str| dealer_token(&show.room, &show.key, d, "gold");
 
     // A dealer on A, then A stops (SIGSTOP) with 20 grabs from that dealer in its socket.
