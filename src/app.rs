@@ -78,16 +78,41 @@ struct Ready {
 #[async_trait::async_trait]
 impl edge::Dependencies for Ready {
     async fn check(&self) -> Result<(), String> {
-        if let Some(nats) = &self.nats {
-            let state = nats.connection_state();
-            if state != async_nats::connection::State::Connected {
-                return Err(format!("NATS is {state}"));
-            }
+        self.check_nats()?;
+        self.check_store().await
+    }
+}
+
+impl Ready {
+    fn check_nats(&self) -> Result<(), String> {
+        match &self.nats {
+            Some(nats) => match nats.connection_state() {
+                async_nats::connection::State::Connected => Ok(()),
+                state => Err(format!("NATS is {state}")),
+            },
+            None => Ok(()),
         }
+    }
+
+    async fn check_store(&self) -> Result<(), String> {
         tokio::time::timeout(Duration::from_secs(2), self.store.ping())
             .await
             .map_err(|_| "the store did not answer within 2 s".to_string())?
             .map_err(|e| format!("the store: {}", crate::error_chain(&e)))
+    }
+
+    /// Keeps `showfloor_dependency_up` current until `stop`.
+    async fn report(self: Arc<Self>, metrics: Arc<Metrics>, stop: CancellationToken) {
+        loop {
+            metrics.dependency("store", self.check_store().await.is_ok());
+            if self.nats.is_some() {
+                metrics.dependency("nats", self.check_nats().is_ok());
+            }
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
     }
 }
 
@@ -210,15 +235,20 @@ impl App {
                 outbound_queue: config.outbound_queue,
                 heartbeat_ms: config.heartbeat_secs as i64 * 1000,
                 node: crate::model::NodeTag::of(&config.node_id),
+                node_id: config.node_id.clone(),
                 ended_room_grace: Duration::from_secs(config.ended_room_grace_secs),
             },
             drain.clone(),
             tasks.clone(),
         );
-        let nats_client = match &membership {
-            Membership::Sole => None,
-            Membership::Cluster { nats, .. } => Some(nats.clone()),
-        };
+        let ready = Arc::new(Ready {
+            store: store.clone(),
+            nats: match &membership {
+                Membership::Sole => None,
+                Membership::Cluster { nats, .. } => Some(nats.clone()),
+            },
+        });
+        tokio::spawn(ready.clone().report(metrics.clone(), drain.clone()));
         let rooms: Arc<dyn Rooms> = match membership {
             Membership::Sole => hub.clone(),
             Membership::Cluster { nats, .. } => {
@@ -259,10 +289,7 @@ impl App {
             write_delay: Duration::from_millis(config.write_delay_ms),
             draining: drain.clone(),
             sessions: tasks.clone(),
-            dependencies: Arc::new(Ready {
-                store: store.clone(),
-                nats: nats_client.clone(),
-            }),
+            dependencies: ready.clone(),
         };
         let control = pb::control_server::ControlServer::new(ControlService::new(
             rooms.clone(),

@@ -17,6 +17,12 @@ pub struct CloseLabels {
     pub code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DependencyLabels {
+    /// `store` or `nats`.
+    pub dependency: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
@@ -35,6 +41,7 @@ pub struct Metrics {
     pub media_rtp_dropped: Counter,
     pub media_keyframe_requests: Counter,
     pub media_switches: Counter,
+    pub dependency_up: Family<DependencyLabels, Gauge>,
 }
 
 impl Default for Metrics {
@@ -67,7 +74,18 @@ impl Metrics {
             "Open viewer WebSocket connections",
             connections.clone(),
         );
-        registry.register("rooms", "Rooms loaded on this node", rooms.clone());
+        registry.register(
+            "rooms",
+            "Rooms running on this node (in a cluster: the rooms it owns)",
+            rooms.clone(),
+        );
+        let dependency_up = Family::<DependencyLabels, Gauge>::default();
+        registry.register(
+            "dependency_up",
+            "1 while a service the node needs answers (the store; NATS in a cluster), else 0; \
+             checked every 5 s",
+            dependency_up.clone(),
+        );
         registry.register(
             "room_restarts",
             "Room tasks restarted from the store after a panic",
@@ -140,6 +158,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            dependency_up,
             media_publishers,
             media_viewers,
             media_rtp_forwarded,
@@ -157,6 +176,15 @@ impl Metrics {
             ws_closes,
             grpc_calls,
         }
+    }
+
+    /// Records whether `dependency` answered its last check.
+    pub fn dependency(&self, dependency: &str, up: bool) {
+        self.dependency_up
+            .get_or_create(&DependencyLabels {
+                dependency: dependency.to_string(),
+            })
+            .set(i64::from(up));
     }
 
     pub fn grpc(&self, method: &str, code: tonic::Code) {

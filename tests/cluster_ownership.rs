@@ -78,12 +78,39 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
     assert!(reason.contains("node-a"), "{reason}");
     let held = b.leases.holder(&show.room).await.unwrap().unwrap();
     assert_eq!(held.0, "node-a");
+    // /metrics: A runs the room, B none; both see the store and NATS (checked every 5 s,
+    // the first check at start).
+    let metrics = |n: &Node| {
+        let addr = n.server.app().http_addr;
+        async move {
+            common::rtc_client::http(addr, "GET", "/metrics", &[], "")
+                .await
+                .body
+        }
+    };
+    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    assert!(ma.contains("\nshowfloor_rooms 1\n"), "{ma}");
+    assert!(mb.contains("\nshowfloor_rooms 0\n"), "{mb}");
+    for m in [&ma, &mb] {
+        assert!(
+            m.contains("showfloor_dependency_up{dependency=\"store\"} 1"),
+            "{m}"
+        );
+        assert!(
+            m.contains("showfloor_dependency_up{dependency=\"nats\"} 1"),
+            "{m}"
+        );
+    }
 
     // Host commands sent to B run on A, the owner: the brand switch reaches A's viewer, and
     // a refusal comes back as the same gRPC error it would be on A.
     let mut cb = b.server.control().await;
     let room_on_b = cb.get_room(&show.room).await;
     assert_eq!(room_on_b.id, show.room);
+    assert_eq!(
+        room_on_b.owner_node, "node-a",
+        "GetRoom on B names the owner"
+    );
     let second = show.brand_b.clone();
     cb.switch(&show.room, &second).await;
     loop {
@@ -134,7 +161,7 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
     );
     // B's control plane had learnt that A ran the room; now B runs it, and its host commands
     // still land (the stale hint is dropped on A's answer).
-    assert_eq!(cb.get_room(&show.room).await.id, show.room);
+    assert_eq!(cb.get_room(&show.room).await.owner_node, "node-b");
     cb.announce(&show.room, "back on node-b").await;
     let mut won = 1;
     for i in 2..=12 {

@@ -55,6 +55,7 @@ pub(super) fn room_pb(s: &RoomSummary) -> pb::Room {
         ended_ms: r.ended_ms.unwrap_or(0),
         online: s.online,
         peak_online: s.peak_online,
+        owner_node: s.owner_node.clone().unwrap_or_default(),
     }
 }
 

@@ -103,6 +103,8 @@ pub struct HubConfig {
     pub heartbeat_ms: i64,
     /// This node's tag in session ids (from its node id).
     pub node: NodeTag,
+    /// This node's id (`--node-id`), reported as the owner of the rooms it runs.
+    pub node_id: String,
     /// How long an ended room with nobody attached stays loaded before its task stops.
     pub ended_room_grace: Duration,
 }
@@ -369,6 +371,7 @@ impl Rooms for Hub {
                 brands,
                 online: 0,
                 peak_online: 0,
+                owner_node: None,
             });
         }
         Ok(rooms)
@@ -420,9 +423,18 @@ impl Rooms for Hub {
     }
 
     async fn host(&self, room: &str, cmd: HostCommand) -> Result<HostReply, RoomsError> {
-        self.ask(room, |reply| RoomMsg::Host { cmd, reply })
+        let reply = self
+            .ask(room, |reply| RoomMsg::Host { cmd, reply })
             .await?
-            .1
+            .1;
+        match reply {
+            // This node runs the room: it says so (the summary may cross to another node).
+            Ok(HostReply::Room(mut s)) => {
+                s.owner_node = Some(self.shared.config.node_id.clone());
+                Ok(HostReply::Room(s))
+            }
+            other => other,
+        }
     }
 
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {

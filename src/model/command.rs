@@ -124,6 +124,10 @@ pub struct RoomSummary {
     pub brands: Vec<Brand>,
     pub online: u32,
     pub peak_online: u32,
+    /// The node running the room (its `--node-id`), filled in by that node; `None` when the
+    /// summary was read from the store with the room not running here.
+    #[serde(default)]
+    pub owner_node: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

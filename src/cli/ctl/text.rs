@@ -140,7 +140,13 @@ fn room_text(s: &mut String, r: &Room) {
         chat,
         r.history_window
     );
-    let _ = writeln!(s, "  online {} (peak {})", r.online, r.peak_online);
+    let _ = writeln!(
+        s,
+        "  online {} (peak {})  node {}",
+        r.online,
+        r.peak_online,
+        or_dash(&r.owner_node)
+    );
     if !r.banned_words.is_empty() {
         let _ = writeln!(s, "  banned words: {}", r.banned_words.join(", "));
     }

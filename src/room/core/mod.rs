@@ -298,6 +298,8 @@ impl Room {
             brands: self.brands.clone(),
             online: self.online(),
             peak_online: self.peak_online,
+            // The room does not know where it runs; the node that runs it says.
+            owner_node: None,
         }
     }
 
