@@ -337,3 +337,68 @@ async fn a_paused_owner_that_resumes_is_fenced_and_steps_down() {
     );
     assert_eq!(room.sales[0].remaining, 0);
 }
+
+/// Two surviving nodes race to take over the room of a dead owner (viewers arriving on both
+/// at once): exactly one of them runs it, the other refuses naming it, and both agree on
+/// who owns it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_racing_for_a_room_get_exactly_one_owner() {
+    let Cluster {
+        nats,
+        pg_url,
+        mut a,
+        mut b,
+        show,
+        sale: _,
+    } = two_nodes_with_a_sale(10, 1).await;
+    let mut c = spawn_node(&nats.url(), &pg_url, "node-c").await;
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    let token = dealer_token(&show.room, &show.key, "racer", "gold");
+    let joined = |port: u16| {
+        let (room, token) = (show.room.clone(), token.clone());
+        async move {
+            let mut v = try_connect(&format!("127.0.0.1:{port}"), &room, &token)
+                .await
+                .ok()?;
+            match v.next().await {
+                Next::Frame(f) if f["type"] == "welcome" => Some(Ok(v)),
+                Next::Closed(Some((code, reason))) => Some(Err((code, reason))),
+                _ => None,
+            }
+        }
+    };
+    let deadline = Instant::now() + WAIT;
+    let (on_b, on_c) = loop {
+        let (on_b, on_c) = tokio::join!(joined(b.http), joined(c.http));
+        let won = |r: &Option<Result<Viewer, (u16, String)>>| matches!(r, Some(Ok(_)));
+        if won(&on_b) || won(&on_c) {
+            break (on_b.unwrap(), on_c.unwrap());
+        }
+        assert!(Instant::now() < deadline, "nobody took the room over");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (winner, loser_close) = match (&on_b, &on_c) {
+        (Ok(_), Err(close)) => ("node-b", close),
+        (Err(close), Ok(_)) => ("node-c", close),
+        (Ok(_), Ok(_)) => panic!("both nodes run the room"),
+        (Err(_), Err(_)) => unreachable!("one joined"),
+    };
+    assert_eq!(loser_close.0, 1013, "{loser_close:?}");
+    assert!(
+        loser_close.1.contains(winner),
+        "{loser_close:?} names {winner}"
+    );
+    for port in [b.grpc, c.grpc] {
+        let owner = Control::at(port)
+            .await
+            .get_room(&show.room)
+            .await
+            .owner_node;
+        assert_eq!(owner, winner, "asked on port {port}");
+    }
+    for node in [&mut b, &mut c] {
+        node.child.kill().unwrap();
+        node.child.wait().unwrap();
+    }
+}
