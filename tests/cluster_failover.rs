@@ -8,6 +8,7 @@ mod common;
 use common::nats::NatsServer;
 use common::*;
 use serde_json::json;
+use showfloor::model::LoadedRoom;
 use showfloor::pb;
 use showfloor::store::postgres::{scratch, PgStore, PgTarget};
 use showfloor::store::Store;
@@ -86,6 +87,22 @@ async fn two_nodes_with_a_sale(stock: u32, limit: u32) -> Cluster {
         show,
         sale,
     }
+}
+
+/// Kills `nodes`, then reads `room` from the store they shared.
+async fn stop_and_load(nodes: &mut [&mut Node], pg_url: &str, room: &str) -> LoadedRoom {
+    for node in nodes.iter_mut() {
+        node.child.kill().unwrap();
+        node.child.wait().unwrap();
+    }
+    let store = PgStore::open(&PgTarget::parse(pg_url).unwrap())
+        .await
+        .unwrap();
+    store
+        .load_room(room)
+        .await
+        .unwrap()
+        .expect("the room is stored")
 }
 
 /// Grabs with `key` on a node: the answer, or `None` if the node refused the session.
@@ -215,12 +232,7 @@ async fn kill_9_of_the_owner_mid_burst_loses_no_acknowledged_grab_and_never_over
     assert_eq!(won as u32, stock, "the stock is sold exactly once");
 
     // The store agrees.
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
-    let store = PgStore::open(&PgTarget::parse(&pg_url).unwrap())
-        .await
-        .unwrap();
-    let room = store.load_room(&show.room).await.unwrap().unwrap();
+    let room = stop_and_load(&mut [&mut b], &pg_url, &show.room).await;
     let s = room.sales.iter().find(|s| s.id == sale.id).unwrap();
     assert_eq!(s.remaining, 0);
     let orders: Vec<_> = room
@@ -317,14 +329,7 @@ async fn a_paused_owner_that_resumes_is_fenced_and_steps_down() {
         }
     }
     assert_eq!(b_wins + more, stock as usize);
-    for node in [&mut a, &mut b] {
-        node.child.kill().unwrap();
-        node.child.wait().unwrap();
-    }
-    let store = PgStore::open(&PgTarget::parse(&pg_url).unwrap())
-        .await
-        .unwrap();
-    let room = store.load_room(&show.room).await.unwrap().unwrap();
+    let room = stop_and_load(&mut [&mut a, &mut b], &pg_url, &show.room).await;
     let orders: Vec<_> = room
         .orders
         .iter()
@@ -457,14 +462,7 @@ async fn a_nats_restart_loses_nothing_acknowledged() {
             }
         }
     }
-    for node in [&mut a, &mut b] {
-        node.child.kill().unwrap();
-        node.child.wait().unwrap();
-    }
-    let store = PgStore::open(&PgTarget::parse(&pg_url).unwrap())
-        .await
-        .unwrap();
-    let room = store.load_room(&show.room).await.unwrap().unwrap();
+    let room = stop_and_load(&mut [&mut a, &mut b], &pg_url, &show.room).await;
     let s = room.sales.iter().find(|s| s.id == sale.id).unwrap();
     assert_eq!(s.remaining, stock - 30);
     for order in &acked {
