@@ -123,6 +123,19 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
             Next::Closed(c) => panic!("closed: {c:?}"),
         }
     }
+    // The last viewer of a node leaving does not end, delete or give up the room (LiveKit's
+    // #4316): a second viewer joins A and leaves; the room is still A's, and not ended.
+    let passer = join(&a, &show.room, &dealer("passer")).await.unwrap();
+    drop(passer);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let after = cb.get_room(&show.room).await;
+    assert_ne!(after.state, pb::RoomState::Ended as i32);
+    assert_eq!(after.owner_node, "node-a");
+    assert_eq!(
+        b.leases.holder(&show.room).await.unwrap().unwrap().0,
+        "node-a"
+    );
+
     let refused = cb
         .client
         .switch_brand(authed(pb::BrandRef {
