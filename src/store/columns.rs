@@ -1,6 +1,17 @@
 //! Each stored record's column names, in the order every backend binds and decodes them:
 //! one list per table, so the SQLite and PostgreSQL schemas cannot drift apart.
 
+/// The `ON CONFLICT (key) DO UPDATE SET …` tail of an upsert that replaces every column of
+/// `columns` but those of `key` (comma-separated); both backends speak this SQL.
+pub(crate) fn upsert_tail(columns: &[&str], key: &str) -> String {
+    let set: Vec<String> = columns
+        .iter()
+        .filter(|c| !key.split(", ").any(|k| k == **c))
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!("ON CONFLICT ({key}) DO UPDATE SET {}", set.join(", "))
+}
+
 /// [`crate::model::RoomRecord`]'s own columns (a room's table also has `room` first).
 pub(crate) const ROOM: &[&str] = &[
     "id",

@@ -14,15 +14,7 @@ use tokio_postgres::{Client, GenericClient, Statement};
 
 /// Upserts that replace every column but the key.
 fn upsert<T: Stored>(key: &str) -> String {
-    let set: Vec<String> = T::COLUMNS
-        .iter()
-        .filter(|c| !key.split(", ").any(|k| k == **c))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    insert_sql::<T>(&format!(
-        "ON CONFLICT ({key}) DO UPDATE SET {}",
-        set.join(", ")
-    ))
+    insert_sql::<T>(&crate::store::columns::upsert_tail(T::COLUMNS, key))
 }
 
 /// Every write statement, prepared on the writer's connection.

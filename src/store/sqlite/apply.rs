@@ -24,15 +24,7 @@ impl From<rusqlite::Error> for Failure {
 
 /// Upserts that replace every column but the key.
 fn upsert<T: Stored>(key: &str) -> String {
-    let set: Vec<String> = T::COLUMNS
-        .iter()
-        .filter(|c| !key.split(", ").any(|k| k == **c))
-        .map(|c| format!("{c} = excluded.{c}"))
-        .collect();
-    insert_sql::<T>(&format!(
-        "ON CONFLICT ({key}) DO UPDATE SET {}",
-        set.join(", ")
-    ))
+    insert_sql::<T>(&crate::store::columns::upsert_tail(T::COLUMNS, key))
 }
 
 static PUT_ROOM: LazyLock<String> = LazyLock::new(|| upsert::<RoomRecord>("id"));
