@@ -13,48 +13,27 @@ use showfloor::pb;
 use showfloor::store::postgres::{scratch, PgStore, PgTarget};
 use showfloor::store::Store;
 use std::collections::HashMap;
-use std::process::{Child, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const TTL_SECS: u64 = 2;
 
-struct Node {
-    child: Child,
-    http: u16,
-    grpc: u16,
-}
+type Node = Served;
 
 async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
-    let (http, grpc) = (free_port(), free_port());
-    let child = bin()
-        .args(["serve", "--api-key", KEY, "--node-id", id])
-        .args(["--nats", nats, "--postgres", postgres])
-        .args(["--lease-ttl-secs", &TTL_SECS.to_string()])
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
-        .args(["--media-udp-addr", "127.0.0.1:0"])
-        .stdout(Stdio::null())
-        .stderr(if std::env::var_os("SHOWFLOOR_TEST_NODE_LOGS").is_some() {
-            Stdio::inherit()
-        } else {
-            Stdio::null()
-        })
-        .spawn()
-        .unwrap();
-    let mut node = Node { child, http, grpc };
-    let deadline = Instant::now() + WAIT;
-    while !readyz(http).await {
-        if Instant::now() > deadline {
-            let _ = node.child.kill();
-            panic!("node {id} did not become ready");
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    if let Some(status) = node.child.try_wait().unwrap() {
-        panic!("node {id} exited: {status}");
-    }
-    node
+    Served::start([
+        "--api-key",
+        KEY,
+        "--node-id",
+        id,
+        "--nats",
+        nats,
+        "--postgres",
+        postgres,
+        "--lease-ttl-secs",
+        &TTL_SECS.to_string(),
+    ])
+    .await
 }
 
 /// Two nodes on a nats-server and a PostgreSQL database of their own, and a show created on

@@ -9,7 +9,7 @@ use showfloor::pb;
 use showfloor::store::sqlite::SqliteStore;
 use showfloor::store::Store;
 use std::collections::HashSet;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,24 +21,16 @@ const GRACE_SECS: u64 = 20;
 async fn sigterm_closes_every_viewer_with_1001_and_keeps_every_acknowledged_grab() {
     raise_fd_limit();
     let dir = tempfile::tempdir().unwrap();
-    let (http, grpc) = (free_port(), free_port());
-    let mut child = bin()
-        .args(["serve", "--api-key", KEY])
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
-        .args(["--media-udp-addr", "127.0.0.1:0"])
-        .args(["--shutdown-grace-secs", &GRACE_SECS.to_string()])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while !readyz(http).await {
-        assert!(started.elapsed() < Duration::from_secs(30), "server ready");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let mut server = Served::start([
+        "--api-key".into(),
+        KEY.into(),
+        "--shutdown-grace-secs".into(),
+        GRACE_SECS.to_string().into(),
+        "--data-dir".into(),
+        std::ffi::OsString::from(dir.path()),
+    ])
+    .await;
+    let (http, grpc) = (server.http, server.grpc);
     let ch = tonic::transport::Channel::from_shared(format!("http://127.0.0.1:{grpc}"))
         .unwrap()
         .connect()
@@ -101,14 +93,11 @@ async fn sigterm_closes_every_viewer_with_1001_and_keeps_every_acknowledged_grab
 
     let term = Instant::now();
     assert!(Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &server.child.id().to_string()])
         .status()
         .unwrap()
         .success());
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = server.exited().await;
     assert_eq!(status.code(), Some(0), "exit status after SIGTERM");
     assert!(
         term.elapsed() < Duration::from_secs(GRACE_SECS),

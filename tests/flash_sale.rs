@@ -9,7 +9,6 @@ use showfloor::store::postgres::{PgStore, PgTarget};
 use showfloor::store::sqlite::SqliteStore;
 use showfloor::store::Store;
 use std::collections::{HashMap, HashSet};
-use std::process::Stdio;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -382,26 +381,10 @@ async fn sale_events_start_on_time_and_count_down_stock() {
     assert!(n <= 3, "{n} stock_left frames");
 }
 
-async fn spawn_server(backend: &Backend, http: u16, grpc: u16) -> std::process::Child {
-    let mut child = bin()
-        .args(["serve", "--api-key", KEY])
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
-        .args(["--media-udp-addr", "127.0.0.1:0"])
-        .args(backend.args())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..400 {
-        if readyz(http).await {
-            return child;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    panic!("server did not become ready");
+async fn spawn_server(backend: &Backend) -> Served {
+    let mut args: Vec<std::ffi::OsString> = vec!["--api-key".into(), KEY.into()];
+    args.extend(backend.args());
+    Served::start(args).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -416,9 +399,8 @@ async fn kill_9_in_the_middle_of_a_burst_on_postgres_loses_no_acknowledged_win()
 
 async fn kill_9_in_a_burst(backend: Backend) {
     raise_fd_limit();
-    let (http, grpc) = (free_port(), free_port());
-    let mut child = spawn_server(&backend, http, grpc).await;
-    let mut c = Control::at(grpc).await;
+    let mut server = spawn_server(&backend).await;
+    let mut c = Control::at(server.grpc).await;
     let show = setup_show(&mut c).await;
     let stock = 5_000;
     let sale = c
@@ -427,7 +409,7 @@ async fn kill_9_in_a_burst(backend: Backend) {
 
     // 200 dealers grab in waves of ten; the process is killed once 300 wins are acknowledged.
     let acked = Arc::new(parking_lot::Mutex::new(HashSet::<String>::new()));
-    let addr = format!("127.0.0.1:{http}");
+    let addr = server.http_addr();
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..200 {
         let (addr, room, key, sale_id, acked) = (
@@ -470,16 +452,14 @@ async fn kill_9_in_a_burst(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     // SIGKILL: no shutdown, no flush.
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     while tasks.join_next().await.is_some() {}
     let acked = acked.lock().clone();
     assert!(acked.len() >= 300);
 
     // Restart on the same data: every acknowledged win is there, and the books balance.
-    let (http2, grpc2) = (free_port(), free_port());
-    let mut child = spawn_server(&backend, http2, grpc2).await;
-    let mut c = Control::at(grpc2).await;
+    let mut server = spawn_server(&backend).await;
+    let mut c = Control::at(server.grpc).await;
     let s = c
         .client
         .get_flash_sale(authed(pb::FlashSaleRef {
@@ -528,7 +508,7 @@ async fn kill_9_in_a_burst(backend: Backend) {
     assert!(missing.is_empty(), "acknowledged but lost: {missing:?}");
     // The restarted server keeps selling from the recovered stock.
     let mut v = connect(
-        &format!("127.0.0.1:{http2}"),
+        &server.http_addr(),
         &show.room,
         &dealer_token(&show.room, &show.key, "late", "gold"),
     )
@@ -537,8 +517,7 @@ async fn kill_9_in_a_burst(backend: Backend) {
     v.send(json!({"type": "grab", "sale_id": sale.id, "key": "late-1"}))
         .await;
     assert_eq!(v.expect("grab_result").await["result"], "won");
-    child.kill().unwrap();
-    child.wait().unwrap();
+    server.kill();
     let (st, remaining, rows) = stored_sale(&*backend.open().await, &show.room, &sale.id).await;
     assert_eq!(st, stock);
     assert_eq!(rows.len() as u32 + remaining, stock);

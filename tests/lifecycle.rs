@@ -3,8 +3,7 @@
 
 mod common;
 use common::*;
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
 #[test]
 fn bad_config_exits_64_with_a_clear_message() {
@@ -94,36 +93,14 @@ fn ctl(grpc: u16, args: &[&str]) -> (i32, String, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_ctl_and_sigterm_drain() {
     let dir = tempfile::tempdir().unwrap();
-    let (http, grpc) = (free_port(), free_port());
-    let mut child = bin()
-        .args(["serve", "--api-key", KEY])
-        .args(["--http-addr", &format!("127.0.0.1:{http}")])
-        .args(["--grpc-addr", &format!("127.0.0.1:{grpc}")])
-        .args(["--media-udp-addr", "127.0.0.1:0"])
-        .arg("--data-dir")
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait for readiness.
-    let mut ready = false;
-    for _ in 0..200 {
-        if let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", http)).await {
-            use tokio::io::{AsyncReadExt, AsyncWriteExt};
-            s.write_all(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                .await
-                .unwrap();
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out).await;
-            if out.starts_with("HTTP/1.1 200") {
-                ready = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(ready, "server did not become ready");
+    let mut server = Served::start([
+        "--api-key".into(),
+        KEY.into(),
+        "--data-dir".into(),
+        std::ffi::OsString::from(dir.path()),
+    ])
+    .await;
+    let (http, grpc) = (server.http, server.grpc);
 
     let (code, out, err) = ctl(grpc, &["--json", "create-room", "--title", "CLI room"]);
     assert_eq!(code, 0, "{err}");
@@ -151,7 +128,7 @@ async fn serve_ctl_and_sigterm_drain() {
     assert_eq!(w["room"]["title"], "CLI room");
 
     // SIGTERM: the viewer is closed with "going away", the process exits 0.
-    let pid = child.id().to_string();
+    let pid = server.child.id().to_string();
     assert!(Command::new("kill")
         .args(["-TERM", &pid])
         .status()
@@ -159,9 +136,6 @@ async fn serve_ctl_and_sigterm_drain() {
         .success());
     let (code, _) = v.closed().await;
     assert_eq!(code, 1001);
-    let status = tokio::task::spawn_blocking(move || child.wait())
-        .await
-        .unwrap()
-        .unwrap();
+    let status = server.exited().await;
     assert_eq!(status.code(), Some(0));
 }

@@ -23,17 +23,31 @@ find_binary() {
   fi
 }
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
+# The server binds ports the kernel chooses (no race with another test's connections for a
+# port picked beforehand) and names them in its "showfloor serving" log line.
 start_server() {
-  http=$(free_port)
-  grpc=$(free_port)
   data=$(mktemp -d)
   key="browser-test-key-$(date +%s)-0123456789"
-  "$bin" serve --api-key "$key" --http-addr "127.0.0.1:$http" --grpc-addr "127.0.0.1:$grpc" \
+  SHOWFLOOR_LOG=info "$bin" serve --api-key "$key" --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 \
     --media-udp-addr 127.0.0.1:0 --data-dir "$data" >"$data/server.log" 2>&1 &
   server=$!
   trap stop_server EXIT
+  http="" grpc=""
+  for _ in $(seq 300); do
+    line=$(grep -m1 "showfloor serving" "$data/server.log" || true)
+    if [ -n "$line" ]; then
+      http=$(echo "$line" | sed -n 's/.*http_addr=127\.0\.0\.1:\([0-9]*\).*/\1/p')
+      grpc=$(echo "$line" | sed -n 's/.*grpc_addr=127\.0\.0\.1:\([0-9]*\).*/\1/p')
+      break
+    fi
+    kill -0 "$server" 2>/dev/null || break
+    sleep 0.1
+  done
+  if [ -z "$http" ] || [ -z "$grpc" ]; then
+    echo "showfloor serve did not start serving" >&2
+    server_log >&2
+    exit 1
+  fi
   for _ in $(seq 100); do
     curl -fs "http://127.0.0.1:$http/readyz" >/dev/null 2>&1 && break
     sleep 0.1

@@ -3,7 +3,11 @@
 #![allow(dead_code)]
 
 pub mod nats;
+pub mod process;
 pub mod rtc_client;
+
+#[allow(unused_imports)]
+pub use process::Served;
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::Value;
