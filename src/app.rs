@@ -4,7 +4,9 @@
 
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
-use crate::cluster::{commands, ClusterRooms, LeaseOwnership, Leases};
+use crate::cluster::{
+    commands, viewers, ClusterRooms, LeaseOwnership, Leases, NatsBus, RemoteViewers,
+};
 use crate::config::ConfigError;
 use crate::config::{Config, StoreKind};
 use crate::control::ControlService;
@@ -226,9 +228,18 @@ impl App {
         let metrics = Arc::new(Metrics::new());
         let drain = CancellationToken::new();
         let tasks = TaskTracker::new();
+        // In a cluster the rooms' events go out on NATS, for the nodes serving their viewers.
+        let nats_bus = match &membership {
+            Membership::Sole => None,
+            Membership::Cluster { nats, .. } => Some(Arc::new(NatsBus::new(nats.clone()))),
+        };
+        let bus: Arc<dyn crate::bus::Bus> = match &nats_bus {
+            Some(b) => b.clone(),
+            None => Arc::new(LocalBus::new()),
+        };
         let hub = Hub::start(
             store.clone(),
-            Arc::new(LocalBus::new()),
+            bus,
             ownership,
             metrics.clone(),
             HubConfig {
@@ -251,11 +262,24 @@ impl App {
         tokio::spawn(ready.clone().report(metrics.clone(), drain.clone()));
         let rooms: Arc<dyn Rooms> = match membership {
             Membership::Sole => hub.clone(),
-            Membership::Cluster { nats, .. } => {
+            Membership::Cluster { nats, leases } => {
                 commands::serve(nats.clone(), &config.node_id, hub.clone(), drain.clone())
                     .await
                     .context("cannot answer host commands forwarded by other nodes")?;
-                Arc::new(ClusterRooms::new(hub.clone(), nats))
+                viewers::serve_owner(nats.clone(), &config.node_id, hub.clone(), drain.clone())
+                    .await
+                    .context("cannot answer viewers served by other nodes")?;
+                let remote = RemoteViewers::start(
+                    nats.clone(),
+                    &config.node_id,
+                    nats_bus.expect("a cluster has a NATS bus"),
+                    leases,
+                    metrics.clone(),
+                    drain.clone(),
+                )
+                .await
+                .context("cannot serve viewers of rooms other nodes own")?;
+                Arc::new(ClusterRooms::new(hub.clone(), remote, nats))
             }
         };
 

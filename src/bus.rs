@@ -6,7 +6,7 @@
 //! viewer renders each event once per audience class for its own viewers (so a public viewer
 //! on any node never receives a price) and keeps its own resume window.
 
-use crate::model::SeqEvent;
+use crate::model::{AudienceClass, SeqEvent, SessionId};
 use dashmap::DashMap;
 use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
@@ -34,11 +34,17 @@ pub enum BusError {
     Unavailable(String),
 }
 
-/// What a follower receives: the next event, or word that it fell behind and missed some
-/// (it must then resynchronise: an explicit snapshot for its viewers, never a silent gap).
+/// What a follower receives: the next event, a change of one session's audience class (in
+/// order with the events, so the events after it render for the new class), or word that it
+/// fell behind and missed some (it must then resynchronise: an explicit snapshot for its
+/// viewers, never a silent gap).
 #[derive(Debug, Clone, PartialEq)]
 pub enum Followed {
     Event(Arc<SeqEvent>),
+    Class {
+        session: SessionId,
+        class: AudienceClass,
+    },
     Missed(u64),
 }
 
@@ -48,13 +54,31 @@ pub trait Bus: Send + Sync + 'static {
     /// cannot.
     fn publish(&self, event: Arc<SeqEvent>) -> Result<Position, BusError>;
 
+    /// Tells the followers of `room` that a session they serve changed audience class: the
+    /// events published after this render for the new class. In order with `publish`.
+    fn publish_class(
+        &self,
+        room: &str,
+        session: SessionId,
+        class: AudienceClass,
+    ) -> Result<(), BusError>;
+
     /// Follows a room's events from now on, in publication order.
     fn follow(&self, room: &str) -> BoxStream<'static, Followed>;
 }
 
 struct Channel {
-    tx: broadcast::Sender<Arc<SeqEvent>>,
+    tx: broadcast::Sender<Followed>,
     published: u64,
+}
+
+impl Channel {
+    fn new() -> Channel {
+        Channel {
+            tx: broadcast::channel(FOLLOWER_BUFFER).0,
+            published: 0,
+        }
+    }
 }
 
 /// One process: a broadcast channel per followed room.
@@ -77,30 +101,36 @@ impl Bus for LocalBus {
             None => self
                 .rooms
                 .entry(event.room.clone())
-                .or_insert_with(|| Channel {
-                    tx: broadcast::channel(FOLLOWER_BUFFER).0,
-                    published: 0,
-                }),
+                .or_insert_with(Channel::new),
         };
         ch.published += 1;
         // No follower: nothing to deliver (a room nobody follows costs a counter).
-        let _ = ch.tx.send(event);
+        let _ = ch.tx.send(Followed::Event(event));
         Ok(Position(ch.published))
+    }
+
+    fn publish_class(
+        &self,
+        room: &str,
+        session: SessionId,
+        class: AudienceClass,
+    ) -> Result<(), BusError> {
+        if let Some(ch) = self.rooms.get(room) {
+            let _ = ch.tx.send(Followed::Class { session, class });
+        }
+        Ok(())
     }
 
     fn follow(&self, room: &str) -> BoxStream<'static, Followed> {
         let rx = self
             .rooms
             .entry(room.to_string())
-            .or_insert_with(|| Channel {
-                tx: broadcast::channel(FOLLOWER_BUFFER).0,
-                published: 0,
-            })
+            .or_insert_with(Channel::new)
             .tx
             .subscribe();
         BroadcastStream::new(rx)
             .map(|r| match r {
-                Ok(ev) => Followed::Event(ev),
+                Ok(followed) => followed,
                 Err(BroadcastStreamRecvError::Lagged(n)) => Followed::Missed(n),
             })
             .boxed()

@@ -27,6 +27,7 @@ pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
     pub rooms: Gauge,
+    pub rooms_followed: Gauge,
     pub room_restarts: Counter,
     pub room_write_waits: Counter,
     pub frames_sent: Counter,
@@ -55,6 +56,7 @@ impl Metrics {
         let mut registry = Registry::with_prefix("showfloor");
         let connections = Gauge::default();
         let rooms = Gauge::default();
+        let rooms_followed = Gauge::default();
         let room_restarts = Counter::default();
         let room_write_waits = Counter::default();
         let frames_sent = Counter::default();
@@ -78,6 +80,11 @@ impl Metrics {
             "rooms",
             "Rooms running on this node (in a cluster: the rooms it owns)",
             rooms.clone(),
+        );
+        registry.register(
+            "rooms_followed",
+            "Rooms another node owns whose events this node follows for viewers it serves",
+            rooms_followed.clone(),
         );
         let dependency_up = Family::<DependencyLabels, Gauge>::default();
         registry.register(
@@ -167,6 +174,7 @@ impl Metrics {
             media_switches,
             connections,
             rooms,
+            rooms_followed,
             room_restarts,
             room_write_waits,
             frames_sent,

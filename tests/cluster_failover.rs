@@ -68,6 +68,13 @@ async fn two_nodes_with_a_sale(stock: u32, limit: u32) -> Cluster {
     }
 }
 
+/// Three nodes: A owns the room (with a sale of 10, 1 per dealer), B, and C.
+async fn three_nodes() -> (Cluster, Node) {
+    let cluster = two_nodes_with_a_sale(10, 1).await;
+    let c = spawn_node(&cluster.nats.url(), &cluster.pg_url, "node-c").await;
+    (cluster, c)
+}
+
 /// Kills `nodes`, then reads `room` from the store they shared.
 async fn stop_and_load(nodes: &mut [&mut Node], pg_url: &str, room: &str) -> LoadedRoom {
     for node in nodes.iter_mut() {
@@ -323,19 +330,21 @@ async fn a_paused_owner_that_resumes_is_fenced_and_steps_down() {
 }
 
 /// Two surviving nodes race to take over the room of a dead owner (viewers arriving on both
-/// at once): exactly one of them runs it, the other refuses naming it, and both agree on
-/// who owns it.
+/// at once): exactly one of them runs it, the other serves its viewers by following it, and
+/// both agree on who owns it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_racing_for_a_room_get_exactly_one_owner() {
-    let Cluster {
-        nats,
-        pg_url,
-        mut a,
-        mut b,
-        show,
-        sale: _,
-    } = two_nodes_with_a_sale(10, 1).await;
-    let mut c = spawn_node(&nats.url(), &pg_url, "node-c").await;
+    // `_nats` keeps the nats-server running until the end of the test.
+    let (
+        Cluster {
+            mut a,
+            mut b,
+            show,
+            nats: _nats,
+            ..
+        },
+        mut c,
+    ) = three_nodes().await;
     a.child.kill().unwrap();
     a.child.wait().unwrap();
     let token = dealer_token(&show.room, &show.key, "racer", "gold");
@@ -352,27 +361,41 @@ async fn two_nodes_racing_for_a_room_get_exactly_one_owner() {
             }
         }
     };
+    // Viewers arrive on both at once until one of them is served; then both serve viewers
+    // (the other follows the room from the winner), and exactly one runs it.
     let deadline = Instant::now() + WAIT;
-    let (on_b, on_c) = loop {
+    loop {
         let (on_b, on_c) = tokio::join!(joined(b.http), joined(c.http));
         let won = |r: &Option<Result<Viewer, (u16, String)>>| matches!(r, Some(Ok(_)));
         if won(&on_b) || won(&on_c) {
-            break (on_b.unwrap(), on_c.unwrap());
+            break;
         }
         assert!(Instant::now() < deadline, "nobody took the room over");
         tokio::time::sleep(Duration::from_millis(50)).await;
-    };
-    let (winner, loser_close) = match (&on_b, &on_c) {
-        (Ok(_), Err(close)) => ("node-b", close),
-        (Err(close), Ok(_)) => ("node-c", close),
-        (Ok(_), Ok(_)) => panic!("both nodes run the room"),
-        (Err(_), Err(_)) => unreachable!("one joined"),
-    };
-    assert_eq!(loser_close.0, 1013, "{loser_close:?}");
-    assert!(
-        loser_close.1.contains(winner),
-        "{loser_close:?} names {winner}"
-    );
+    }
+    for port in [b.http, c.http] {
+        let served = joined(port).await;
+        assert!(
+            matches!(served, Some(Ok(_))),
+            "node on {port}: {:?}",
+            served.map(|r| r.err())
+        );
+    }
+    let mut runs = Vec::new();
+    for (node, name) in [(&b, "node-b"), (&c, "node-c")] {
+        let addr = format!("127.0.0.1:{}", node.http).parse().unwrap();
+        let m = common::rtc_client::http(addr, "GET", "/metrics", &[], "")
+            .await
+            .body;
+        if m.contains("\nshowfloor_rooms 1\n") {
+            runs.push(name);
+        } else {
+            assert!(m.contains("\nshowfloor_rooms 0\n"), "{m}");
+            assert!(m.contains("\nshowfloor_rooms_followed 1\n"), "{m}");
+        }
+    }
+    assert_eq!(runs.len(), 1, "exactly one node runs the room: {runs:?}");
+    let winner = runs[0];
     for port in [b.grpc, c.grpc] {
         let owner = Control::at(port)
             .await
@@ -451,4 +474,80 @@ async fn a_nats_restart_loses_nothing_acknowledged() {
         );
     }
     assert_eq!(room.orders.len(), 30);
+}
+
+/// Reads frames until an `online_count` of `n`.
+async fn online_reaches(v: &mut Viewer, n: u64) {
+    loop {
+        if v.expect("online_count").await["online"] == n {
+            return;
+        }
+    }
+}
+
+/// Viewers served by nodes that do not own their room. When their node is killed, the owner
+/// counts them out within a few seconds (it stops answering the owner's checks). When the
+/// owner is killed, they are told to reconnect (within the lease TTL and a check) and,
+/// reconnecting to the same node, get an explicit fresh snapshot from the new owner: a new
+/// epoch, never a silent gap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn followers_viewers_leave_with_their_node_and_reconnect_after_the_owner() {
+    // `_nats` keeps the nats-server running until the end of the test.
+    let (
+        Cluster {
+            mut a,
+            mut b,
+            show,
+            nats: _nats,
+            ..
+        },
+        mut c,
+    ) = three_nodes().await;
+    let room = show.room.clone();
+    let token = |id: &str| dealer_token(&room, &show.key, id, "gold");
+    let welcome = |mut v: Viewer| async move {
+        let w = v.expect("welcome").await;
+        (v, w)
+    };
+    let (mut on_a, _) = welcome(connect(&a.http_addr(), &room, &token("va")).await).await;
+    let (_c1, _) = welcome(connect(&c.http_addr(), &room, &token("vc1")).await).await;
+    let (_c2, w) = welcome(connect(&c.http_addr(), &room, &token("vc2")).await).await;
+    assert_eq!(w["online"], 3, "{w}");
+    online_reaches(&mut on_a, 3).await;
+    c.kill();
+    online_reaches(&mut on_a, 1).await;
+
+    let (mut on_b, w) = welcome(connect(&b.http_addr(), &room, &token("vb")).await).await;
+    let epoch = w["epoch"].as_str().unwrap().to_string();
+    let killed = Instant::now();
+    a.kill();
+    let (code, reason) = on_b.closed().await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("reconnect"), "{reason}");
+    assert!(killed.elapsed() < WAIT, "told after {:?}", killed.elapsed());
+    let query = format!("&last_seq={}&epoch={epoch}", w["seq"]);
+    let deadline = Instant::now() + WAIT;
+    let w = loop {
+        let url = format!(
+            "ws://{}/ws/{room}?token={}{query}",
+            b.http_addr(),
+            token("vb")
+        );
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+        let mut v = Viewer {
+            ws,
+            frames: Vec::new(),
+        };
+        match v.next().await {
+            Next::Frame(f) if f["type"] == "welcome" => break f,
+            Next::Frame(f) => panic!("unexpected first frame {f}"),
+            Next::Closed(c) => {
+                assert!(Instant::now() < deadline, "B never served the room: {c:?}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        }
+    };
+    assert_eq!(w["resumed"], false, "{w}");
+    assert_ne!(w["epoch"], epoch.as_str(), "a new incarnation, said so");
+    b.kill();
 }

@@ -1,70 +1,34 @@
 //! Two nodes on one PostgreSQL database and one nats-server: a room runs on exactly one of
-//! them (its lease holder), the other refuses its viewers naming the owner; an owner that
+//! them (its lease holder), the other serves its viewers by following it; an owner that
 //! loses its lease steps down at once (its viewers told to reconnect), and the other node
 //! takes the room over from the store with nothing acknowledged lost and no unit sold twice.
 
 mod common;
 
-use common::nats::NatsServer;
+use common::cluster::{two_nodes_with_a_show, Node, TwoNodes};
 use common::*;
 use serde_json::json;
-use showfloor::app::{App, Membership};
-use showfloor::cluster::Leases;
-use showfloor::config::Config;
 use showfloor::pb;
-use showfloor::store::postgres::{scratch, PgStore};
+use showfloor::store::postgres::PgStore;
 use showfloor::store::Store;
-use std::sync::Arc;
 use std::time::Duration;
-
-struct Node {
-    server: Server,
-    leases: Leases,
-    _data: tempfile::TempDir,
-}
-
-async fn node(nats: &NatsServer, db: &showfloor::store::postgres::PgTarget, id: &str) -> Node {
-    let store: Arc<dyn Store> = Arc::new(PgStore::open(db).await.unwrap());
-    let leases = Leases::open(nats.jetstream().await, "rooms", id, Duration::from_secs(2))
-        .await
-        .unwrap();
-    let tmp = tempfile::tempdir().unwrap();
-    let mut config = Config::for_tests(tmp.path().to_path_buf(), KEY);
-    config.node_id = id.into();
-    let membership = Membership::Cluster {
-        nats: nats.jetstream().await.client(),
-        leases: leases.clone(),
-    };
-    let app = App::start_with_parts(config, store, membership)
-        .await
-        .unwrap();
-    Node {
-        server: Server::of(app, tmp.path()),
-        leases,
-        _data: tmp,
-    }
-}
 
 /// Connects a viewer and waits for its welcome, or returns the close it got instead.
 async fn join(node: &Node, room: &str, token: &str) -> Result<Viewer, (u16, String)> {
-    let mut v = node.server.viewer(room, token).await;
-    match v.next().await {
-        Next::Frame(f) if f["type"] == "welcome" => Ok(v),
-        Next::Frame(f) => panic!("unexpected first frame {f}"),
-        Next::Closed(c) => Err(c.expect("a close frame")),
-    }
+    node.join(room, token).await.map(|(v, _)| v)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
-    let nats = NatsServer::start().await;
-    let db = scratch::fresh_database();
-    let a = node(&nats, &db, "node-a").await;
-    let b = node(&nats, &db, "node-b").await;
-
-    // Created on A: A owns it; B refuses its viewers, naming A.
+    // Created on A: A owns it.
+    let TwoNodes {
+        a,
+        b,
+        db,
+        show,
+        nats: _nats,
+    } = two_nodes_with_a_show().await;
     let mut ca = a.server.control().await;
-    let show = setup_show(&mut ca).await;
     let sale = ca
         .flash_sale(&show.room, &show.products[0].id, 10, 1, 600)
         .await;
@@ -73,24 +37,17 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
     on_a.send(json!({"type": "grab", "sale_id": sale.id, "key": "k1"}))
         .await;
     assert_eq!(on_a.expect("grab_result").await["result"], "won");
-    let (code, reason) = join(&b, &show.room, &dealer("d2")).await.err().unwrap();
-    assert_eq!(code, 1013, "{reason}");
-    assert!(reason.contains("node-a"), "{reason}");
+    // B serves viewers of the room all the same, following it from A.
+    let mut from_b = join(&b, &show.room, &dealer("d2")).await.unwrap();
     let held = b.leases.holder(&show.room).await.unwrap().unwrap();
     assert_eq!(held.0, "node-a");
     // /metrics: A runs the room, B none; both see the store and NATS (checked every 5 s,
     // the first check at start).
-    let metrics = |n: &Node| {
-        let addr = n.server.app().http_addr;
-        async move {
-            common::rtc_client::http(addr, "GET", "/metrics", &[], "")
-                .await
-                .body
-        }
-    };
-    let (ma, mb) = (metrics(&a).await, metrics(&b).await);
+    let (ma, mb) = (a.metrics().await, b.metrics().await);
     assert!(ma.contains("\nshowfloor_rooms 1\n"), "{ma}");
     assert!(mb.contains("\nshowfloor_rooms 0\n"), "{mb}");
+    assert!(ma.contains("\nshowfloor_rooms_followed 0\n"), "{ma}");
+    assert!(mb.contains("\nshowfloor_rooms_followed 1\n"), "{mb}");
     for m in [&ma, &mb] {
         assert!(
             m.contains("showfloor_dependency_up{dependency=\"store\"} 1"),
@@ -123,6 +80,8 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
             Next::Closed(c) => panic!("closed: {c:?}"),
         }
     }
+    let switched = from_b.expect("brand_switched").await;
+    assert_eq!(switched["brand"]["id"], second.as_str());
     // The last viewer of a node leaving does not end, delete or give up the room (LiveKit's
     // #4316): a second viewer joins A and leaves; the room is still A's, and not ended.
     let passer = join(&a, &show.room, &dealer("passer")).await.unwrap();
@@ -156,6 +115,10 @@ async fn one_owner_per_room_and_a_clean_takeover_when_it_loses_its_lease() {
             Next::Closed(c) => break c.expect("a close frame"),
         }
     };
+    assert_eq!(code, 1013);
+    assert!(reason.contains("reconnect"), "{reason}");
+    // B's viewer of A's room hears the same (relayed by A as it steps down).
+    let (code, reason) = from_b.closed().await;
     assert_eq!(code, 1013);
     assert!(reason.contains("reconnect"), "{reason}");
     let deadline = tokio::time::Instant::now() + WAIT;

@@ -10,7 +10,7 @@
 
 use super::lease::lease_key;
 use crate::bus::{Bus, BusError, Followed, Position};
-use crate::model::SeqEvent;
+use crate::model::{AudienceClass, SeqEvent, SessionId};
 use dashmap::DashMap;
 use futures_util::stream::{self, BoxStream};
 use futures_util::StreamExt;
@@ -23,6 +23,27 @@ const OUTGOING: usize = 8192;
 /// The subject of a room's events.
 pub fn events_subject(room: &str) -> String {
     format!("showfloor.events.{}", lease_key(room))
+}
+
+/// What crosses on a room's subject: its events, and the audience-class changes of sessions
+/// served by other nodes, in the order the owner produced them.
+#[derive(serde::Deserialize)]
+enum Carried {
+    Event(Box<SeqEvent>),
+    Class {
+        session: SessionId,
+        class: AudienceClass,
+    },
+}
+
+/// [`Carried`] as it is sent: the event by reference (same JSON).
+#[derive(serde::Serialize)]
+enum Sent<'a> {
+    Event(&'a SeqEvent),
+    Class {
+        session: SessionId,
+        class: AudienceClass,
+    },
 }
 
 /// A bus on a NATS connection.
@@ -52,59 +73,95 @@ impl NatsBus {
     }
 }
 
-impl Bus for NatsBus {
-    fn publish(&self, event: Arc<SeqEvent>) -> Result<Position, BusError> {
-        let body = serde_json::to_vec(&*event).expect("events serialise");
+impl NatsBus {
+    fn queue(&self, room: &str, carried: &Sent<'_>) -> Result<(), BusError> {
+        let body = serde_json::to_vec(carried).expect("events serialise");
         self.outgoing
-            .try_send((events_subject(&event.room), body.into()))
+            .try_send((events_subject(room), body.into()))
             .map_err(|e| match e {
                 mpsc::error::TrySendError::Full(_) => BusError::Full,
                 mpsc::error::TrySendError::Closed(_) => {
                     BusError::Unavailable("the publisher task is gone".into())
                 }
-            })?;
-        let mut n = self.published.entry(event.room.clone()).or_insert(0);
+            })
+    }
+
+    /// Follows a room's events, subscribed when this returns: everything the room publishes
+    /// after a later request of this connection reaches the owner is delivered. (`follow`
+    /// subscribes only when first polled.)
+    pub async fn subscribe(
+        &self,
+        room: &str,
+    ) -> Result<BoxStream<'static, Followed>, async_nats::SubscribeError> {
+        let messages = self.client.subscribe(events_subject(room)).await?;
+        Ok(decode(messages.boxed()))
+    }
+}
+
+/// A room subject's messages as followed events, gaps and new incarnations reported.
+fn decode(messages: BoxStream<'static, async_nats::Message>) -> BoxStream<'static, Followed> {
+    messages
+        .scan(None::<u64>, |last, msg| {
+            let out = match serde_json::from_slice::<Carried>(&msg.payload) {
+                Ok(Carried::Event(ev)) => {
+                    let gap = match *last {
+                        Some(l) if ev.seq == l + 1 => None,
+                        Some(l) if ev.seq > l + 1 => Some(ev.seq - l - 1),
+                        // Back to an earlier number: a new incarnation of the room.
+                        Some(_) => Some(0),
+                        None => None,
+                    };
+                    *last = Some(ev.seq);
+                    let ev = Followed::Event(Arc::from(ev));
+                    match gap {
+                        Some(n) => vec![Followed::Missed(n), ev],
+                        None => vec![ev],
+                    }
+                }
+                Ok(Carried::Class { session, class }) => vec![Followed::Class { session, class }],
+                Err(e) => {
+                    // Cannot happen between nodes of one build; say so rather than skip
+                    // silently: the follower resynchronises.
+                    tracing::error!(error = %e, "undecodable room event on NATS");
+                    vec![Followed::Missed(1)]
+                }
+            };
+            futures_util::future::ready(Some(stream::iter(out)))
+        })
+        .flatten()
+        .boxed()
+}
+
+impl Bus for NatsBus {
+    fn publish(&self, event: Arc<SeqEvent>) -> Result<Position, BusError> {
+        self.queue(&event.room, &Sent::Event(&event))?;
+        let mut n = match self.published.get_mut(&event.room) {
+            Some(n) => n,
+            None => self.published.entry(event.room.clone()).or_insert(0),
+        };
         *n += 1;
         Ok(Position(*n))
+    }
+
+    fn publish_class(
+        &self,
+        room: &str,
+        session: SessionId,
+        class: AudienceClass,
+    ) -> Result<(), BusError> {
+        self.queue(room, &Sent::Class { session, class })
     }
 
     fn follow(&self, room: &str) -> BoxStream<'static, Followed> {
         let (client, subject) = (self.client.clone(), events_subject(room));
         stream::once(async move { client.subscribe(subject).await })
             .flat_map(|subscribed| match subscribed {
-                Ok(messages) => messages.boxed(),
+                Ok(messages) => decode(messages.boxed()),
                 Err(e) => {
                     tracing::warn!(error = %e, "cannot follow a room's events");
                     stream::empty().boxed()
                 }
             })
-            .scan(None::<u64>, |last, msg| {
-                let out = match serde_json::from_slice::<SeqEvent>(&msg.payload) {
-                    Ok(ev) => {
-                        let gap = match *last {
-                            Some(l) if ev.seq == l + 1 => None,
-                            Some(l) if ev.seq > l + 1 => Some(ev.seq - l - 1),
-                            // Back to an earlier number: a new incarnation of the room.
-                            Some(_) => Some(0),
-                            None => None,
-                        };
-                        *last = Some(ev.seq);
-                        let ev = Followed::Event(Arc::new(ev));
-                        match gap {
-                            Some(n) => vec![Followed::Missed(n), ev],
-                            None => vec![ev],
-                        }
-                    }
-                    Err(e) => {
-                        // Cannot happen between nodes of one build; say so rather than skip
-                        // silently: the follower resynchronises.
-                        tracing::error!(error = %e, "undecodable room event on NATS");
-                        vec![Followed::Missed(1)]
-                    }
-                };
-                futures_util::future::ready(Some(stream::iter(out)))
-            })
-            .flatten()
             .boxed()
     }
 }

@@ -7,6 +7,8 @@
 // command moves at most once; if the room changed hands meanwhile, the caller hears "owned
 // by …" and may try again.
 
+use super::viewers::{RemoteJoin, RemoteViewers};
+use crate::hub::Hub;
 use crate::model::{
     AudienceClass, ClientMessage, HostCommand, HostReply, JoinRequest, MediaSession, NewRoom,
     ProtocolError, Refusal, RoomError, RoomState, RoomSummary, Secret, SessionId, WatchEvent,
@@ -16,7 +18,6 @@ use crate::rooms::{MediaSignal, Rooms, RoomsError, SessionSink};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use futures_util::stream::BoxStream;
-use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -99,12 +100,8 @@ pub async fn serve(
     let slots = Arc::new(Semaphore::new(CONCURRENT));
     tokio::spawn(async move {
         loop {
-            let msg = tokio::select! {
-                _ = stop.cancelled() => break,
-                m = requests.next() => match m {
-                    Some(m) => m,
-                    None => break,
-                },
+            let Some(msg) = super::next_or_stop(&mut requests, &stop).await else {
+                break;
             };
             let Some(reply_to) = msg.reply.clone() else {
                 continue;
@@ -129,9 +126,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// This node's rooms, with host commands for rooms owned elsewhere forwarded to their owner.
+/// This node's rooms, with host commands for rooms owned elsewhere forwarded to their owner
+/// and viewers of those rooms served here (`viewers`).
 pub struct ClusterRooms {
-    local: Arc<dyn Rooms>,
+    local: Arc<Hub>,
+    viewers: Arc<RemoteViewers>,
     client: async_nats::Client,
     /// The owner last seen of rooms owned elsewhere: commands go there directly, without
     /// asking the lease first. Only a hint — the owner's own answer is authoritative, and
@@ -140,9 +139,14 @@ pub struct ClusterRooms {
 }
 
 impl ClusterRooms {
-    pub fn new(local: Arc<dyn Rooms>, client: async_nats::Client) -> ClusterRooms {
+    pub fn new(
+        local: Arc<Hub>,
+        viewers: Arc<RemoteViewers>,
+        client: async_nats::Client,
+    ) -> ClusterRooms {
         ClusterRooms {
             local,
+            viewers,
             client,
             owners: DashMap::new(),
         }
@@ -210,11 +214,44 @@ impl Rooms for ClusterRooms {
         req: JoinRequest,
         sink: SessionSink,
     ) -> Result<AudienceClass, Refusal> {
-        self.local.join(room, session, req, sink).await
+        // Here if this node runs the room (or takes it now); else at its owner, with the
+        // events rendered here. An owner that turns out not to be one is looked up again.
+        let mut owner = match self.viewers.owner_of(room) {
+            Some(node) if !self.local.runs(room) => Some(node),
+            _ => None,
+        };
+        for _ in 0..3 {
+            let node = match owner.take() {
+                Some(node) => node,
+                None => match self.local.locate(room).await {
+                    Ok(()) => return self.local.join(room, session, req, sink).await,
+                    Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => node,
+                    Err(e) => return Err(crate::rooms::refusal_of(e)),
+                },
+            };
+            match self
+                .viewers
+                .join(room, &node, session, req.clone(), sink.clone())
+                .await
+            {
+                RemoteJoin::Joined(class) => return Ok(class),
+                RemoteJoin::Refused(r) => return Err(r),
+                RemoteJoin::NotThere(next) => {
+                    self.viewers.forget(room);
+                    owner = next;
+                }
+            }
+        }
+        Err(Refusal::new(
+            crate::model::EndReason::RoomUnavailable,
+            format!("room {room} is moving between servers; reconnect"),
+        ))
     }
 
     async fn leave(&self, room: &str, session: SessionId) {
-        self.local.leave(room, session).await
+        if !self.viewers.leave(room, session).await {
+            self.local.leave(room, session).await
+        }
     }
 
     async fn viewer_message(
@@ -223,7 +260,9 @@ impl Rooms for ClusterRooms {
         session: SessionId,
         msg: Result<ClientMessage, ProtocolError>,
     ) {
-        self.local.viewer_message(room, session, msg).await
+        if let Err(msg) = self.viewers.message(room, session, msg).await {
+            self.local.viewer_message(room, session, msg).await
+        }
     }
 
     /// Runs on the room's owner: the one last seen if there is one, else here if this node

@@ -9,11 +9,13 @@ pub mod bus;
 pub mod commands;
 pub mod lease;
 mod ownership;
+pub mod viewers;
 
 pub use bus::NatsBus;
 pub use commands::ClusterRooms;
 pub use lease::{Acquired, Lease, Leases, LossReason};
 pub use ownership::LeaseOwnership;
+pub use viewers::RemoteViewers;
 
 use std::time::Duration;
 
@@ -60,6 +62,18 @@ impl ClusterError {
             what: what.into(),
             source: Box::new(source),
         }
+    }
+}
+
+/// The next message of a subscription, or `None` once it ends or `stop` is cancelled.
+pub(crate) async fn next_or_stop(
+    sub: &mut async_nats::Subscriber,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<async_nats::Message> {
+    use futures_util::StreamExt;
+    tokio::select! {
+        _ = stop.cancelled() => None,
+        m = sub.next() => m,
     }
 }
 

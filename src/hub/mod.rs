@@ -80,6 +80,9 @@ fn deliver_now(sink: &SessionSink, frame: Bytes, metrics: &Metrics) {
 #[derive(Default)]
 struct Attached {
     sessions: DashMap<SessionId, (JoinRequest, SessionSink)>,
+    /// Sessions other nodes serve: after a restart they are told to reconnect (their node
+    /// renders events by sequence number, which a new incarnation starts afresh).
+    remote: DashMap<SessionId, SessionSink>,
     media: DashMap<String, MediaSession>,
     followers: Mutex<Vec<mpsc::Sender<MediaSignal>>>,
     watchers: Mutex<Vec<mpsc::Sender<WatchEvent>>>,
@@ -112,6 +115,8 @@ pub struct HubConfig {
 /// What the room tasks share with the registry.
 struct Shared {
     rooms: DashMap<String, RoomHandle>,
+    /// Token keys of rooms another node runs (immutable for a room's life).
+    token_keys: DashMap<String, Secret>,
     /// One lock per room being loaded, so two first users load it once.
     loading: DashMap<String, Arc<tokio::sync::Mutex<()>>>,
     /// Rooms left down after repeated panics, until when.
@@ -146,6 +151,9 @@ impl Shared {
         for e in handle.attached.sessions.iter() {
             e.value().1.close(supervisor::down(&handle.id), true);
         }
+        for e in handle.attached.remote.iter() {
+            e.value().close(supervisor::down(&handle.id), true);
+        }
     }
 }
 
@@ -172,6 +180,7 @@ impl Hub {
         Arc::new(Hub {
             shared: Arc::new(Shared {
                 rooms: DashMap::new(),
+                token_keys: DashMap::new(),
                 loading: DashMap::new(),
                 failed: DashMap::new(),
                 store,
@@ -297,6 +306,50 @@ impl Hub {
         }
     }
 
+    /// Whether this node runs the room (loading it, and taking it if nobody holds it), or
+    /// who does (`RoomsError::NotOwned`).
+    pub async fn locate(&self, room: &str) -> Result<(), RoomsError> {
+        self.room(room).await.map(|_| ())
+    }
+
+    /// Whether the room is running on this node now (no loading, no lease).
+    pub fn runs(&self, room: &str) -> bool {
+        self.shared.rooms.contains_key(room)
+    }
+
+    /// A session served by another node joins a room this node runs. Its private frames go
+    /// to `sink` (the relay to that node); the answer carries its first frames. The outer
+    /// error says the room is not here (or not at all); the inner one is the room's refusal.
+    pub async fn join_remote(
+        &self,
+        room: &str,
+        session: SessionId,
+        req: JoinRequest,
+        sink: SessionSink,
+    ) -> Result<Result<crate::rooms::RemoteJoined, Refusal>, RoomsError> {
+        let kept = sink.clone();
+        let (h, answer) = self
+            .ask(room, |reply| RoomMsg::JoinRemote {
+                session,
+                req,
+                sink,
+                reply,
+            })
+            .await?;
+        if answer.is_ok() {
+            h.attached.remote.insert(session, kept);
+        }
+        Ok(answer)
+    }
+
+    /// A session served by another node left (or was closed there).
+    pub async fn leave_remote(&self, room: &str, session: SessionId) {
+        if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
+            h.attached.remote.remove(&session);
+            let _ = h.tx.send(RoomMsg::Leave { session }).await;
+        }
+    }
+
     /// For tests of supervision only: makes the room's owner task panic.
     #[doc(hidden)]
     pub async fn inject_panic(&self, room: &str) -> Result<(), RoomsError> {
@@ -378,7 +431,31 @@ impl Rooms for Hub {
     }
 
     async fn token_key(&self, room: &str) -> Result<Secret, RoomsError> {
-        Ok(self.room(room).await?.token_key)
+        match self.room(room).await {
+            Ok(h) => Ok(h.token_key),
+            // Another node runs it: its key is read from the store once.
+            Err(RoomsError::NotOwned(_)) => {
+                if let Some(k) = self.shared.token_keys.get(room) {
+                    return Ok(k.clone());
+                }
+                let loaded = self
+                    .shared
+                    .store
+                    .load_room(room)
+                    .await
+                    .map_err(|e| RoomsError::Store(Arc::new(e)))?;
+                match loaded.and_then(|l| l.record) {
+                    Some(r) => {
+                        self.shared
+                            .token_keys
+                            .insert(room.to_string(), r.token_key.clone());
+                        Ok(r.token_key)
+                    }
+                    None => Err(RoomsError::RoomNotFound(room.to_string())),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn join(

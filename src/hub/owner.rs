@@ -38,6 +38,14 @@ pub(super) enum RoomMsg {
         sink: SessionSink,
         reply: oneshot::Sender<Result<AudienceClass, Refusal>>,
     },
+    /// A session another node serves: its broadcasts are rendered there from the bus, its
+    /// private frames go to `sink` (relayed to that node).
+    JoinRemote {
+        session: SessionId,
+        req: JoinRequest,
+        sink: SessionSink,
+        reply: oneshot::Sender<Result<crate::rooms::RemoteJoined, Refusal>>,
+    },
     Leave {
         session: SessionId,
     },
@@ -90,6 +98,9 @@ pub(super) enum Stopped {
 struct SessionEntry {
     sink: SessionSink,
     class: AudienceClass,
+    /// Served by another node: no broadcasts here (that node renders them from the bus), and
+    /// class changes go out on the bus.
+    remote: bool,
 }
 
 pub(super) struct RoomOwner {
@@ -336,6 +347,7 @@ impl RoomOwner {
                     SessionEntry {
                         sink,
                         class: AudienceClass::Public,
+                        remote: false,
                     },
                 );
                 match self.room.join(session, req, now, out) {
@@ -348,6 +360,53 @@ impl RoomOwner {
                     Err(refusal) => {
                         // Outputs already queued for it are dropped with it.
                         self.carry_out_now(out);
+                        self.sessions.remove(&session);
+                        let _ = reply.send(Err(refusal));
+                    }
+                }
+            }
+            RoomMsg::JoinRemote {
+                session,
+                req,
+                sink,
+                reply,
+            } => {
+                // The session's first frames are caught here and returned with the answer, so
+                // the serving node queues them before any event it renders from the bus.
+                // Room for the welcome and the whole resume window.
+                let window = self.room.record().history_window as usize;
+                let (first, mut caught) = SessionSink::new(window + 16);
+                self.sessions.insert(
+                    session,
+                    SessionEntry {
+                        sink: first,
+                        class: AudienceClass::Public,
+                        remote: true,
+                    },
+                );
+                let joined = self.room.join(session, req, now, out);
+                self.carry_out_now(out);
+                match joined {
+                    Ok(class) => {
+                        let mut initial = Vec::new();
+                        while let Ok(frame) = caught.frames.try_recv() {
+                            initial.push(frame.as_str().to_string());
+                        }
+                        if let Some(s) = self.sessions.get_mut(&session) {
+                            s.class = class;
+                            s.sink = sink;
+                        }
+                        let record = self.room.record();
+                        let _ = reply.send(Ok(crate::rooms::RemoteJoined {
+                            class,
+                            seq: self.room.seq(),
+                            epoch: self.room.epoch().to_string(),
+                            tiers: record.tiers.clone(),
+                            currency: record.currency.clone(),
+                            initial,
+                        }));
+                    }
+                    Err(refusal) => {
                         self.sessions.remove(&session);
                         let _ = reply.send(Err(refusal));
                     }
@@ -450,6 +509,9 @@ impl RoomOwner {
                         let mut slow = Vec::new();
                         let texts = frames.map(|b| text(b.clone()));
                         for (id, s) in &self.sessions {
+                            if s.remote {
+                                continue;
+                            }
                             let Some(t) = texts.for_class(s.class).clone() else {
                                 continue;
                             };
@@ -481,6 +543,22 @@ impl RoomOwner {
                     Output::ClassChanged { session, class } => {
                         if let Some(s) = self.sessions.get_mut(&session) {
                             s.class = class;
+                            if s.remote {
+                                if let Err(e) =
+                                    self.bus.publish_class(self.room.id(), session, class)
+                                {
+                                    // Its node would render for the old class: close it, it
+                                    // rejoins with the new one.
+                                    tracing::warn!(error = %e, "class change not published");
+                                    s.sink.close(
+                                        Refusal::new(
+                                            EndReason::RoomUnavailable,
+                                            "your access changed; reconnect",
+                                        ),
+                                        true,
+                                    );
+                                }
+                            }
                         }
                     }
                     Output::Close { session, why } => {

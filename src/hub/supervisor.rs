@@ -181,6 +181,15 @@ async fn supervise(
 /// without resume, so they get a fresh snapshot (`welcome` with `resumed: false`): the new
 /// incarnation's epoch differs, nothing they hold can be trusted.
 async fn reattach(handle: &RoomHandle) {
+    // Sessions other nodes serve reconnect: their nodes follow sequence numbers, which the
+    // new incarnation starts afresh.
+    for e in handle.attached.remote.iter() {
+        e.value().close(
+            Refusal::new(EndReason::RoomUnavailable, "the room restarted; reconnect"),
+            true,
+        );
+    }
+    handle.attached.remote.clear();
     let sessions: Vec<_> = handle
         .attached
         .sessions

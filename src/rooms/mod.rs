@@ -40,6 +40,24 @@ pub enum RoomsError {
     NotOwned(#[from] ownership::OwnershipError),
 }
 
+/// A viewer session served by another node joined this node's room: what that node needs to
+/// serve it. The room keeps the session (presence, limits, its private frames go back to the
+/// serving node); the serving node renders the room's events for it from the bus.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct RemoteJoined {
+    pub class: AudienceClass,
+    /// The room's sequence number when the session joined: the serving node gives it the
+    /// events after this one.
+    pub seq: u64,
+    pub epoch: String,
+    /// The room's dealer tiers and currency, to render events per class.
+    pub tiers: Vec<String>,
+    pub currency: String,
+    /// The welcome (or the resumed welcome and the replayed frames), in order: the first
+    /// frames of the session.
+    pub initial: Vec<String>,
+}
+
 /// What the media layer hears of a room.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum MediaSignal {

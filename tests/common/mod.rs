@@ -2,6 +2,7 @@
 //! and WebSocket viewers.
 #![allow(dead_code)]
 
+pub mod cluster;
 pub mod nats;
 pub mod process;
 pub mod rtc_client;
@@ -368,6 +369,18 @@ impl Viewer {
     pub fn saw_text(&self, needle: &str) -> bool {
         self.frames.iter().any(|f| f.contains(needle))
     }
+}
+
+/// A frame a public viewer may get: no price field and no product link.
+pub fn assert_no_price_or_link(frame: &str) {
+    assert!(
+        !frame.contains("price"),
+        "public frame has a price field: {frame}"
+    );
+    assert!(
+        !frame.contains("shop.example"),
+        "public frame has a link: {frame}"
+    );
 }
 
 /// A dealer token minted by "the host's own backend" with the room key (documented claims).

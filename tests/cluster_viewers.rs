@@ -1,0 +1,147 @@
+//! Viewers of one room on two nodes (one PostgreSQL database, one nats-server): node A owns
+//! the room, node B serves viewers of it by following its events. B's viewers see what A's
+//! see, rendered on B per audience class (no price or link for a public viewer, the tier's
+//! price for a dealer, the new class right after a verification); their chat and grabs go
+//! to A; presence counts both nodes; a viewer resumes on B without a gap.
+
+mod common;
+
+use common::cluster::{two_nodes_with_a_show, TwoNodes};
+use common::*;
+use serde_json::{json, Value};
+
+/// Reads frames until one of type `t` (skipping others), as a `Value`.
+async fn until(v: &mut Viewer, t: &str) -> Value {
+    v.expect(t).await
+}
+
+fn no_price_or_link(f: &Value) {
+    assert_no_price_or_link(&f.to_string());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn viewers_on_another_node_see_chat_buy_and_resume_as_on_the_owner() {
+    let TwoNodes {
+        a,
+        b,
+        show,
+        nats: _nats,
+        ..
+    } = two_nodes_with_a_show().await;
+    let mut ca = a.server.control().await;
+    let room = show.room.clone();
+    let dealer = |id: &str| dealer_token(&room, &show.key, id, "gold");
+
+    let (mut on_a, _) = a.join(&room, &ca.token(&room, "pa").await).await.unwrap();
+    let (mut public_b, w) = b.join(&room, &ca.token(&room, "pb").await).await.unwrap();
+    no_price_or_link(&w);
+    assert!(w["shelf"].as_array().is_some_and(|s| !s.is_empty()), "{w}");
+    let (mut dealer_b, w) = b.join(&room, &dealer("db")).await.unwrap();
+    assert_eq!(w["shelf"][0]["price_cents"], 11_100, "{w}");
+    // Presence is the room's, across nodes: three viewers, one on A and two on B.
+    assert_eq!(w["online"], 3, "{w}");
+    let online = loop {
+        let f = until(&mut on_a, "online_count").await;
+        if f["online"] == 3 {
+            break f;
+        }
+    };
+    assert_eq!(online["online"], 3);
+
+    // A brand switch (asked of B, run on A) is rendered on B per class.
+    let mut cb = b.server.control().await;
+    cb.switch(&room, &show.brand_b).await;
+    let f = until(&mut public_b, "brand_switched").await;
+    assert_eq!(f["brand"]["id"], show.brand_b.as_str());
+    no_price_or_link(&f);
+    let f = until(&mut dealer_b, "brand_switched").await;
+    let tent = f["shelf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "bravo-tent")
+        .cloned()
+        .unwrap();
+    assert_eq!(tent["price_cents"], 15_500, "{f}");
+    assert!(tent["link"].as_str().unwrap().contains("shop.example"));
+    let on_a_switch = until(&mut on_a, "brand_switched").await;
+    assert_eq!(f["seq"], on_a_switch["seq"], "one sequence across nodes");
+
+    // Chat from B reaches A, and B's other viewer, with the same seq.
+    public_b
+        .send(json!({"type": "chat", "text": "hello from b"}))
+        .await;
+    let on_a_chat = until(&mut on_a, "chat").await;
+    assert_eq!(on_a_chat["text"], "hello from b");
+    assert_eq!(on_a_chat["viewer_id"], "pb");
+    let on_b_chat = until(&mut dealer_b, "chat").await;
+    assert_eq!(on_b_chat["seq"], on_a_chat["seq"]);
+    assert_eq!(until(&mut public_b, "chat").await["text"], "hello from b");
+
+    // A dealer on B buys: the answer comes back from A once durable; the sale's events
+    // reach every node.
+    let sale = ca.flash_sale(&room, &show.products[2].id, 1, 1, 600).await;
+    dealer_b
+        .send(json!({"type": "grab", "sale_id": sale.id, "key": "b-1"}))
+        .await;
+    let r = until(&mut dealer_b, "grab_result").await;
+    assert_eq!(r["result"], "won", "{r}");
+    assert!(r["order_id"].is_string());
+    until(&mut on_a, "sold_out").await;
+    let sold_out = until(&mut public_b, "sold_out").await;
+    assert_eq!(sold_out["sale_id"], sale.id.as_str());
+    // A public viewer on B is refused as on A (the room's own answer).
+    public_b
+        .send(json!({"type": "grab", "sale_id": sale.id, "key": "p-1"}))
+        .await;
+    let r = until(&mut public_b, "grab_result").await;
+    assert_eq!(r["result"], "not_eligible", "{r}");
+
+    // Verified by the host while watching on B: the viewer's class changes in order with the
+    // events, so the next switch shows it the gold prices.
+    ca.verify(&room, "pb", "gold").await;
+    let changed = until(&mut public_b, "role_changed").await;
+    assert_eq!(changed["you"]["tier"], "gold", "{changed}");
+    ca.switch(&room, &show.brand_a).await;
+    let f = until(&mut public_b, "brand_switched").await;
+    assert_eq!(f["shelf"][0]["price_cents"], 11_100, "{f}");
+
+    // Resume on B: the events missed while away are replayed in order, without a gap.
+    ca.announce(&room, "before").await;
+    let before = until(&mut dealer_b, "announce").await;
+    let (last_seq, epoch) = (before["seq"].as_u64().unwrap(), w["epoch"].clone());
+    drop(dealer_b);
+    ca.announce(&room, "missed-1").await;
+    ca.announce(&room, "missed-2").await;
+    let query = format!("&last_seq={last_seq}&epoch={}", epoch.as_str().unwrap());
+    let (mut back, w) = b.join_with(&room, &dealer("db"), &query).await.unwrap();
+    assert_eq!(w["resumed"], true, "{w}");
+    let n = w["replayed"].as_u64().unwrap();
+    assert!(n >= 2, "{w}");
+    let mut seqs = Vec::new();
+    for _ in 0..n {
+        seqs.push(back.frame().await["seq"].as_u64().unwrap());
+    }
+    let expected: Vec<u64> = (last_seq + 1..=last_seq + n).collect();
+    assert_eq!(seqs, expected, "replayed in order from after last_seq");
+    ca.announce(&room, "live again").await;
+    let live = until(&mut back, "announce").await;
+    assert_eq!(live["text"], "live again");
+    assert_eq!(
+        live["seq"].as_u64().unwrap(),
+        last_seq + n + 1,
+        "no gap after the replay"
+    );
+
+    // Leaving on B is seen by the room: the count goes down.
+    drop(back);
+    drop(public_b);
+    loop {
+        let f = until(&mut on_a, "online_count").await;
+        if f["online"] == 1 {
+            break;
+        }
+    }
+    let mb = b.metrics().await;
+    assert!(mb.contains("\nshowfloor_rooms_followed 1\n"), "{mb}");
+}
