@@ -145,3 +145,66 @@ async fn viewers_on_another_node_see_chat_buy_and_resume_as_on_the_owner() {
     let mb = b.metrics().await;
     assert!(mb.contains("\nshowfloor_rooms_followed 1\n"), "{mb}");
 }
+
+/// The host console watches the room from a node that does not own it: chat and stats from
+/// the whole room (viewers on both nodes); when the room leaves its owner the stream ends with
+/// UNAVAILABLE ("watch it again"), not as if the room had ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_host_console_watches_the_whole_room_from_any_node() {
+    use showfloor::pb;
+    let TwoNodes {
+        a,
+        b,
+        show,
+        nats: _nats,
+        ..
+    } = two_nodes_with_a_show().await;
+    let room = show.room.clone();
+    let mut ca = a.server.control().await;
+    let mut cb = b.server.control().await;
+    let mut watch = cb
+        .client
+        .watch_room(authed(pb::RoomRef {
+            room_id: room.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
+    let (mut on_a, _) = a.join(&room, &ca.token(&room, "wa").await).await.unwrap();
+    let (_on_b, _) = b.join(&room, &ca.token(&room, "wb").await).await.unwrap();
+    on_a.send(json!({"type": "chat", "text": "seen from b"}))
+        .await;
+    let (mut chat, mut both_online) = (false, false);
+    while !(chat && both_online) {
+        let ev = tokio::time::timeout(WAIT, watch.message())
+            .await
+            .expect("an event within the wait")
+            .expect("the stream goes on")
+            .expect("an event");
+        match ev.event.unwrap() {
+            pb::watch_room_event::Event::Chat(m) => {
+                assert_eq!(
+                    (m.text.as_str(), m.viewer_id.as_str()),
+                    ("seen from b", "wa")
+                );
+                chat = true;
+            }
+            pb::watch_room_event::Event::Stats(s) => both_online |= s.online == 2,
+            _ => {}
+        }
+    }
+    // A loses the room (it stops renewing its lease): B's watch is cut off, explicitly.
+    a.leases.set_renewals_paused(true);
+    let status = loop {
+        match tokio::time::timeout(WAIT, watch.message())
+            .await
+            .expect("the watch ends within the wait")
+        {
+            Ok(Some(_)) => continue,
+            Ok(None) => panic!("the watch ended as if the room had ended"),
+            Err(status) => break status,
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("watch it again"), "{status:?}");
+}

@@ -18,6 +18,7 @@ use crate::rooms::{MediaSignal, Rooms, RoomsError, SessionSink};
 use async_trait::async_trait;
 use dashmap::DashMap;
 use futures_util::stream::BoxStream;
+use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -295,8 +296,22 @@ impl Rooms for ClusterRooms {
         }
     }
 
+    /// From this node if it runs the room (or takes it now), else from its owner.
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
-        self.local.watch(room).await
+        if self.local.runs(room) {
+            return self.local.watch(room).await;
+        }
+        let owner = match self.local.locate(room).await {
+            Ok(()) => return self.local.watch(room).await,
+            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => node,
+            Err(e) => return Err(e),
+        };
+        Ok(self
+            .viewers
+            .watch(room, &owner)
+            .await?
+            .take_while(|e| std::future::ready(!matches!(e, WatchEvent::Ended)))
+            .boxed())
     }
 
     async fn attach_media(&self, room: &str, media: MediaSession) -> Result<(), Refusal> {

@@ -27,7 +27,7 @@ use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::model::{
     AudienceClass, ClientMessage, EndReason, JoinRequest, ProtocolError, Refusal, SeqEvent,
-    SessionId,
+    SessionId, WatchEvent,
 };
 use crate::room::event::render;
 use crate::rooms::ownership::OwnershipError;
@@ -48,6 +48,12 @@ const KEPT_EVENTS: usize = 1024;
 /// How often a follower checks that its room's owner still holds the lease, and an owner
 /// that the nodes serving its remote sessions still answer.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How often an owner tells a remote watcher its watch is open, and how long a watcher waits
+/// without hearing anything before it gives the watch up.
+const WATCH_ALIVE: Duration = Duration::from_secs(2);
+const WATCH_SILENCE: Duration = Duration::from_secs(7);
+/// Events a remote watch buffers (as a local watch does).
+const WATCH_BUFFER: usize = 1024;
 /// Checks with no session after which a follower stops following its room.
 const IDLE_CHECKS: u32 = 10;
 /// Missed liveness answers after which an owner drops a serving node's sessions.
@@ -87,6 +93,23 @@ enum ToOwner {
         room: String,
         session: SessionId,
     },
+    /// The host console's stream of the room, to `node` under `id`.
+    Watch {
+        room: String,
+        id: String,
+        node: String,
+    },
+    Unwatch {
+        id: String,
+    },
+}
+
+#[derive(Serialize, Deserialize)]
+enum WatchAnswer {
+    Watching,
+    NotFound,
+    OwnedBy(String),
+    Unavailable(String),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -117,6 +140,12 @@ enum ToServing {
     },
     /// Are you there? (answered on the request's inbox)
     Ping,
+    /// An event of the watch `id`.
+    Watched { id: String, event: WatchEvent },
+    /// The watch `id` is still open (sent every `WATCH_ALIVE`).
+    WatchAlive { id: String },
+    /// The watch `id` stopped without the room ending: the room left its owner.
+    WatchLost { id: String, why: String },
 }
 
 /// How a remote join ended.
@@ -142,10 +171,12 @@ pub async fn serve_owner(
         .await
         .map_err(|e| super::ClusterError::jet_stream("subscribe to remote viewers", e))?;
     let serving: Arc<DashMap<String, HashSet<(String, SessionId)>>> = Arc::new(DashMap::new());
+    let watches: Watches = Arc::new(DashMap::new());
     tokio::spawn(watch_serving_nodes(
         client.clone(),
         hub.clone(),
         serving.clone(),
+        watches.clone(),
         stop.clone(),
     ));
     let queue = hub.config().outbound_queue;
@@ -213,6 +244,43 @@ pub async fn serve_owner(
                     }
                     hub.leave_remote(&room, session).await;
                 }
+                ToOwner::Watch { room, id, node } => {
+                    let Some(reply_to) = msg.reply.clone() else {
+                        continue;
+                    };
+                    let (client, hub, watches) = (client.clone(), hub.clone(), watches.clone());
+                    tokio::spawn(async move {
+                        let answer = match hub.watch_until_gone(&room).await {
+                            Ok(events) => {
+                                let open = CancellationToken::new();
+                                watches.insert(id.clone(), (node.clone(), open.clone()));
+                                tokio::spawn(forward_watch(
+                                    client.clone(),
+                                    serving_subject(&node),
+                                    id,
+                                    events,
+                                    open,
+                                    watches,
+                                ));
+                                WatchAnswer::Watching
+                            }
+                            Err(RoomsError::RoomNotFound(_)) => WatchAnswer::NotFound,
+                            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
+                                WatchAnswer::OwnedBy(node)
+                            }
+                            Err(e) => WatchAnswer::Unavailable(crate::error_chain(&e)),
+                        };
+                        let body = serde_json::to_vec(&answer).expect("answers serialise");
+                        if let Err(e) = client.publish(reply_to, body.into()).await {
+                            tracing::debug!(error = %e, "could not answer a remote watch");
+                        }
+                    });
+                }
+                ToOwner::Unwatch { id } => {
+                    if let Some((_, (_, open))) = watches.remove(&id) {
+                        open.cancel();
+                    }
+                }
             }
         }
     });
@@ -272,12 +340,56 @@ async fn relay(
     }
 }
 
+/// Open remote watches: id → (the watching node, cancelled when the watch closes).
+type Watches = Arc<DashMap<String, (String, CancellationToken)>>;
+
+/// Carries a watch's events to the node that asked, with a sign of life every `WATCH_ALIVE`,
+/// until the room ends, the watcher lets go (`open` cancelled), or the room stops here.
+async fn forward_watch(
+    client: async_nats::Client,
+    subject: String,
+    id: String,
+    mut events: tokio_stream::wrappers::ReceiverStream<WatchEvent>,
+    open: CancellationToken,
+    watches: Watches,
+) {
+    let publish = |m: ToServing| {
+        let body = serde_json::to_vec(&m).expect("watch events serialise");
+        client.publish(subject.clone(), body.into())
+    };
+    let mut alive = tokio::time::interval(WATCH_ALIVE);
+    loop {
+        tokio::select! {
+            _ = open.cancelled() => break,
+            _ = alive.tick() => {
+                let _ = publish(ToServing::WatchAlive { id: id.clone() }).await;
+            }
+            e = events.next() => match e {
+                Some(event) => {
+                    let ended = matches!(event, WatchEvent::Ended);
+                    let _ = publish(ToServing::Watched { id: id.clone(), event }).await;
+                    if ended {
+                        break;
+                    }
+                }
+                None => {
+                    let why = "the room moved to another server; watch it again".to_string();
+                    let _ = publish(ToServing::WatchLost { id: id.clone(), why }).await;
+                    break;
+                }
+            },
+        }
+    }
+    watches.remove(&id);
+}
+
 /// Drops the sessions of a serving node that stopped answering (killed, partitioned): they
 /// would otherwise count as online for ever.
 async fn watch_serving_nodes(
     client: async_nats::Client,
     hub: Arc<Hub>,
     serving: Arc<DashMap<String, HashSet<(String, SessionId)>>>,
+    watches: Watches,
     stop: CancellationToken,
 ) {
     let mut missed: HashMap<String, u32> = HashMap::new();
@@ -288,7 +400,10 @@ async fn watch_serving_nodes(
             _ = tokio::time::sleep(CHECK_EVERY) => {}
         }
         serving.retain(|_, sessions| !sessions.is_empty());
-        let nodes: Vec<String> = serving.iter().map(|e| e.key().clone()).collect();
+        let mut nodes: Vec<String> = serving.iter().map(|e| e.key().clone()).collect();
+        nodes.extend(watches.iter().map(|e| e.value().0.clone()));
+        nodes.sort();
+        nodes.dedup();
         missed.retain(|n, _| nodes.contains(n));
         for node in nodes {
             let asked = client.request(serving_subject(&node), ping.clone().into());
@@ -303,6 +418,12 @@ async fn watch_serving_nodes(
                         hub.leave_remote(&room, session).await;
                     }
                 }
+                watches.retain(|_, (n, open)| {
+                    if *n == node {
+                        open.cancel();
+                    }
+                    *n != node
+                });
             }
         }
     }
@@ -391,6 +512,37 @@ pub struct RemoteViewers {
     leases: Leases,
     metrics: Arc<Metrics>,
     rooms: DashMap<String, Arc<Follower>>,
+    /// Watches of rooms owned elsewhere, by id: where their events go (`None`: a sign of
+    /// life; `Some(Err)`: lost).
+    watches: DashMap<String, tokio::sync::mpsc::Sender<Watched>>,
+}
+
+/// What a remote watch's stream receives.
+enum Watched {
+    Event(WatchEvent),
+    Alive,
+    Lost(String),
+}
+
+/// Closes a remote watch at its owner when its stream is dropped.
+struct WatchGuard {
+    viewers: Arc<RemoteViewers>,
+    id: String,
+    owner: String,
+}
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.viewers.watches.remove(&self.id);
+        let (client, subject) = (self.viewers.client.clone(), owner_subject(&self.owner));
+        let body = serde_json::to_vec(&ToOwner::Unwatch {
+            id: self.id.clone(),
+        })
+        .expect("serialises");
+        tokio::spawn(async move {
+            let _ = client.publish(subject, body.into()).await;
+        });
+    }
 }
 
 impl RemoteViewers {
@@ -415,6 +567,7 @@ impl RemoteViewers {
             leases,
             metrics,
             rooms: DashMap::new(),
+            watches: DashMap::new(),
         });
         let me = viewers.clone();
         tokio::spawn(async move {
@@ -440,6 +593,9 @@ impl RemoteViewers {
                             }
                         }
                     }
+                    Ok(ToServing::Watched { id, event }) => me.to_watch(&id, Watched::Event(event)),
+                    Ok(ToServing::WatchAlive { id }) => me.to_watch(&id, Watched::Alive),
+                    Ok(ToServing::WatchLost { id, why }) => me.to_watch(&id, Watched::Lost(why)),
                     Ok(ToServing::Ping) => {
                         if let Some(reply) = msg.reply {
                             let _ = client.publish(reply, bytes::Bytes::new()).await;
@@ -454,6 +610,83 @@ impl RemoteViewers {
             }
         });
         Ok(viewers)
+    }
+
+    fn to_watch(&self, id: &str, w: Watched) {
+        if let Some(tx) = self.watches.get(id) {
+            if tx.try_send(w).is_err() {
+                // A console that does not read loses events, as on the owner.
+                self.metrics.queue_drops.inc();
+            }
+        }
+    }
+
+    /// The host console's stream of a room `owner` runs: its events as the owner's own
+    /// watchers get them (up to `WatchEvent::Ended`), or `WatchEvent::Lost` last if the room
+    /// left that owner or the owner went silent.
+    pub async fn watch(
+        self: &Arc<Self>,
+        room: &str,
+        owner: &str,
+    ) -> Result<futures_util::stream::BoxStream<'static, WatchEvent>, RoomsError> {
+        let id = crate::auth::random_id(16);
+        let (tx, rx) = tokio::sync::mpsc::channel(WATCH_BUFFER);
+        self.watches.insert(id.clone(), tx);
+        let guard = WatchGuard {
+            viewers: self.clone(),
+            id: id.clone(),
+            owner: owner.to_string(),
+        };
+        let body = serde_json::to_vec(&ToOwner::Watch {
+            room: room.to_string(),
+            id,
+            node: self.node_id.clone(),
+        })
+        .expect("serialises");
+        let unsettled = |why: String| {
+            RoomsError::NotOwned(OwnershipError::Unsettled {
+                room: room.to_string(),
+                why,
+            })
+        };
+        let asked = self.client.request(owner_subject(owner), body.into());
+        let answer = match tokio::time::timeout(JOIN_DEADLINE, asked).await {
+            Ok(Ok(msg)) => serde_json::from_slice::<WatchAnswer>(&msg.payload)
+                .unwrap_or_else(|e| WatchAnswer::Unavailable(format!("undecodable: {e}"))),
+            Ok(Err(e)) => WatchAnswer::Unavailable(format!("node {owner}: {e}")),
+            Err(_) => WatchAnswer::Unavailable(format!("node {owner} did not answer")),
+        };
+        match answer {
+            WatchAnswer::Watching => {}
+            WatchAnswer::NotFound => return Err(RoomsError::RoomNotFound(room.to_string())),
+            WatchAnswer::OwnedBy(node) => {
+                return Err(RoomsError::NotOwned(OwnershipError::HeldBy {
+                    room: room.to_string(),
+                    node,
+                }))
+            }
+            WatchAnswer::Unavailable(why) => return Err(unsettled(why)),
+        }
+        // The state is dropped with the last item: the guard then tells the owner.
+        let events = futures_util::stream::unfold(Some((rx, guard)), |state| async move {
+            let (mut rx, guard) = state?;
+            loop {
+                let (event, last) = match tokio::time::timeout(WATCH_SILENCE, rx.recv()).await {
+                    Ok(Some(Watched::Alive)) => continue,
+                    Ok(Some(Watched::Event(WatchEvent::Ended))) => (WatchEvent::Ended, true),
+                    Ok(Some(Watched::Event(e))) => (e, false),
+                    Ok(Some(Watched::Lost(why))) => (WatchEvent::Lost { why }, true),
+                    Ok(None) | Err(_) => (
+                        WatchEvent::Lost {
+                            why: "the room's owner stopped answering; watch it again".into(),
+                        },
+                        true,
+                    ),
+                };
+                return Some((event, (!last).then_some((rx, guard))));
+            }
+        });
+        Ok(events.boxed())
     }
 
     fn private_frame(&self, room: &str, session: SessionId, frame: String) {

@@ -164,7 +164,7 @@ pub(super) fn watch_pb(room: &str, e: WatchEvent) -> Option<pb::WatchRoomEvent> 
             at_ms,
         }),
         WatchEvent::Order(o) => Event::Order(order_pb(room, &o)),
-        WatchEvent::Ended => return None,
+        WatchEvent::Ended | WatchEvent::Lost { .. } => return None,
     };
     Some(pb::WatchRoomEvent { event: Some(event) })
 }

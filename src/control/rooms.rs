@@ -94,7 +94,12 @@ pub(super) async fn watch_room(hub: Arc<dyn Rooms>, r: pb::RoomRef) -> Result<Wa
     need("room_id", &r.room_id)?;
     let events = hub.watch(&r.room_id).await.map_err(status_of)?;
     let room = r.room_id;
-    let stream: WatchStream =
-        Box::pin(events.filter_map(move |ev| std::future::ready(watch_pb(&room, ev).map(Ok))));
+    // A stream that lost its room ends with UNAVAILABLE (watch again), not as if it ended.
+    let stream: WatchStream = Box::pin(events.filter_map(move |ev| {
+        std::future::ready(match ev {
+            WatchEvent::Lost { why } => Some(Err(Status::unavailable(why))),
+            ev => watch_pb(&room, ev).map(Ok),
+        })
+    }));
     Ok(stream)
 }

@@ -342,6 +342,20 @@ impl Hub {
         Ok(answer)
     }
 
+    /// The host console's stream of a room this node runs, `WatchEvent::Ended` included when
+    /// the room ends; a stream that stops without it was cut off (the room stepped down).
+    pub async fn watch_until_gone(
+        &self,
+        room: &str,
+    ) -> Result<ReceiverStream<WatchEvent>, RoomsError> {
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let h = self.send(room, RoomMsg::Watch { tx: tx.clone() }).await?;
+        let mut w = h.attached.watchers.lock();
+        w.retain(|w| !w.is_closed());
+        w.push(tx);
+        Ok(ReceiverStream::new(rx))
+    }
+
     /// A session served by another node left (or was closed there).
     pub async fn leave_remote(&self, room: &str, session: SessionId) {
         if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
@@ -515,12 +529,9 @@ impl Rooms for Hub {
     }
 
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let h = self.send(room, RoomMsg::Watch { tx: tx.clone() }).await?;
-        let mut w = h.attached.watchers.lock();
-        w.retain(|w| !w.is_closed());
-        w.push(tx);
-        Ok(ReceiverStream::new(rx)
+        Ok(self
+            .watch_until_gone(room)
+            .await?
             .take_while(|e| std::future::ready(!matches!(e, WatchEvent::Ended)))
             .boxed())
     }

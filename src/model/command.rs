@@ -166,6 +166,11 @@ pub enum WatchEvent {
     },
     /// The room ended: the stream finishes.
     Ended,
+    /// The node serving the stream lost the room (it moved to another node, or its owner
+    /// cannot be reached): the stream finishes; watch again.
+    Lost {
+        why: String,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
