@@ -11,7 +11,8 @@
 //! was made. Viewers on the owner get the frame from the owner's own fan-out; viewers on the
 //! other nodes get it after NATS and their node's rendering and fan-out.
 //!
-//! `cargo bench --bench cluster` (optionally `-- --calls N --viewers N --events M`). The nodes
+//! `cargo bench --bench cluster` (optionally `-- --calls N --viewers N --events M
+//! --write-delay-ms D`; D is the servers' write coalescing, default 40 ms as served). The nodes
 //! run in this process on one PostgreSQL database (the test server on 127.0.0.1:55432,
 //! started if need be) and a nats-server of the bench's own (JetStream, loopback).
 
@@ -44,9 +45,15 @@ fn authed<T>(msg: T) -> tonic::Request<T> {
     r
 }
 
-async fn node(nats: &nats::NatsServer, postgres: &str, id: &str) -> (App, tempfile::TempDir) {
+async fn node(
+    nats: &nats::NatsServer,
+    postgres: &str,
+    id: &str,
+    write_delay_ms: u64,
+) -> (App, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path().to_path_buf(), KEY);
+    config.write_delay_ms = write_delay_ms;
     config.node_id = id.into();
     config.store = StoreKind::Postgres;
     config.postgres = Some(postgres.into());
@@ -207,6 +214,9 @@ fn main() {
     let calls = arg("--calls", 2_000);
     let viewers = arg("--viewers", 1_000) as usize;
     let events = arg("--events", 300) as usize;
+    // The server's write coalescing (default 40 ms) holds broadcast frames for up to that
+    // long; 0 shows what crossing nodes costs without it.
+    let write_delay_ms = u64::from(arg("--write-delay-ms", 40));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -215,8 +225,8 @@ fn main() {
     rt.block_on(async {
         let nats = nats::NatsServer::start().await;
         let postgres = scratch::fresh_database_url();
-        let (a, _da) = node(&nats, &postgres, "owner").await;
-        let (b, _db) = node(&nats, &postgres, "other").await;
+        let (a, _da) = node(&nats, &postgres, "owner", write_delay_ms).await;
+        let (b, _db) = node(&nats, &postgres, "other", write_delay_ms).await;
         let mut ca = ControlClient::connect(format!("http://{}", a.grpc_addr))
             .await
             .unwrap();
@@ -263,7 +273,7 @@ fn main() {
         println!("forwarding adds: GetRoom p50 {g50:+.3} ms, p99 {g99:+.3} ms; Announce p50 {a50:+.3} ms, p99 {a99:+.3} ms");
 
         // Events to viewers on the owner and on two nodes following it.
-        let (c, _dc) = node(&nats, &postgres, "third").await;
+        let (c, _dc) = node(&nats, &postgres, "third", write_delay_ms).await;
         ca.open_room(authed(pb::RoomRef {
             room_id: room.clone(),
         }))
@@ -279,7 +289,10 @@ fn main() {
                 viewers_on(n, &room, &key, viewers, events, sent.clone(), hists[i].clone()).await,
             );
         }
-        println!("{viewers} viewers on each of 3 nodes, {events} announcements 10 ms apart");
+        println!(
+            "{viewers} viewers on each of 3 nodes, {events} announcements 10 ms apart, \
+             write coalescing {write_delay_ms} ms"
+        );
         for k in 0..events {
             sent.lock()[k] = Some(Instant::now());
             ca.announce(authed(pb::AnnounceRequest {
