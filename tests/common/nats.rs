@@ -24,19 +24,34 @@ pub struct NatsServer {
 
 impl NatsServer {
     /// Starts a server with JetStream on a free loopback port and waits until it is ready.
+    /// The port is picked free beforehand (restarts reuse it); if another test's connection
+    /// took it meanwhile, the server cannot bind and is started again on another.
     pub async fn start() -> NatsServer {
-        let port = {
-            let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
-            l.local_addr().unwrap().port()
-        };
-        let mut server = NatsServer {
-            port,
-            store: tempfile::tempdir().expect("a temporary store directory"),
-            child: None,
-            starts: 0,
-        };
-        server.spawn().await;
-        server
+        let mut attempt = 0;
+        loop {
+            let port = {
+                let l = TcpListener::bind("127.0.0.1:0").expect("a free loopback port");
+                l.local_addr().unwrap().port()
+            };
+            let mut server = NatsServer {
+                port,
+                store: tempfile::tempdir().expect("a temporary store directory"),
+                child: None,
+                starts: 0,
+            };
+            match server.try_spawn().await {
+                Ok(()) => return server,
+                Err(log) if log.contains("address already in use") && attempt < 5 => {
+                    attempt += 1;
+                }
+                Err(log) => panic!("nats-server did not start on port {port}:\n{log}"),
+            }
+        }
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     pub fn url(&self) -> String {
@@ -79,6 +94,13 @@ impl NatsServer {
     }
 
     async fn spawn(&mut self) {
+        if let Err(log) = self.try_spawn().await {
+            panic!("nats-server did not start on port {}:\n{log}", self.port);
+        }
+    }
+
+    /// Starts the server; its log if it exits or is not ready in time.
+    async fn try_spawn(&mut self) -> Result<(), String> {
         let log = File::options()
             .create(true)
             .append(true)
@@ -101,29 +123,27 @@ impl NatsServer {
             .expect("nats-server starts");
         self.child = Some(child);
         self.starts += 1;
-        self.wait_ready().await;
+        self.wait_ready().await
     }
 
     /// Ready = this start logged "Server is ready" (JetStream has recovered its streams by
     /// then) and the port accepts connections.
-    async fn wait_ready(&mut self) {
+    async fn wait_ready(&mut self) -> Result<(), String> {
         let deadline = Instant::now() + READY_WITHIN;
         loop {
             let log = std::fs::read_to_string(self.log_path()).unwrap_or_default();
             let ready = log.matches("Server is ready").count() >= self.starts;
             if ready && TcpStream::connect(("127.0.0.1", self.port)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
-                panic!(
-                    "nats-server exited ({status}) on port {}:\n{log}",
-                    self.port
-                );
+                self.child = None;
+                return Err(format!("exited ({status}):\n{log}"));
             }
-            assert!(
-                Instant::now() < deadline,
-                "nats-server not ready within {READY_WITHIN:?}:\n{log}"
-            );
+            if Instant::now() > deadline {
+                self.kill();
+                return Err(format!("not ready within {READY_WITHIN:?}:\n{log}"));
+            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
