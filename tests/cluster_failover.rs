@@ -411,8 +411,9 @@ async fn two_nodes_racing_for_a_room_get_exactly_one_owner() {
 }
 
 /// nats-server restarts (SIGKILL, same store) while a dealer is connected to the room's
-/// owner: the owner reconnects and keeps its lease, or gives the room up and the dealer is
-/// told to reconnect; either way every acknowledged grab is stored and the stock is never
+/// owner and a viewer to the other node: the owner reconnects and keeps its lease, or gives
+/// the room up and the dealer is told to reconnect; the other node's viewer is told to
+/// reconnect (what was published meanwhile is lost); either way every acknowledged grab is stored and the stock is never
 /// oversold, and the room goes on selling after the restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_nats_restart_loses_nothing_acknowledged() {
@@ -434,7 +435,19 @@ async fn a_nats_restart_loses_nothing_acknowledged() {
         assert_eq!(result, "won");
         acked.push(order);
     }
+    // A viewer of the room on B (which follows it from A) is told to reconnect: events
+    // published while NATS was down are gone, and nothing of them may be missed silently.
+    let mut on_b = connect(
+        &b.http_addr(),
+        &show.room,
+        &dealer_token(&show.room, &show.key, "vb", "gold"),
+    )
+    .await;
+    on_b.expect("welcome").await;
     nats.restart().await;
+    let (code, reason) = on_b.closed().await;
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("reconnect"), "{reason}");
     // After the restart the room is served again, by A (lease kept) or by whichever node
     // takes it once A's lease is gone; the same keys answer the same, new keys win.
     let deadline = Instant::now() + WAIT;

@@ -133,8 +133,22 @@ async fn viewers_on_another_node_see_chat_buy_and_resume_as_on_the_owner() {
         "no gap after the replay"
     );
 
+    // A viewer on B kicked by the host (on A) is closed by the room with 4003, and its
+    // token is refused on rejoining B.
+    ca.client
+        .kick_viewer(authed(showfloor::pb::KickViewerRequest {
+            room_id: room.clone(),
+            viewer_id: "db".into(),
+            reason: "spam".into(),
+        }))
+        .await
+        .unwrap();
+    let (code, reason) = back.closed().await;
+    assert_eq!(code, 4003, "{reason}");
+    let (code, reason) = b.join(&room, &dealer("db")).await.err().unwrap();
+    assert_eq!(code, 4003, "{reason}");
+
     // Leaving on B is seen by the room: the count goes down.
-    drop(back);
     drop(public_b);
     loop {
         let f = until(&mut on_a, "online_count").await;

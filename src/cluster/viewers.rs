@@ -37,6 +37,7 @@ use futures_util::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -54,6 +55,8 @@ const WATCH_ALIVE: Duration = Duration::from_secs(2);
 const WATCH_SILENCE: Duration = Duration::from_secs(7);
 /// Events a remote watch buffers (as a local watch does).
 const WATCH_BUFFER: usize = 1024;
+/// How often the serving side checks its NATS connection for an interruption.
+const CONNECTION_CHECK: Duration = Duration::from_millis(250);
 /// Checks with no session after which a follower stops following its room.
 const IDLE_CHECKS: u32 = 10;
 /// Missed liveness answers after which an owner drops a serving node's sessions.
@@ -180,6 +183,11 @@ pub async fn serve_owner(
         stop.clone(),
     ));
     let queue = hub.config().outbound_queue;
+    tokio::spawn(close_remote_sessions_on_interruption(
+        client.clone(),
+        hub.clone(),
+        stop.clone(),
+    ));
     tokio::spawn(async move {
         loop {
             let Some(msg) = super::next_or_stop(&mut inbox, &stop).await else {
@@ -337,6 +345,46 @@ async fn relay(
                 return;
             }
         }
+    }
+}
+
+/// Whether the NATS connection was interrupted since the last call (it is down now, or it
+/// reconnected meanwhile), polled every `CONNECTION_CHECK`. Returns when it was, or `None`
+/// once `stop` is cancelled.
+async fn interrupted(
+    client: &async_nats::Client,
+    connects: &mut u64,
+    stop: &CancellationToken,
+) -> Option<()> {
+    let stats = client.statistics();
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(CONNECTION_CHECK) => {}
+        }
+        let now = stats.connects.load(Ordering::Relaxed);
+        let connected = client.connection_state() == async_nats::connection::State::Connected;
+        if now != *connects || !connected {
+            *connects = now;
+            return Some(());
+        }
+    }
+}
+
+/// Frames relayed to other nodes while this node's NATS connection was down are lost: the
+/// sessions they were for are closed (the close itself is relayed once connected again), so
+/// they reconnect and resume rather than wait for answers that will not come.
+async fn close_remote_sessions_on_interruption(
+    client: async_nats::Client,
+    hub: Arc<Hub>,
+    stop: CancellationToken,
+) {
+    let mut connects = client.statistics().connects.load(Ordering::Relaxed);
+    while interrupted(&client, &mut connects, &stop).await.is_some() {
+        hub.close_remote_sessions(Refusal::new(
+            EndReason::RoomUnavailable,
+            "the room's server lost contact with this server; reconnect",
+        ));
     }
 }
 
@@ -569,6 +617,7 @@ impl RemoteViewers {
             rooms: DashMap::new(),
             watches: DashMap::new(),
         });
+        tokio::spawn(viewers.clone().watch_connection(stop.clone()));
         let me = viewers.clone();
         tokio::spawn(async move {
             loop {
@@ -610,6 +659,53 @@ impl RemoteViewers {
             }
         });
         Ok(viewers)
+    }
+
+    /// NATS keeps no history: whatever was published while this node was disconnected (the
+    /// rooms' events, relayed frames) is gone. On any disconnect or reconnect every followed
+    /// room is given up, so its viewers here reconnect and resume instead of missing events
+    /// silently until the next one shows the gap.
+    async fn watch_connection(self: Arc<Self>, stop: CancellationToken) {
+        let mut connects = self.client.statistics().connects.load(Ordering::Relaxed);
+        while interrupted(&self.client, &mut connects, &stop)
+            .await
+            .is_some()
+        {
+            let rooms: Vec<(String, Arc<Follower>)> = self
+                .rooms
+                .iter()
+                .map(|e| (e.key().clone(), e.value().clone()))
+                .collect();
+            if !rooms.is_empty() {
+                tracing::warn!(
+                    rooms = rooms.len(),
+                    "NATS connection interrupted; viewers of followed rooms reconnect"
+                );
+            }
+            for (room, f) in rooms {
+                if self
+                    .rooms
+                    .remove_if(&room, |_, x| Arc::ptr_eq(x, &f))
+                    .is_some()
+                {
+                    self.retire(
+                        &room,
+                        &f,
+                        Refusal::new(
+                            EndReason::RoomUnavailable,
+                            "this server lost contact with the room; reconnect",
+                        ),
+                    );
+                }
+            }
+            self.metrics.rooms_followed.set(self.rooms.len() as i64);
+            // Console events may have been lost too: those watches end, to be opened again.
+            for w in self.watches.iter() {
+                let _ = w.try_send(Watched::Lost(
+                    "this server lost contact with the room; watch it again".into(),
+                ));
+            }
+        }
     }
 
     fn to_watch(&self, id: &str, w: Watched) {

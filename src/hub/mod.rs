@@ -356,6 +356,16 @@ impl Hub {
         Ok(ReceiverStream::new(rx))
     }
 
+    /// Closes every session other nodes serve (they reconnect): after this node's link to
+    /// them was interrupted and frames for them may have been lost.
+    pub fn close_remote_sessions(&self, why: Refusal) {
+        for h in self.shared.rooms.iter() {
+            for e in h.attached.remote.iter() {
+                e.value().close(why.clone(), true);
+            }
+        }
+    }
+
     /// A session served by another node left (or was closed there).
     pub async fn leave_remote(&self, room: &str, session: SessionId) {
         if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
