@@ -1,484 +1,7 @@
-//! Viewers on a node that does not own their room.
-//!
-//! The owner keeps every session of its room, wherever it is served: presence, the online
-//! count and peak, per-viewer limits, kicks and the audience log stay where they are today.
-//! A session served by another node joins the owner by request/reply (`ToOwner::Join`); the
-//! owner answers with the session's first frames (its welcome, or the resumed welcome and
-//! the replayed events) and the room's sequence number at that moment. From then on:
-//!
-//! - the room's events reach the serving node on the bus (`NatsBus`), and the serving node
-//!   renders each once per audience class for its own viewers (a [`Follower`] per room), so a
-//!   public viewer on any node never receives a price;
-//! - the session's private frames (answers, errors, durable acknowledgements) and its close
-//!   are relayed by the owner to the serving node's subject (`ToServing`);
-//! - the viewer's messages go to the owner (`ToOwner::Message`, in order on one connection).
-//!
-//! A follower subscribes to the room's events before it asks to join, and keeps the last
-//! events it received: the events after the joining seq that arrived before the answer are
-//! given to the session right after its first frames, so it sees no gap and no duplicate.
-//! A class change of a remote session travels on the room's subject in order with the events.
-//! When the follower cannot vouch for the stream (a gap, the owner's lease gone or moved,
-//! NATS lost), its sessions are closed with 1013 and a reason: they reconnect and resume.
+//! The serving node's side: following the rooms other nodes own for this node's viewers,
+//! rendering their events per class, and forwarding the viewers' messages and watches.
 
-use super::bus::NatsBus;
-use super::lease::Leases;
-use crate::bus::Followed;
-use crate::hub::Hub;
-use crate::metrics::Metrics;
-use crate::model::{
-    AudienceClass, ClientMessage, EndReason, JoinRequest, ProtocolError, Refusal, SeqEvent,
-    SessionId, WatchEvent,
-};
-use crate::room::event::render;
-use crate::rooms::ownership::OwnershipError;
-use crate::rooms::{RemoteJoined, Rooms, RoomsError, SessionQueue, SessionSink, Text};
-use dashmap::DashMap;
-use futures_util::StreamExt;
-use parking_lot::Mutex;
-use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet, VecDeque};
-use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-
-/// How long a remote join may take.
-const JOIN_DEADLINE: Duration = Duration::from_secs(5);
-/// Events a follower keeps for sessions whose join answer is on its way.
-const KEPT_EVENTS: usize = 1024;
-/// How often a follower checks that its room's owner still holds the lease, and an owner
-/// that the nodes serving its remote sessions still answer.
-const CHECK_EVERY: Duration = Duration::from_secs(1);
-/// How often an owner tells a remote watcher its watch is open, and how long a watcher waits
-/// without hearing anything before it gives the watch up.
-const WATCH_ALIVE: Duration = Duration::from_secs(2);
-const WATCH_SILENCE: Duration = Duration::from_secs(7);
-/// Events a remote watch buffers (as a local watch does).
-const WATCH_BUFFER: usize = 1024;
-/// How often the serving side checks its NATS connection for an interruption.
-const CONNECTION_CHECK: Duration = Duration::from_millis(250);
-/// Checks with no session after which a follower stops following its room.
-const IDLE_CHECKS: u32 = 10;
-/// Missed liveness answers after which an owner drops a serving node's sessions.
-const MISSED_PINGS: u32 = 3;
-
-fn owner_subject(node: &str) -> String {
-    format!("showfloor.node.{}.viewers", hex::encode(node))
-}
-
-fn serving_subject(node: &str) -> String {
-    format!("showfloor.node.{}.frames", hex::encode(node))
-}
-
-fn moved() -> Refusal {
-    Refusal::new(
-        EndReason::RoomUnavailable,
-        "the room moved to another server; reconnect",
-    )
-}
-
-/// From a serving node to a room's owner.
-#[derive(Serialize, Deserialize)]
-enum ToOwner {
-    Join {
-        room: String,
-        session: SessionId,
-        /// The serving node, where the session's private frames go.
-        node: String,
-        req: JoinRequest,
-    },
-    Message {
-        room: String,
-        session: SessionId,
-        msg: Result<ClientMessage, ProtocolError>,
-    },
-    Leave {
-        room: String,
-        session: SessionId,
-    },
-    /// The host console's stream of the room, to `node` under `id`.
-    Watch {
-        room: String,
-        id: String,
-        node: String,
-    },
-    Unwatch {
-        id: String,
-    },
-}
-
-#[derive(Serialize, Deserialize)]
-enum WatchAnswer {
-    Watching,
-    NotFound,
-    OwnedBy(String),
-    Unavailable(String),
-}
-
-#[derive(Serialize, Deserialize)]
-enum JoinAnswer {
-    Joined(RemoteJoined),
-    Refused(Refusal),
-    NotFound,
-    OwnedBy(String),
-    Unavailable(String),
-    /// The first frames (a long resume) do not fit in one NATS message: the session was
-    /// taken out again; join without resume.
-    TooLarge,
-}
-
-/// From a room's owner to the node serving a session.
-#[derive(Serialize, Deserialize)]
-enum ToServing {
-    Frame {
-        room: String,
-        session: SessionId,
-        frame: String,
-    },
-    Close {
-        room: String,
-        session: SessionId,
-        why: Refusal,
-        drain: bool,
-    },
-    /// Are you there? (answered on the request's inbox)
-    Ping,
-    /// An event of the watch `id`.
-    Watched { id: String, event: WatchEvent },
-    /// The watch `id` is still open (sent every `WATCH_ALIVE`).
-    WatchAlive { id: String },
-    /// The watch `id` stopped without the room ending: the room left its owner.
-    WatchLost { id: String, why: String },
-}
-
-/// How a remote join ended.
-pub enum RemoteJoin {
-    Joined(AudienceClass),
-    Refused(Refusal),
-    /// The asked node does not run the room (now): find the owner again.
-    NotThere(Option<String>),
-}
-
-// ---------------------------------------------------------------------------------------
-// The owner's side.
-
-/// Answers the viewer traffic other nodes send to this node's rooms, until `stop`.
-pub async fn serve_owner(
-    client: async_nats::Client,
-    node_id: &str,
-    hub: Arc<Hub>,
-    stop: CancellationToken,
-) -> Result<(), super::ClusterError> {
-    let mut inbox = client
-        .subscribe(owner_subject(node_id))
-        .await
-        .map_err(|e| super::ClusterError::jet_stream("subscribe to remote viewers", e))?;
-    let serving: Arc<DashMap<String, HashSet<(String, SessionId)>>> = Arc::new(DashMap::new());
-    let watches: Watches = Arc::new(DashMap::new());
-    tokio::spawn(watch_serving_nodes(
-        client.clone(),
-        hub.clone(),
-        serving.clone(),
-        watches.clone(),
-        stop.clone(),
-    ));
-    let queue = hub.config().outbound_queue;
-    tokio::spawn(close_remote_sessions_on_interruption(
-        client.clone(),
-        hub.clone(),
-        stop.clone(),
-    ));
-    tokio::spawn(async move {
-        loop {
-            let Some(msg) = super::next_or_stop(&mut inbox, &stop).await else {
-                break;
-            };
-            let req = match serde_json::from_slice::<ToOwner>(&msg.payload) {
-                Ok(r) => r,
-                Err(e) => {
-                    tracing::error!(error = %e, "undecodable remote viewer message");
-                    continue;
-                }
-            };
-            match req {
-                ToOwner::Join {
-                    room,
-                    session,
-                    node,
-                    req,
-                } => {
-                    let Some(reply_to) = msg.reply.clone() else {
-                        continue;
-                    };
-                    let (client, hub, serving) = (client.clone(), hub.clone(), serving.clone());
-                    tokio::spawn(async move {
-                        let (sink, q) = SessionSink::new(queue);
-                        tokio::spawn(relay(
-                            client.clone(),
-                            serving_subject(&node),
-                            room.clone(),
-                            session,
-                            q,
-                        ));
-                        let answer = match hub.join_remote(&room, session, req, sink).await {
-                            Ok(Ok(joined)) => JoinAnswer::Joined(joined),
-                            Ok(Err(refusal)) => JoinAnswer::Refused(refusal),
-                            Err(RoomsError::RoomNotFound(_)) => JoinAnswer::NotFound,
-                            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
-                                JoinAnswer::OwnedBy(node)
-                            }
-                            Err(e) => JoinAnswer::Unavailable(crate::error_chain(&e)),
-                        };
-                        let joined = matches!(answer, JoinAnswer::Joined(_));
-                        let mut body = serde_json::to_vec(&answer).expect("answers serialise");
-                        if body.len() + 1024 > client.server_info().max_payload {
-                            hub.leave_remote(&room, session).await;
-                            body = serde_json::to_vec(&JoinAnswer::TooLarge).expect("serialises");
-                        } else if joined {
-                            serving.entry(node).or_default().insert((room, session));
-                        }
-                        if let Err(e) = client.publish(reply_to, body.into()).await {
-                            tracing::debug!(error = %e, "could not answer a remote join");
-                        }
-                    });
-                }
-                // In order, as they came: a viewer's messages are applied in its order.
-                ToOwner::Message { room, session, msg } => {
-                    hub.viewer_message(&room, session, msg).await;
-                }
-                ToOwner::Leave { room, session } => {
-                    for mut e in serving.iter_mut() {
-                        e.value_mut().remove(&(room.clone(), session));
-                    }
-                    hub.leave_remote(&room, session).await;
-                }
-                ToOwner::Watch { room, id, node } => {
-                    let Some(reply_to) = msg.reply.clone() else {
-                        continue;
-                    };
-                    let (client, hub, watches) = (client.clone(), hub.clone(), watches.clone());
-                    tokio::spawn(async move {
-                        let answer = match hub.watch_until_gone(&room).await {
-                            Ok(events) => {
-                                let open = CancellationToken::new();
-                                watches.insert(id.clone(), (node.clone(), open.clone()));
-                                tokio::spawn(forward_watch(
-                                    client.clone(),
-                                    serving_subject(&node),
-                                    id,
-                                    events,
-                                    open,
-                                    watches,
-                                ));
-                                WatchAnswer::Watching
-                            }
-                            Err(RoomsError::RoomNotFound(_)) => WatchAnswer::NotFound,
-                            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
-                                WatchAnswer::OwnedBy(node)
-                            }
-                            Err(e) => WatchAnswer::Unavailable(crate::error_chain(&e)),
-                        };
-                        let body = serde_json::to_vec(&answer).expect("answers serialise");
-                        if let Err(e) = client.publish(reply_to, body.into()).await {
-                            tracing::debug!(error = %e, "could not answer a remote watch");
-                        }
-                    });
-                }
-                ToOwner::Unwatch { id } => {
-                    if let Some((_, (_, open))) = watches.remove(&id) {
-                        open.cancel();
-                    }
-                }
-            }
-        }
-    });
-    Ok(())
-}
-
-/// Carries a remote session's private frames and its close to the node serving it.
-async fn relay(
-    client: async_nats::Client,
-    subject: String,
-    room: String,
-    session: SessionId,
-    mut q: SessionQueue,
-) {
-    let publish = |m: &ToServing| {
-        let body = serde_json::to_vec(m).expect("frames serialise");
-        client.publish(subject.clone(), body.into())
-    };
-    loop {
-        tokio::select! {
-            biased;
-            f = q.frames.recv() => match f {
-                Some(frame) => {
-                    let m = ToServing::Frame {
-                        room: room.clone(),
-                        session,
-                        frame: frame.as_str().to_string(),
-                    };
-                    if publish(&m).await.is_err() {
-                        return;
-                    }
-                }
-                // The room let go of the session.
-                None => return,
-            },
-            req = q.close.wait() => {
-                if req.drain {
-                    while let Ok(frame) = q.frames.try_recv() {
-                        let m = ToServing::Frame {
-                            room: room.clone(),
-                            session,
-                            frame: frame.as_str().to_string(),
-                        };
-                        let _ = publish(&m).await;
-                    }
-                }
-                let m = ToServing::Close {
-                    room: room.clone(),
-                    session,
-                    why: req.why,
-                    drain: req.drain,
-                };
-                let _ = publish(&m).await;
-                return;
-            }
-        }
-    }
-}
-
-/// Whether the NATS connection was interrupted since the last call (it is down now, or it
-/// reconnected meanwhile), polled every `CONNECTION_CHECK`. Returns when it was, or `None`
-/// once `stop` is cancelled.
-async fn interrupted(
-    client: &async_nats::Client,
-    connects: &mut u64,
-    stop: &CancellationToken,
-) -> Option<()> {
-    let stats = client.statistics();
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(CONNECTION_CHECK) => {}
-        }
-        let now = stats.connects.load(Ordering::Relaxed);
-        let connected = client.connection_state() == async_nats::connection::State::Connected;
-        if now != *connects || !connected {
-            *connects = now;
-            return Some(());
-        }
-    }
-}
-
-/// Frames relayed to other nodes while this node's NATS connection was down are lost: the
-/// sessions they were for are closed (the close itself is relayed once connected again), so
-/// they reconnect and resume rather than wait for answers that will not come.
-async fn close_remote_sessions_on_interruption(
-    client: async_nats::Client,
-    hub: Arc<Hub>,
-    stop: CancellationToken,
-) {
-    let mut connects = client.statistics().connects.load(Ordering::Relaxed);
-    while interrupted(&client, &mut connects, &stop).await.is_some() {
-        hub.close_remote_sessions(Refusal::new(
-            EndReason::RoomUnavailable,
-            "the room's server lost contact with this server; reconnect",
-        ));
-    }
-}
-
-/// Open remote watches: id → (the watching node, cancelled when the watch closes).
-type Watches = Arc<DashMap<String, (String, CancellationToken)>>;
-
-/// Carries a watch's events to the node that asked, with a sign of life every `WATCH_ALIVE`,
-/// until the room ends, the watcher lets go (`open` cancelled), or the room stops here.
-async fn forward_watch(
-    client: async_nats::Client,
-    subject: String,
-    id: String,
-    mut events: tokio_stream::wrappers::ReceiverStream<WatchEvent>,
-    open: CancellationToken,
-    watches: Watches,
-) {
-    let publish = |m: ToServing| {
-        let body = serde_json::to_vec(&m).expect("watch events serialise");
-        client.publish(subject.clone(), body.into())
-    };
-    let mut alive = tokio::time::interval(WATCH_ALIVE);
-    loop {
-        tokio::select! {
-            _ = open.cancelled() => break,
-            _ = alive.tick() => {
-                let _ = publish(ToServing::WatchAlive { id: id.clone() }).await;
-            }
-            e = events.next() => match e {
-                Some(event) => {
-                    let ended = matches!(event, WatchEvent::Ended);
-                    let _ = publish(ToServing::Watched { id: id.clone(), event }).await;
-                    if ended {
-                        break;
-                    }
-                }
-                None => {
-                    let why = "the room moved to another server; watch it again".to_string();
-                    let _ = publish(ToServing::WatchLost { id: id.clone(), why }).await;
-                    break;
-                }
-            },
-        }
-    }
-    watches.remove(&id);
-}
-
-/// Drops the sessions of a serving node that stopped answering (killed, partitioned): they
-/// would otherwise count as online for ever.
-async fn watch_serving_nodes(
-    client: async_nats::Client,
-    hub: Arc<Hub>,
-    serving: Arc<DashMap<String, HashSet<(String, SessionId)>>>,
-    watches: Watches,
-    stop: CancellationToken,
-) {
-    let mut missed: HashMap<String, u32> = HashMap::new();
-    let ping = serde_json::to_vec(&ToServing::Ping).expect("serialises");
-    loop {
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(CHECK_EVERY) => {}
-        }
-        serving.retain(|_, sessions| !sessions.is_empty());
-        let mut nodes: Vec<String> = serving.iter().map(|e| e.key().clone()).collect();
-        nodes.extend(watches.iter().map(|e| e.value().0.clone()));
-        nodes.sort();
-        nodes.dedup();
-        missed.retain(|n, _| nodes.contains(n));
-        for node in nodes {
-            let asked = client.request(serving_subject(&node), ping.clone().into());
-            let answered = matches!(tokio::time::timeout(CHECK_EVERY, asked).await, Ok(Ok(_)));
-            let n = missed.entry(node.clone()).or_default();
-            *n = if answered { 0 } else { *n + 1 };
-            if *n >= MISSED_PINGS {
-                tracing::warn!(%node, "a node serving viewers of our rooms stopped answering; its sessions leave");
-                missed.remove(&node);
-                if let Some((_, sessions)) = serving.remove(&node) {
-                    for (room, session) in sessions {
-                        hub.leave_remote(&room, session).await;
-                    }
-                }
-                watches.retain(|_, (n, open)| {
-                    if *n == node {
-                        open.cancel();
-                    }
-                    *n != node
-                });
-            }
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The serving node's side.
+use super::*;
 
 struct Local {
     sink: SessionSink,
@@ -531,6 +54,22 @@ impl FollowState {
                 );
             }
         }
+    }
+
+    /// The kept events after `seq`, in order; `None` if the first of them is no longer kept
+    /// (the session would miss it).
+    fn kept_after(&self, seq: u64) -> Option<Vec<Arc<SeqEvent>>> {
+        let newer: Vec<Arc<SeqEvent>> = self.kept.iter().filter(|e| e.seq > seq).cloned().collect();
+        match newer.first() {
+            Some(first) if first.seq != seq + 1 => None,
+            _ => Some(newer),
+        }
+    }
+
+    /// One event rendered for one class (a session catching up alone).
+    fn frame_for(&self, ev: &SeqEvent, class: AudienceClass) -> Option<Text> {
+        let (tiers, currency) = self.render.as_ref()?;
+        Text::try_from(render(ev, tiers, currency).for_class(class).clone()).ok()
     }
 
     /// Closes every session; returns them, to be told to the owner.
@@ -602,11 +141,13 @@ impl RemoteViewers {
         leases: Leases,
         metrics: Arc<Metrics>,
         stop: CancellationToken,
-    ) -> Result<Arc<RemoteViewers>, super::ClusterError> {
+    ) -> Result<Arc<RemoteViewers>, crate::cluster::ClusterError> {
         let mut inbox = client
             .subscribe(serving_subject(node_id))
             .await
-            .map_err(|e| super::ClusterError::jet_stream("subscribe to relayed frames", e))?;
+            .map_err(|e| {
+                crate::cluster::ClusterError::jet_stream("subscribe to relayed frames", e)
+            })?;
         metrics.rooms_followed.set(0);
         let viewers = Arc::new(RemoteViewers {
             client: client.clone(),
@@ -621,7 +162,7 @@ impl RemoteViewers {
         let me = viewers.clone();
         tokio::spawn(async move {
             loop {
-                let Some(msg) = super::next_or_stop(&mut inbox, &stop).await else {
+                let Some(msg) = crate::cluster::next_or_stop(&mut inbox, &stop).await else {
                     break;
                 };
                 match serde_json::from_slice::<ToServing>(&msg.payload) {
@@ -986,12 +527,31 @@ impl RemoteViewers {
                 other => break other,
             }
         };
+        let (outcome, leave) = self.settle_join(&f, room, owner, session, &sink, answer);
+        if leave {
+            self.send_leave(owner, room, session).await;
+        }
+        outcome
+    }
+
+    /// Applies a join's answer to the follower's state: the session's first frames and the
+    /// events it needs queued, or why not. Also says whether the owner must hear that the
+    /// session left (it joined there but cannot be served here).
+    fn settle_join(
+        &self,
+        f: &Follower,
+        room: &str,
+        owner: &str,
+        session: SessionId,
+        sink: &SessionSink,
+        answer: JoinAnswer,
+    ) -> (RemoteJoin, bool) {
         let mut state = f.state.lock();
         let joined = match answer {
             JoinAnswer::Joined(j) => j,
             other => {
                 state.sessions.remove(&session);
-                return match other {
+                let outcome = match other {
                     JoinAnswer::Refused(r) => RemoteJoin::Refused(r),
                     JoinAnswer::NotFound => RemoteJoin::Refused(Refusal::new(
                         EndReason::RoomNotFound,
@@ -1008,32 +568,28 @@ impl RemoteViewers {
                         Refusal::new(EndReason::RoomUnavailable, "the join could not complete"),
                     ),
                 };
+                return (outcome, false);
             }
         };
         state.render = Some((joined.tiers, joined.currency));
-        // Closed or gone while the answer was on its way: it leaves at the owner too (its
-        // session's own leave does that).
+        // Closed or gone while the answer was on its way: whoever closed it tells the owner.
         if !state.sessions.contains_key(&session) {
-            return RemoteJoin::Refused(moved());
+            return (RemoteJoin::Refused(moved()), false);
         }
+        // The events after the joining seq that came before the answer.
+        let Some(missed) = state.kept_after(joined.seq) else {
+            state.sessions.remove(&session);
+            let why = Refusal::new(
+                EndReason::RoomUnavailable,
+                "the room moved on faster than this server could follow; reconnect",
+            );
+            return (RemoteJoin::Refused(why), true);
+        };
         for frame in joined.initial {
             let _ = sink.offer_now(Text::from(frame));
         }
-        // The events after the joining seq that came before the answer.
-        let next = joined.seq + 1;
-        let have_next = state.kept.iter().any(|e| e.seq == next);
-        let newer = state.kept.iter().any(|e| e.seq > next);
-        if newer && !have_next {
-            drop(state);
-            return RemoteJoin::Refused(Refusal::new(
-                EndReason::RoomUnavailable,
-                "the room moved on faster than this server could follow; reconnect",
-            ));
-        }
-        let (tiers, currency) = state.render.clone().expect("set above");
-        for ev in state.kept.iter().filter(|e| e.seq > joined.seq) {
-            let frames = render(ev, &tiers, &currency);
-            if let Ok(t) = Text::try_from(frames.for_class(joined.class).clone()) {
+        for ev in missed {
+            if let Some(t) = state.frame_for(&ev, joined.class) {
                 let _ = sink.offer(t);
             }
         }
@@ -1041,7 +597,7 @@ impl RemoteViewers {
             s.after = Some(joined.seq);
             s.class = joined.class;
         }
-        RemoteJoin::Joined(joined.class)
+        (RemoteJoin::Joined(joined.class), false)
     }
 
     async fn send_leave(&self, owner: &str, room: &str, session: SessionId) {
@@ -1099,5 +655,152 @@ impl RemoteViewers {
         }
         self.send_leave(&f.owner, room, session).await;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Product, RoomEvent};
+
+    fn ev(seq: u64, event: RoomEvent) -> Arc<SeqEvent> {
+        Arc::new(SeqEvent {
+            room: "r".into(),
+            seq,
+            at_ms: 0,
+            event,
+        })
+    }
+
+    fn announce(seq: u64) -> Arc<SeqEvent> {
+        ev(
+            seq,
+            RoomEvent::Announce {
+                text: format!("a{seq}"),
+            },
+        )
+    }
+
+    fn product_update(seq: u64) -> Arc<SeqEvent> {
+        ev(
+            seq,
+            RoomEvent::ProductUpdated {
+                product: Product {
+                    id: "p".into(),
+                    brand_id: "b".into(),
+                    name: "tent".into(),
+                    description: String::new(),
+                    image_urls: vec![],
+                    link: "https://shop.example/p".into(),
+                    min_order_quantity: 1,
+                    prices: vec![("gold".into(), 111), ("silver".into(), 222)],
+                },
+            },
+        )
+    }
+
+    fn state() -> FollowState {
+        FollowState {
+            render: Some((vec!["gold".into(), "silver".into()], "EUR".into())),
+            ..FollowState::default()
+        }
+    }
+
+    fn session(
+        st: &mut FollowState,
+        id: u64,
+        class: AudienceClass,
+        after: Option<u64>,
+    ) -> SessionQueue {
+        let (sink, q) = SessionSink::new(16);
+        st.sessions.insert(
+            SessionId::new(crate::model::NodeTag::of("n"), id),
+            Local { sink, class, after },
+        );
+        q
+    }
+
+    fn frames(q: &mut SessionQueue) -> Vec<String> {
+        let mut out = Vec::new();
+        while let Ok(f) = q.frames.try_recv() {
+            out.push(f.as_str().to_string());
+        }
+        out
+    }
+
+    #[test]
+    fn events_render_per_class_and_only_after_each_sessions_seq() {
+        let metrics = Metrics::new();
+        let mut st = state();
+        let mut public = session(&mut st, 1, AudienceClass::Public, Some(0));
+        let mut silver = session(&mut st, 2, AudienceClass::Dealer(1), Some(0));
+        let mut joining = session(&mut st, 3, AudienceClass::Public, None);
+        let mut ahead = session(&mut st, 4, AudienceClass::Dealer(0), Some(1));
+        st.deliver(product_update(1), &metrics);
+        let p = frames(&mut public);
+        assert_eq!(p.len(), 1);
+        assert!(
+            !p[0].contains("price") && !p[0].contains("shop.example"),
+            "{p:?}"
+        );
+        let s = frames(&mut silver);
+        assert!(s[0].contains("\"price_cents\":222"), "{s:?}");
+        assert!(
+            frames(&mut joining).is_empty(),
+            "a joining session waits for its answer"
+        );
+        assert!(
+            frames(&mut ahead).is_empty(),
+            "its first frames already hold seq 1"
+        );
+        st.deliver(announce(2), &metrics);
+        assert_eq!(frames(&mut ahead).len(), 1);
+    }
+
+    #[test]
+    fn a_joiner_gets_the_kept_events_after_its_seq_or_hears_of_a_gap() {
+        let metrics = Metrics::new();
+        let mut st = state();
+        for seq in 5..=9 {
+            st.deliver(announce(seq), &metrics);
+        }
+        let seqs =
+            |v: Option<Vec<Arc<SeqEvent>>>| v.map(|v| v.iter().map(|e| e.seq).collect::<Vec<_>>());
+        assert_eq!(seqs(st.kept_after(6)), Some(vec![7, 8, 9]));
+        assert_eq!(seqs(st.kept_after(9)), Some(vec![]));
+        assert_eq!(
+            seqs(st.kept_after(12)),
+            Some(vec![]),
+            "nothing newer arrived yet"
+        );
+        assert_eq!(seqs(st.kept_after(3)), None, "seq 4 is not kept: a gap");
+        assert_eq!(seqs(st.kept_after(4)), Some(vec![5, 6, 7, 8, 9]));
+        // The window is bounded.
+        for seq in 10..(10 + KEPT_EVENTS as u64) {
+            st.deliver(announce(seq), &metrics);
+        }
+        assert_eq!(st.kept.len(), KEPT_EVENTS);
+        assert_eq!(seqs(st.kept_after(6)), None);
+    }
+
+    #[test]
+    fn a_full_session_queue_closes_it_as_a_slow_consumer() {
+        let metrics = Metrics::new();
+        let mut st = state();
+        let (sink, q) = SessionSink::new(1);
+        st.sessions.insert(
+            SessionId::new(crate::model::NodeTag::of("n"), 1),
+            Local {
+                sink,
+                class: AudienceClass::Public,
+                after: Some(0),
+            },
+        );
+        st.deliver(announce(1), &metrics);
+        st.deliver(announce(2), &metrics);
+        assert_eq!(
+            q.close.get().map(|c| c.why.reason),
+            Some(EndReason::SlowConsumer)
+        );
     }
 }
