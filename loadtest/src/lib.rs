@@ -35,8 +35,10 @@ pub const CONNECTIONS_PER_SOURCE: usize = 20_000;
 /// Where the server is and how to steer it.
 #[derive(Debug, Clone)]
 pub struct Target {
-    /// HTTP/WebSocket address, e.g. 127.0.0.1:7880.
+    /// HTTP/WebSocket address, e.g. 127.0.0.1:7880 (metrics and media go here).
     pub http: SocketAddr,
+    /// Where viewers connect, in turn (the nodes of a cluster; else just `http`).
+    pub viewer_http: Vec<SocketAddr>,
     /// gRPC endpoint, e.g. http://127.0.0.1:7881.
     pub grpc: String,
     /// A host API key.
@@ -58,6 +60,14 @@ impl Target {
         })
     }
 
+    /// The node viewer `index` connects to: the addresses in turn.
+    pub fn viewer_addr(&self, index: usize) -> SocketAddr {
+        match self.viewer_http.len() {
+            0 => self.http,
+            n => self.viewer_http[index % n],
+        }
+    }
+
     /// Opens viewer `index`'s WebSocket. On loopback, connections are spread over source
     /// addresses 127.0.0.x so a single address's ephemeral ports are never the limit.
     pub async fn connect(&self, index: usize, room: &str, token: &str) -> anyhow::Result<Ws> {
@@ -72,8 +82,9 @@ impl Target {
         token: &str,
         resume: Option<(u64, &str)>,
     ) -> anyhow::Result<Ws> {
-        let stream = dial(self.http, index).await?;
-        let mut url = format!("ws://{}/ws/{room}?token={token}", self.http);
+        let addr = self.viewer_addr(index);
+        let stream = dial(addr, index / self.viewer_http.len().max(1)).await?;
+        let mut url = format!("ws://{addr}/ws/{room}?token={token}");
         if let Some((last_seq, epoch)) = resume {
             url.push_str(&format!("&last_seq={last_seq}&epoch={epoch}"));
         }

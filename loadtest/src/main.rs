@@ -20,9 +20,16 @@ use std::time::Duration;
 #[derive(Parser)]
 #[command(name = "showfloor-loadtest", version, about)]
 struct Cli {
-    /// The server's HTTP/WebSocket address.
-    #[arg(long, default_value = "127.0.0.1:7880", env = "SHOWFLOOR_HTTP")]
-    http: SocketAddr,
+    /// The server's HTTP/WebSocket address. Several, comma-separated or repeated (the nodes
+    /// of a cluster): viewers are spread over them in turn, viewer i on address i mod n; the
+    /// first is the one whose memory and media are measured.
+    #[arg(
+        long,
+        default_value = "127.0.0.1:7880",
+        env = "SHOWFLOOR_HTTP",
+        value_delimiter = ','
+    )]
+    http: Vec<SocketAddr>,
     /// The server's gRPC control plane.
     #[arg(
         long,
@@ -213,7 +220,8 @@ fn main() -> ExitCode {
         }
     };
     let target = Target {
-        http: cli.http,
+        http: cli.http[0],
+        viewer_http: cli.http.clone(),
         grpc: cli.grpc.clone(),
         api_key: cli.api_key.clone(),
     };
