@@ -386,7 +386,23 @@ pub fn next_probe(
 
 #[cfg(test)]
 mod tests {
-    use super::next_probe;
+    use super::{next_probe, SocketAddr, Target};
+
+    #[test]
+    fn viewers_go_to_the_addresses_in_turn_or_to_the_one_address() {
+        let a: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let b: SocketAddr = "127.0.0.1:2".parse().unwrap();
+        let mut t = Target {
+            http: a,
+            viewer_http: vec![a, b],
+            grpc: String::new(),
+            api_key: String::new(),
+        };
+        let got: Vec<SocketAddr> = (0..4).map(|i| t.viewer_addr(i)).collect();
+        assert_eq!(got, vec![a, b, a, b]);
+        t.viewer_http.clear();
+        assert_eq!(t.viewer_addr(3), a);
+    }
 
     #[test]
     fn a_search_doubles_then_bisects_then_stops() {

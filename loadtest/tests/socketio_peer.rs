@@ -71,6 +71,7 @@ fn nowhere() -> Target {
     // The Showfloor target is not used against a Socket.IO peer.
     Target {
         http: "127.0.0.1:9".parse().unwrap(),
+        viewer_http: vec![],
         grpc: "http://127.0.0.1:9".into(),
         api_key: String::new(),
     }

@@ -14,6 +14,7 @@ pub async fn server() -> (App, Target, tempfile::TempDir) {
         .expect("server starts");
     let target = Target {
         http: app.http_addr,
+        viewer_http: vec![app.http_addr],
         grpc: format!("http://{}", app.grpc_addr),
         api_key: KEY.into(),
     };
