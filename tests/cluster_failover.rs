@@ -564,3 +564,36 @@ async fn followers_viewers_leave_with_their_node_and_reconnect_after_the_owner()
     assert_ne!(w["epoch"], epoch.as_str(), "a new incarnation, said so");
     b.kill();
 }
+
+/// A node serving a viewer of a room it does not own stops answering (SIGSTOP) for longer
+/// than the owner's checks allow: the owner takes its viewer out of the room (the count
+/// drops), and when the node comes back (SIGCONT) the viewer is told to reconnect rather than
+/// served by a room that no longer counts it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_paused_serving_node_s_viewer_is_counted_out_and_told_to_reconnect() {
+    let Cluster {
+        mut a,
+        mut b,
+        show,
+        nats: _nats,
+        ..
+    } = two_nodes_with_a_sale(10, 1).await;
+    let token = |id: &str| dealer_token(&show.room, &show.key, id, "gold");
+    let mut on_a = connect(&a.http_addr(), &show.room, &token("va")).await;
+    on_a.expect("welcome").await;
+    let mut on_b = connect(&b.http_addr(), &show.room, &token("vb")).await;
+    on_b.expect("welcome").await;
+    online_reaches(&mut on_a, 2).await;
+    let pid = b.child.id() as libc::pid_t;
+    // SAFETY: kill(2) on our own child's pid, not yet reaped.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGSTOP) }, 0);
+    online_reaches(&mut on_a, 1).await;
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGCONT) }, 0);
+    let (code, reason) = on_b.closed().await;
+    eprintln!("the resumed node's viewer was closed: {code} {reason}");
+    assert_eq!(code, 1013, "{reason}");
+    assert!(reason.contains("reconnect"), "{reason}");
+    a.kill();
+    b.kill();
+}

@@ -368,8 +368,21 @@ impl Hub {
 
     /// A session served by another node left (or was closed there).
     pub async fn leave_remote(&self, room: &str, session: SessionId) {
+        self.remove_remote(room, session, None).await
+    }
+
+    /// Takes a session another node serves out of the room, telling that node why (its
+    /// close is relayed): the node stopped answering, and must not keep serving a viewer
+    /// whose messages would go nowhere.
+    pub async fn drop_remote(&self, room: &str, session: SessionId, why: Refusal) {
+        self.remove_remote(room, session, Some(why)).await
+    }
+
+    async fn remove_remote(&self, room: &str, session: SessionId, why: Option<Refusal>) {
         if let Some(h) = self.shared.rooms.get(room).map(|h| h.clone()) {
-            h.attached.remote.remove(&session);
+            if let (Some((_, sink)), Some(why)) = (h.attached.remote.remove(&session), why) {
+                sink.close(why, false);
+            }
             let _ = h.tx.send(RoomMsg::Leave { session }).await;
         }
     }

@@ -280,9 +280,13 @@ async fn watch_serving_nodes(
             if *n >= MISSED_PINGS {
                 tracing::warn!(%node, "a node serving viewers of our rooms stopped answering; its sessions leave");
                 missed.remove(&node);
+                let unanswered = Refusal::new(
+                    EndReason::RoomUnavailable,
+                    "the room's server lost contact with this server; reconnect",
+                );
                 if let Some((_, sessions)) = serving.remove(&node) {
                     for (room, session) in sessions {
-                        hub.leave_remote(&room, session).await;
+                        hub.drop_remote(&room, session, unanswered.clone()).await;
                     }
                 }
                 watches.retain(|_, (n, open)| {
