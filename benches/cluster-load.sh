@@ -5,6 +5,7 @@
 # on all three nodes, then all of them on the room's owner (node 1), for a ratio.
 #
 #   benches/cluster-load.sh                     # VIEWERS=3000 RATE=300 SWITCHES=10 DEALERS=3000
+#   SCENARIOS="flash" WHERE="spread" benches/cluster-load.sh     # a subset
 #
 # Needs nats-server (installed with apt-get if missing) and a PostgreSQL server that lets
 # PG_URL (default postgres://postgres@127.0.0.1:5432) create a database. Everything runs on
@@ -17,6 +18,8 @@ VIEWERS=${VIEWERS:-3000}
 RATE=${RATE:-300}
 SWITCHES=${SWITCHES:-10}
 DEALERS=${DEALERS:-3000}
+SCENARIOS=${SCENARIOS:-"chat switchover flash"}
+WHERE=${WHERE:-"spread owner"}
 PG_URL=${PG_URL:-postgres://postgres@127.0.0.1:5432}
 out=target/cluster-load
 mkdir -p "$out"
@@ -77,20 +80,27 @@ extra = {k: n[k] for k in ("deliveries_per_s", "server_cpu_percent") if k in n}
 print(f"{sys.argv[1]:<44} p50 {lat.get('p50_ms')} ms  p99 {lat.get('p99_ms')} ms  checks {'ok' if checks else 'FAILED'}  {extra}")
 EOF
 }
-for where in spread owner; do
+has() { case " $SCENARIOS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
+for where in $WHERE; do
   if [ "$where" = spread ]; then hosts=$all; else hosts=${http[0]}; fi
+  if has chat; then
   echo "== chat-storm, $VIEWERS viewers ($where)" >&2
   lt --http "$hosts" chat-storm --viewers "$VIEWERS" --senders 50 --rate "$RATE" --seconds 6 \
     >"$out/chat-$where.json" || true
   rows+=("$(report "chat-storm $RATE msg/s, $VIEWERS viewers, $where" "$out/chat-$where.json")")
+  fi
+  if has switchover; then
   echo "== switchover, $VIEWERS viewers ($where)" >&2
   lt --http "$hosts" switchover --viewers "$VIEWERS" --subscribers 10 --switches "$SWITCHES" \
     >"$out/switchover-$where.json" || true
   rows+=("$(report "switchover brand_switched, $VIEWERS viewers, $where" "$out/switchover-$where.json")")
+  fi
+  if has flash; then
   echo "== flash-sale, $DEALERS dealers ($where)" >&2
   lt --http "$hosts" flash-sale --dealers "$DEALERS" --stock 100 \
     >"$out/flash-$where.json" || true
   rows+=("$(report "flash-sale $DEALERS dealers, $where" "$out/flash-$where.json")")
+  fi
 done
 echo
 printf '%s\n' "${rows[@]}"
