@@ -47,9 +47,19 @@ async fn viewers_on_another_node_see_chat_buy_and_resume_as_on_the_owner() {
         }
     };
     assert_eq!(online["online"], 3);
+    // ListRooms on B reports the room as its owner sees it.
+    let mut cb = b.server.control().await;
+    let listed = cb
+        .client
+        .list_rooms(authed(showfloor::pb::ListRoomsRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+        .rooms;
+    let r = listed.iter().find(|r| r.id == room).expect("listed on B");
+    assert_eq!((r.online, r.owner_node.as_str()), (3, "node-a"));
 
     // A brand switch (asked of B, run on A) is rendered on B per class.
-    let mut cb = b.server.control().await;
     cb.switch(&room, &show.brand_b).await;
     let f = until(&mut public_b, "brand_switched").await;
     assert_eq!(f["brand"]["id"], show.brand_b.as_str());

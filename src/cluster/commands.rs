@@ -200,8 +200,29 @@ impl Rooms for ClusterRooms {
         self.local.create_room(new).await
     }
 
+    /// Rooms running elsewhere are reported by their owners (live counts, owner node), all
+    /// asked at once; a room whose owner does not answer keeps what the store says.
     async fn list_rooms(&self, state: Option<RoomState>) -> Result<Vec<RoomSummary>, RoomsError> {
-        self.local.list_rooms(state).await
+        let mut rooms = self.local.list_rooms(state).await?;
+        let elsewhere = rooms
+            .iter_mut()
+            .filter(|r| r.owner_node.is_none() && r.record.state != RoomState::Ended)
+            .map(|r| async move {
+                let Some(node) = self.viewers.holder(&r.record.id).await else {
+                    return;
+                };
+                if let Ok(HostReply::Room(s)) = self
+                    .forward(&node, &r.record.id, HostCommand::GetRoom)
+                    .await
+                {
+                    *r = *s;
+                }
+            });
+        futures_util::future::join_all(elsewhere).await;
+        if let Some(st) = state {
+            rooms.retain(|r| r.record.state == st);
+        }
+        Ok(rooms)
     }
 
     async fn token_key(&self, room: &str) -> Result<Secret, RoomsError> {

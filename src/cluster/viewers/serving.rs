@@ -344,6 +344,16 @@ impl RemoteViewers {
         }
     }
 
+    /// The node holding the room's lease now, if any (and NATS answers).
+    pub async fn holder(&self, room: &str) -> Option<String> {
+        self.leases
+            .holder(room)
+            .await
+            .ok()
+            .flatten()
+            .map(|(node, _)| node)
+    }
+
     /// The owner this node follows the room from, if it follows it.
     pub fn owner_of(&self, room: &str) -> Option<String> {
         self.rooms.get(room).map(|f| f.owner.clone())
