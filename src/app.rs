@@ -211,6 +211,10 @@ impl App {
         store: Arc<dyn Store>,
         membership: Membership,
     ) -> anyhow::Result<App> {
+        let directory = match &membership {
+            Membership::Sole => None,
+            Membership::Cluster { leases, .. } => Some(leases.clone()),
+        };
         let ownership: Arc<dyn Ownership> = match &membership {
             Membership::Sole => Arc::new(SoleNode),
             Membership::Cluster { leases, .. } => {
@@ -302,6 +306,12 @@ impl App {
         let grpc = listen(config.grpc_addr)
             .with_context(|| format!("cannot listen on {} (grpc)", config.grpc_addr))?;
         let http_addr = http.local_addr()?;
+        // Other nodes send WHIP/WHEP requests for this node's rooms here.
+        if let (Some(leases), Some(address)) =
+            (&directory, config.advertised_address(http_addr.port()))
+        {
+            leases.advertise(address, drain.clone());
+        }
         let grpc_addr = grpc.local_addr()?;
 
         let edge_state = EdgeState {

@@ -70,8 +70,9 @@ pub struct ServeArgs {
     /// and host commands reach a room's owner from any node.
     #[arg(long, env = "SHOWFLOOR_NATS")]
     pub nats: Option<Secret>,
-    /// The address other nodes and clients reach this node at (`HOST` or `HOST:PORT`), named
-    /// to clients that reach a node not running their room.
+    /// The address clients reach this node's HTTP port at (`HOST` or `HOST:PORT`; without a
+    /// port, the one `--http-addr` listens on). Other nodes of a cluster redirect WHIP/WHEP
+    /// requests for the rooms this node runs there.
     #[arg(long, env = "SHOWFLOOR_ADVERTISE")]
     pub advertise: Option<String>,
     /// Room lease time-to-live in a cluster, seconds: how long a room stays unowned after its
@@ -324,6 +325,29 @@ impl Config {
         Ok(c)
     }
 
+    /// Where clients reach this node, `HOST:PORT`, from `--advertise`: as given when it names
+    /// a port, else with the HTTP port this node listens on. `None` without `--advertise`.
+    pub fn advertised_address(&self, http_port: u16) -> Option<String> {
+        let a = self.advertise.as_deref()?.trim();
+        if a.is_empty() {
+            return None;
+        }
+        if a.parse::<std::net::SocketAddr>().is_ok() {
+            return Some(a.to_string());
+        }
+        if let Some((host, port)) = a.rsplit_once(':') {
+            let one_host = !host.contains(':') || (host.starts_with('[') && host.ends_with(']'));
+            if !host.is_empty() && one_host && port.parse::<u16>().is_ok() {
+                return Some(a.to_string());
+            }
+        }
+        // A bare IPv6 address needs its brackets before a port.
+        if a.parse::<std::net::Ipv6Addr>().is_ok() {
+            return Some(format!("[{a}]:{http_port}"));
+        }
+        Some(format!("{a}:{http_port}"))
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         match (self.store, &self.postgres) {
             (StoreKind::Postgres, None) => {
@@ -445,6 +469,27 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_advertised_address_gets_the_http_port_unless_it_names_one() {
+        let mut c = Config::for_tests(std::path::PathBuf::from("/tmp"), "k");
+        assert_eq!(c.advertised_address(7880), None);
+        for (given, expected) in [
+            ("10.0.0.1", "10.0.0.1:7880"),
+            ("10.0.0.1:9000", "10.0.0.1:9000"),
+            ("node-1.example", "node-1.example:7880"),
+            ("node-1.example:443", "node-1.example:443"),
+            ("::1", "[::1]:7880"),
+            ("[::1]:9000", "[::1]:9000"),
+        ] {
+            c.advertise = Some(given.into());
+            assert_eq!(
+                c.advertised_address(7880).as_deref(),
+                Some(expected),
+                "{given}"
+            );
+        }
+    }
     use super::*;
 
     #[test]

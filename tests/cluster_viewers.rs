@@ -240,3 +240,45 @@ async fn the_host_console_watches_the_whole_room_from_any_node() {
     assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
     assert!(status.message().contains("watch it again"), "{status:?}");
 }
+
+/// Media is not carried between nodes yet: a WHIP or WHEP request to a node that does not run
+/// the room is redirected (307, method and body kept) to the node that does, at the address
+/// it advertises; the node running the room takes it itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whip_and_whep_requests_are_redirected_to_the_rooms_node() {
+    use common::rtc_client::http;
+    let TwoNodes {
+        a,
+        b,
+        show,
+        nats: _nats,
+        ..
+    } = two_nodes_with_a_show().await;
+    let room = show.room.clone();
+    let a_addr = a.server.app().http_addr;
+    let b_addr = b.server.app().http_addr;
+    let location = |r: &common::rtc_client::HttpResponse| {
+        r.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case("location"))
+            .map(|(_, v)| v.clone())
+    };
+    let sdp = [("Content-Type", "application/sdp")];
+    let whep = http(b_addr, "POST", &format!("/whep/{room}"), &sdp, "v=0").await;
+    assert_eq!(whep.status, 307, "{:?}", whep.body);
+    assert_eq!(
+        location(&whep).as_deref(),
+        Some(format!("//127.0.0.1:{}/whep/{room}", a_addr.port()).as_str())
+    );
+    let path = format!("/whip/{room}/{}?token=t0k", show.brand_a);
+    let whip = http(b_addr, "POST", &path, &sdp, "v=0").await;
+    assert_eq!(whip.status, 307);
+    assert_eq!(
+        location(&whip).as_deref(),
+        Some(format!("//127.0.0.1:{}{path}", a_addr.port()).as_str()),
+        "the query (a token) is kept"
+    );
+    // On the room's own node the request is handled there (here refused: no valid token).
+    let at_home = http(a_addr, "POST", &format!("/whep/{room}"), &sdp, "v=0").await;
+    assert_ne!(at_home.status, 307);
+}

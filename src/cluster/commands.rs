@@ -317,6 +317,20 @@ impl Rooms for ClusterRooms {
         }
     }
 
+    /// The owner's advertised address when another node runs the room (media is not
+    /// carried between nodes yet: WHIP and WHEP are redirected there).
+    async fn media_home(&self, room: &str) -> Option<String> {
+        if self.local.runs(room) {
+            return None;
+        }
+        match self.local.locate(room).await {
+            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
+                self.viewers.address_of(&node).await
+            }
+            _ => None,
+        }
+    }
+
     /// From this node if it runs the room (or takes it now), else from its owner.
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
         if self.local.runs(room) {

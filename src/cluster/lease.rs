@@ -103,6 +103,11 @@ pub struct Lease {
     inner: Arc<Inner>,
 }
 
+/// The key of a node's advertised address (beside the rooms' leases; never a room's key).
+fn node_key(node: &str) -> String {
+    format!("node.{}", hex::encode(node))
+}
+
 /// The KV key a room's lease lives under.
 ///
 /// Room ids Showfloor makes are `r` and ten lowercase letters or digits, but ids also arrive
@@ -238,6 +243,39 @@ impl Leases {
             }
             _ => None,
         })
+    }
+
+    /// Publishes where clients reach this node (`HOST:PORT`) under `node.<hex id>` in the
+    /// lease bucket, rewritten every TTL/3 until `stop`: like a lease, the entry expires
+    /// with the bucket's `max_age` once the node is gone.
+    pub fn advertise(&self, address: String, stop: tokio_util::sync::CancellationToken) {
+        let (inner, key) = (self.inner.clone(), node_key(&self.inner.node_id));
+        let every = self.inner.ttl / 3;
+        tokio::spawn(async move {
+            loop {
+                if let Err(e) = inner
+                    .kv
+                    .put(key.clone(), Bytes::from(address.clone()))
+                    .await
+                {
+                    tracing::debug!(error = %e, "could not advertise this node's address");
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(every) => {}
+                }
+            }
+        });
+    }
+
+    /// Where clients reach `node` (`HOST:PORT`), if it advertises an address and is alive.
+    pub async fn address_of(&self, node: &str) -> Option<String> {
+        match self.inner.kv.entry(node_key(node)).await {
+            Ok(Some(e)) if e.operation == Operation::Put => {
+                Some(String::from_utf8_lossy(&e.value).into_owned())
+            }
+            _ => None,
+        }
     }
 
     /// Test hook: while paused, this node sends no renewals, as if it could not reach NATS or

@@ -171,13 +171,32 @@ fn created(location: String, sdp: String) -> Response {
     r
 }
 
+/// A WHIP/WHEP request for a room another node runs goes there (RFC 9725 §4.5: a `307`
+/// keeps the method and the body), scheme-relative so the client keeps its scheme.
+async fn elsewhere(media: &Media, room: &str, uri: &axum::http::Uri) -> Option<Response> {
+    let home = media.rooms_seam().media_home(room).await?;
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    tracing::debug!(%room, %home, "media request redirected to the room's node");
+    Some(
+        (
+            StatusCode::TEMPORARY_REDIRECT,
+            [(axum::http::header::LOCATION, format!("//{home}{path}"))],
+        )
+            .into_response(),
+    )
+}
+
 async fn whip_post(
     State(media): State<Arc<Media>>,
     Path((room, brand)): Path<(String, String)>,
     Query(q): Query<TokenQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, MediaError> {
+    if let Some(redirect) = elsewhere(&media, &room, &uri).await {
+        return Ok(redirect);
+    }
     let token = bearer(&headers, &q)?;
     let offer = sdp_body(&headers, body)?;
     let (session, sdp) = media.publish(&room, &brand, &token, offer).await?;
@@ -188,9 +207,13 @@ async fn whep_post(
     State(media): State<Arc<Media>>,
     Path(room): Path<String>,
     Query(q): Query<TokenQuery>,
+    uri: axum::http::Uri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, MediaError> {
+    if let Some(redirect) = elsewhere(&media, &room, &uri).await {
+        return Ok(redirect);
+    }
     let token = bearer(&headers, &q)?;
     let offer = sdp_body(&headers, body)?;
     let (session, sdp) = media.subscribe(&room, &token, offer).await?;

@@ -125,6 +125,11 @@ pub struct Media {
 }
 
 impl Media {
+    /// The routing seam media reaches rooms through.
+    pub fn rooms_seam(&self) -> &Arc<dyn Rooms> {
+        &self.rooms_seam
+    }
+
     /// Starts the SFU on its UDP port; its tasks end when `drain` is cancelled and are counted
     /// by `tasks` (the node's drain waits for them).
     pub fn start_in(

@@ -121,6 +121,13 @@ pub trait Rooms: Send + Sync + 'static {
     async fn follow_media(&self, room: &str)
         -> Result<BoxStream<'static, MediaSignal>, RoomsError>;
 
+    /// Where a WHIP or WHEP request for the room must go when another node runs it and media
+    /// is not carried between nodes: that node's advertised `HOST:PORT`. `None`: here (or
+    /// nobody known).
+    async fn media_home(&self, _room: &str) -> Option<String> {
+        None
+    }
+
     /// Checks a viewer token for a room: the viewer it names, or why it is refused.
     async fn check_viewer_token(&self, room: &str, token: &str) -> Result<Viewer, Refusal> {
         let key = self.token_key(room).await.map_err(refusal_of)?;

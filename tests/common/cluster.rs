@@ -25,6 +25,8 @@ pub async fn node(nats: &NatsServer, db: &PgTarget, id: &str) -> Node {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(tmp.path().to_path_buf(), KEY);
     config.node_id = id.into();
+    // Where WHIP/WHEP requests for this node's rooms are redirected (its own HTTP port).
+    config.advertise = Some("127.0.0.1".into());
     let membership = Membership::Cluster {
         nats: nats.jetstream().await.client(),
         leases: leases.clone(),

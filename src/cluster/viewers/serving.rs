@@ -354,6 +354,11 @@ impl RemoteViewers {
             .map(|(node, _)| node)
     }
 
+    /// Where clients reach `node`, if it advertises an address.
+    pub async fn address_of(&self, node: &str) -> Option<String> {
+        self.leases.address_of(node).await
+    }
+
     /// The owner this node follows the room from, if it follows it.
     pub fn owner_of(&self, room: &str) -> Option<String> {
         self.rooms.get(room).map(|f| f.owner.clone())
