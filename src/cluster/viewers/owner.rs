@@ -163,8 +163,20 @@ async fn relay(
                         return;
                     }
                 }
-                // The room let go of the session.
-                None => return,
+                // The room let go of the session: after closing it, if it did (the close and
+                // the end of the queue can be seen together; the close must still go out).
+                None => {
+                    if let Some(req) = q.close.get() {
+                        let _ = publish(&ToServing::Close {
+                            room: room.clone(),
+                            session,
+                            why: req.why,
+                            drain: req.drain,
+                        })
+                        .await;
+                    }
+                    return;
+                }
             },
             req = q.close.wait() => {
                 if req.drain {
