@@ -158,8 +158,17 @@ async fn a_draw_commits_reveals_and_verifies() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
+    // Another beacon that would have drawn other winners (with few entrants some beacons
+    // draw the same ones, which no verifier could tell apart): the record no longer verifies.
     let mut tampered = parsed.clone();
-    tampered.beacon = "another-block".into();
+    tampered.beacon = (0..100)
+        .map(|k| format!("another-block-{k}"))
+        .find(|b| {
+            let mut t = parsed.clone();
+            t.beacon = b.clone();
+            !showfloor::draw::verify(&t).is_empty()
+        })
+        .expect("some other beacon draws other winners");
     std::fs::write(&path, serde_json::to_string(&tampered).unwrap()).unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_showfloor"))
         .arg("verify-draw")
