@@ -153,6 +153,16 @@ impl ClusterRooms {
         }
     }
 
+    /// Who runs the room: `None` if this node does (loading it, or taking it if nobody
+    /// holds it), else the node holding its lease.
+    async fn owner_elsewhere(&self, room: &str) -> Result<Option<String>, RoomsError> {
+        match self.local.locate(room).await {
+            Ok(()) => Ok(None),
+            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => Ok(Some(node)),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn forward(
         &self,
         node: &str,
@@ -245,9 +255,9 @@ impl Rooms for ClusterRooms {
         for _ in 0..3 {
             let node = match owner.take() {
                 Some(node) => node,
-                None => match self.local.locate(room).await {
-                    Ok(()) => return self.local.join(room, session, req, sink).await,
-                    Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => node,
+                None => match self.owner_elsewhere(room).await {
+                    Ok(Some(node)) => node,
+                    Ok(None) => return self.local.join(room, session, req, sink).await,
                     Err(e) => return Err(crate::rooms::refusal_of(e)),
                 },
             };
@@ -320,26 +330,14 @@ impl Rooms for ClusterRooms {
     /// The owner's advertised address when another node runs the room (media is not
     /// carried between nodes yet: WHIP and WHEP are redirected there).
     async fn media_home(&self, room: &str) -> Option<String> {
-        if self.local.runs(room) {
-            return None;
-        }
-        match self.local.locate(room).await {
-            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
-                self.viewers.address_of(&node).await
-            }
-            _ => None,
-        }
+        let node = self.owner_elsewhere(room).await.ok()??;
+        self.viewers.address_of(&node).await
     }
 
     /// From this node if it runs the room (or takes it now), else from its owner.
     async fn watch(&self, room: &str) -> Result<BoxStream<'static, WatchEvent>, RoomsError> {
-        if self.local.runs(room) {
+        let Some(owner) = self.owner_elsewhere(room).await? else {
             return self.local.watch(room).await;
-        }
-        let owner = match self.local.locate(room).await {
-            Ok(()) => return self.local.watch(room).await,
-            Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => node,
-            Err(e) => return Err(e),
         };
         Ok(self
             .viewers

@@ -145,21 +145,27 @@ async fn relay(
     session: SessionId,
     mut q: SessionQueue,
 ) {
-    let publish = |m: &ToServing| {
-        let body = serde_json::to_vec(m).expect("frames serialise");
+    let publish = |m: ToServing| {
+        let body = serde_json::to_vec(&m).expect("frames serialise");
         client.publish(subject.clone(), body.into())
+    };
+    let frame = |f: Text| ToServing::Frame {
+        room: room.clone(),
+        session,
+        frame: f.as_str().to_string(),
+    };
+    let close = |req: crate::rooms::CloseRequest| ToServing::Close {
+        room: room.clone(),
+        session,
+        why: req.why,
+        drain: req.drain,
     };
     loop {
         tokio::select! {
             biased;
             f = q.frames.recv() => match f {
-                Some(frame) => {
-                    let m = ToServing::Frame {
-                        room: room.clone(),
-                        session,
-                        frame: frame.as_str().to_string(),
-                    };
-                    if publish(&m).await.is_err() {
+                Some(f) => {
+                    if publish(frame(f)).await.is_err() {
                         return;
                     }
                 }
@@ -167,35 +173,18 @@ async fn relay(
                 // the end of the queue can be seen together; the close must still go out).
                 None => {
                     if let Some(req) = q.close.get() {
-                        let _ = publish(&ToServing::Close {
-                            room: room.clone(),
-                            session,
-                            why: req.why,
-                            drain: req.drain,
-                        })
-                        .await;
+                        let _ = publish(close(req)).await;
                     }
                     return;
                 }
             },
             req = q.close.wait() => {
                 if req.drain {
-                    while let Ok(frame) = q.frames.try_recv() {
-                        let m = ToServing::Frame {
-                            room: room.clone(),
-                            session,
-                            frame: frame.as_str().to_string(),
-                        };
-                        let _ = publish(&m).await;
+                    while let Ok(f) = q.frames.try_recv() {
+                        let _ = publish(frame(f)).await;
                     }
                 }
-                let m = ToServing::Close {
-                    room: room.clone(),
-                    session,
-                    why: req.why,
-                    drain: req.drain,
-                };
-                let _ = publish(&m).await;
+                let _ = publish(close(req)).await;
                 return;
             }
         }
