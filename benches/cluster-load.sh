@@ -53,7 +53,7 @@ http=()
 for i in 1 2 3; do
   SHOWFLOOR_LOG=info "$bin/showfloor" serve --api-key "$key" --node-id "node-$i" \
     --nats "nats://127.0.0.1:$nats_port" --postgres "$PG_URL/$db" \
-    --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --media-udp-addr 127.0.0.1:0 \
+    --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --media-udp-addr 127.0.0.1:0 --relay-udp-addr 127.0.0.1:0 \
     --max-connections 100000 >"$out/node-$i.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 300); do grep -q "showfloor serving" "$out/node-$i.log" && break; sleep 0.1; done

@@ -5,7 +5,7 @@
 use crate::auth::{self, HostKeys};
 use crate::bus::LocalBus;
 use crate::cluster::{
-    commands, viewers, ClusterRooms, LeaseOwnership, Leases, NatsBus, RemoteViewers,
+    commands, viewers, ClusterRooms, LeaseOwnership, Leases, MediaLink, NatsBus, RemoteViewers,
 };
 use crate::config::ConfigError;
 use crate::config::{Config, StoreKind};
@@ -264,6 +264,7 @@ impl App {
             },
         });
         tokio::spawn(ready.clone().report(metrics.clone(), drain.clone()));
+        let mut media_link = None;
         let rooms: Arc<dyn Rooms> = match membership {
             Membership::Sole => hub.clone(),
             Membership::Cluster { nats, leases } => {
@@ -283,7 +284,12 @@ impl App {
                 )
                 .await
                 .context("cannot serve viewers of rooms other nodes own")?;
-                Arc::new(ClusterRooms::new(hub.clone(), remote, nats))
+                let link = MediaLink::new(nats.clone(), hub.clone(), drain.clone());
+                link.serve(&config.node_id)
+                    .await
+                    .context("cannot answer media requests of other nodes")?;
+                media_link = Some(link.clone());
+                Arc::new(ClusterRooms::new(hub.clone(), remote, link, nats))
             }
         };
 
@@ -295,11 +301,29 @@ impl App {
                 max_subscribers: config.max_media_subscribers,
                 queue: config.media_queue,
                 publisher_idle: Duration::from_secs(config.publisher_idle_secs),
+                relay_addr: media_link.as_ref().map(|_| config.relay_udp_addr),
             },
             drain.clone(),
             tasks.clone(),
         )
-        .with_context(|| format!("cannot bind media UDP on {}", config.media_udp_addr))?;
+        .with_context(|| {
+            format!(
+                "cannot bind media UDP on {} (or the relay on {})",
+                config.media_udp_addr, config.relay_udp_addr
+            )
+        })?;
+        if let Some(link) = &media_link {
+            let address = media
+                .relay_addr()
+                .and_then(|a| config.relay_address(a.port()));
+            if address.is_none() {
+                tracing::warn!(
+                    "no --advertise or --relay-advertise: media is not relayed to or from this \
+                     node, WHEP viewers of rooms run elsewhere are redirected there"
+                );
+            }
+            link.media_started(&media, address);
+        }
 
         let http = listen(config.http_addr)
             .with_context(|| format!("cannot listen on {} (http)", config.http_addr))?;

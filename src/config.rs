@@ -119,6 +119,17 @@ pub struct ServeArgs {
     /// The one UDP address all WebRTC media uses (WHIP and WHEP) [default: 0.0.0.0:7882].
     #[arg(long, env = "SHOWFLOOR_MEDIA_UDP_ADDR")]
     pub media_udp_addr: Option<SocketAddr>,
+    /// The UDP address a node of a cluster relays media to and from other nodes on (the
+    /// cascade: a feed published here reaches other nodes' WHEP viewers through it). Other
+    /// nodes send to the --advertise host at this port; open it between nodes only
+    /// [default: 0.0.0.0:7883].
+    #[arg(long, env = "SHOWFLOOR_RELAY_UDP_ADDR")]
+    pub relay_udp_addr: Option<SocketAddr>,
+    /// Where other nodes of the cluster reach this node's relay socket, `HOST:PORT`, when it
+    /// is not the --advertise host at the relay port (a container's name on the cluster's
+    /// network, a published port).
+    #[arg(long, env = "SHOWFLOOR_RELAY_ADVERTISE")]
+    pub relay_advertise: Option<String>,
     /// Most concurrent WHEP viewers on this node; more get 503 [default: 2000].
     #[arg(long, env = "SHOWFLOOR_MAX_MEDIA_SUBSCRIBERS")]
     pub max_media_subscribers: Option<usize>,
@@ -164,6 +175,8 @@ struct FileConfig {
     ended_room_grace_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     media_udp_addr: Option<SocketAddr>,
+    relay_udp_addr: Option<SocketAddr>,
+    relay_advertise: Option<String>,
     max_media_subscribers: Option<usize>,
     media_queue: Option<usize>,
     publisher_idle_secs: Option<u64>,
@@ -194,6 +207,8 @@ pub struct Config {
     pub ended_room_grace_secs: u64,
     pub shutdown_grace_secs: u64,
     pub media_udp_addr: SocketAddr,
+    pub relay_udp_addr: SocketAddr,
+    pub relay_advertise: Option<String>,
     pub max_media_subscribers: usize,
     pub media_queue: usize,
     pub publisher_idle_secs: u64,
@@ -223,6 +238,8 @@ impl Config {
             ended_room_grace_secs: 60,
             shutdown_grace_secs: 5,
             media_udp_addr: "127.0.0.1:0".parse().expect("literal"),
+            relay_udp_addr: "127.0.0.1:0".parse().expect("literal"),
+            relay_advertise: None,
             max_media_subscribers: 2000,
             media_queue: 512,
             publisher_idle_secs: 30,
@@ -311,6 +328,11 @@ impl Config {
                 .media_udp_addr
                 .or(file.media_udp_addr)
                 .unwrap_or_else(|| "0.0.0.0:7882".parse().expect("literal")),
+            relay_udp_addr: args
+                .relay_udp_addr
+                .or(file.relay_udp_addr)
+                .unwrap_or_else(|| "0.0.0.0:7883".parse().expect("literal")),
+            relay_advertise: args.relay_advertise.or(file.relay_advertise),
             max_media_subscribers: args
                 .max_media_subscribers
                 .or(file.max_media_subscribers)
@@ -346,6 +368,18 @@ impl Config {
             return Some(format!("[{a}]:{http_port}"));
         }
         Some(format!("{a}:{http_port}"))
+    }
+
+    /// Where other nodes send this node's relay datagrams, `HOST:PORT`: --relay-advertise,
+    /// else the --advertise host at the relay socket's port. `None`: media is not relayed
+    /// to or from this node (WHEP requests for rooms run elsewhere are redirected there).
+    pub fn relay_address(&self, relay_port: u16) -> Option<String> {
+        if let Some(a) = self.relay_advertise.as_deref().map(str::trim) {
+            return (!a.is_empty()).then(|| a.to_string());
+        }
+        let advertised = self.advertised_address(0)?;
+        let (host, _) = advertised.rsplit_once(':')?;
+        Some(format!("{host}:{relay_port}"))
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
@@ -469,6 +503,18 @@ impl Config {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn the_relay_address_is_the_advertised_host_at_the_relay_port() {
+        let mut c = Config::for_tests(PathBuf::from("/tmp"), "k");
+        assert_eq!(c.relay_address(7883), None);
+        c.advertise = Some("10.0.0.5:8080".into());
+        assert_eq!(c.relay_address(7883).as_deref(), Some("10.0.0.5:7883"));
+        c.advertise = Some("fe80::1".into());
+        assert_eq!(c.relay_address(7883).as_deref(), Some("[fe80::1]:7883"));
+        c.relay_advertise = Some("node-2:9000".into());
+        assert_eq!(c.relay_address(7883).as_deref(), Some("node-2:9000"));
+    }
 
     #[test]
     fn the_advertised_address_gets_the_http_port_unless_it_names_one() {

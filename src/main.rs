@@ -24,7 +24,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the server (HTTP + WebSocket on 7880, gRPC on 7881, store in ./data).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Control-plane client: every RPC as a subcommand.
     Ctl(showfloor::cli::ctl::CtlArgs),
     /// A terminal viewer: prints every event as a JSON line; typed lines are sent as chat.
@@ -102,7 +102,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Ctl(args) => showfloor::cli::ctl::run(args).await,
         Command::Viewer(args) => showfloor::cli::viewer::run(args).await,
         Command::VerifyDraw { record } => {

@@ -48,6 +48,7 @@ async fn media_tasks_are_tracked_by_the_node_and_end_on_the_drain() {
             max_subscribers: 10,
             queue: 512,
             publisher_idle: Duration::from_secs(30),
+            relay_addr: None,
         },
         drain.clone(),
         tracker.clone(),

@@ -132,6 +132,7 @@ pub async fn serve(
 pub struct ClusterRooms {
     local: Arc<Hub>,
     viewers: Arc<RemoteViewers>,
+    media: Arc<super::MediaLink>,
     client: async_nats::Client,
     /// The owner last seen of rooms owned elsewhere: commands go there directly, without
     /// asking the lease first. Only a hint — the owner's own answer is authoritative, and
@@ -143,11 +144,13 @@ impl ClusterRooms {
     pub fn new(
         local: Arc<Hub>,
         viewers: Arc<RemoteViewers>,
+        media: Arc<super::MediaLink>,
         client: async_nats::Client,
     ) -> ClusterRooms {
         ClusterRooms {
             local,
             viewers,
+            media,
             client,
             owners: DashMap::new(),
         }
@@ -327,9 +330,12 @@ impl Rooms for ClusterRooms {
         }
     }
 
-    /// The owner's advertised address when another node runs the room (media is not
-    /// carried between nodes yet: WHIP and WHEP are redirected there).
-    async fn media_home(&self, room: &str) -> Option<String> {
+    /// The owner's advertised address when another node runs the room, for WHIP (presenters
+    /// publish on the room's node) and, if this node does not relay media, for WHEP.
+    async fn media_home(&self, room: &str, publish: bool) -> Option<String> {
+        if !publish && self.media.relays() {
+            return None;
+        }
         let node = self.owner_elsewhere(room).await.ok()??;
         self.viewers.address_of(&node).await
     }
@@ -347,22 +353,37 @@ impl Rooms for ClusterRooms {
             .boxed())
     }
 
+    /// At the room's node, wherever it runs.
     async fn attach_media(&self, room: &str, media: MediaSession) -> Result<(), Refusal> {
+        if self.media.attach(room, &media).await? {
+            return Ok(());
+        }
         self.local.attach_media(room, media).await
     }
 
     async fn detach_media(&self, room: &str, id: &str) {
-        self.local.detach_media(room, id).await
+        if !self.media.detach(room, id).await {
+            self.local.detach_media(room, id).await
+        }
     }
 
+    /// Only the room's node has feeds of its own (presenters publish there); another
+    /// node's feeds are relayed to it and are not reported.
     async fn set_live_feeds(&self, room: &str, brands: BTreeSet<String>) {
-        self.local.set_live_feeds(room, brands).await
+        if self.local.runs(room) {
+            self.local.set_live_feeds(room, brands).await
+        }
     }
 
+    /// From this node if it runs the room (or takes it now), else from its owner through
+    /// the media link (which also relays the room's feeds here while it has viewers).
     async fn follow_media(
         &self,
         room: &str,
     ) -> Result<BoxStream<'static, MediaSignal>, RoomsError> {
-        self.local.follow_media(room).await
+        match self.media.follow(room).await? {
+            Some(signals) => Ok(signals),
+            None => self.local.follow_media(room).await,
+        }
     }
 }

@@ -8,12 +8,14 @@
 pub mod bus;
 pub mod commands;
 pub mod lease;
+pub mod media;
 mod ownership;
 pub mod viewers;
 
 pub use bus::NatsBus;
 pub use commands::ClusterRooms;
 pub use lease::{Acquired, Lease, Leases, LossReason};
+pub use media::MediaLink;
 pub use ownership::LeaseOwnership;
 pub use viewers::RemoteViewers;
 

@@ -312,6 +312,14 @@ impl Hub {
         self.room(room).await.map(|_| ())
     }
 
+    /// Whether a media session is attached to a room this node runs.
+    pub fn media_attached(&self, room: &str, id: &str) -> bool {
+        self.shared
+            .rooms
+            .get(room)
+            .is_some_and(|h| h.attached.media.contains_key(id))
+    }
+
     /// Whether the room is running on this node now (no loading, no lease).
     pub fn runs(&self, room: &str) -> bool {
         self.shared.rooms.contains_key(room)

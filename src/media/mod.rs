@@ -2,6 +2,7 @@
 //! across brand switches. This file holds the node's SFU (`Media`): its sessions and rooms,
 //! their lifecycle and the drain. See docs/media.md.
 
+mod cascade;
 mod codecs;
 pub mod http;
 pub mod keyframe;
@@ -17,6 +18,7 @@ mod subscribe;
 mod tasks;
 pub mod udp;
 
+pub use cascade::{RelayedCodec, RelayedFeed, SUBSCRIPTION_TTL};
 pub use room::{Feed, ProgramState, RoomMedia};
 pub use session::Session;
 
@@ -48,6 +50,8 @@ pub struct MediaConfig {
     pub max_subscribers: usize,
     pub queue: usize,
     pub publisher_idle: Duration,
+    /// The relay socket that carries media between the nodes of a cluster (`None`: alone).
+    pub relay_addr: Option<SocketAddr>,
 }
 
 /// Why a WHIP/WHEP request was refused; `http.rs` maps each to a status in one place.
@@ -110,6 +114,7 @@ impl MediaStats {
 pub struct Media {
     rooms_seam: Arc<dyn Rooms>,
     mux: Arc<UdpMux>,
+    relay: Option<Arc<cascade::Relay>>,
     config: MediaConfig,
     rooms: DashMap<String, Arc<RoomMedia>>,
     sessions: DashMap<String, Arc<Session>>,
@@ -140,10 +145,12 @@ impl Media {
         tasks: TaskTracker,
     ) -> std::io::Result<Arc<Media>> {
         let mux = UdpMux::bind(config.udp_addr)?;
+        let relay = config.relay_addr.map(cascade::Relay::bind).transpose()?;
         let stats = Arc::new(MediaStats::from_metrics(metrics));
         let media = Arc::new(Media {
             rooms_seam: rooms,
             mux,
+            relay: relay.clone(),
             slots: Arc::new(Semaphore::new(config.max_subscribers)),
             config,
             rooms: DashMap::new(),
@@ -156,6 +163,9 @@ impl Media {
             node_tasks: tasks,
         });
         media.spawn(tasks::janitor(Arc::downgrade(&media)));
+        if let Some(relay) = relay {
+            media.spawn(cascade::recv_loop(Arc::downgrade(&media), relay));
+        }
         Ok(media)
     }
 

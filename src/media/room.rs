@@ -2,6 +2,7 @@
 //! brand's feeds) and the viewers that follow it. Synchronous: locks here are short and never
 //! held across `.await`.
 
+use super::cascade::{Relay, Targets};
 use super::keyframe::{self, VideoCodec};
 use super::rewrite::{Incoming, SourceId};
 use super::sfu::{self, MediaKind, SourceCodec, Subscriber};
@@ -38,6 +39,8 @@ pub struct Feed {
     pli: mpsc::Sender<()>,
     last_pli: Mutex<Option<Instant>>,
     last_packet_ms: AtomicI64,
+    /// Carried from another node (the cascade): never relayed again.
+    relayed: bool,
 }
 
 impl Feed {
@@ -56,7 +59,14 @@ impl Feed {
             pli,
             last_pli: Mutex::new(None),
             last_packet_ms: AtomicI64::new(crate::model::now_ms()),
+            relayed: false,
         }
+    }
+
+    /// The same feed, carried from another node.
+    pub(super) fn relayed(mut self) -> Feed {
+        self.relayed = true;
+        self
     }
 
     /// Asks the publisher for a key frame, at most once per `PLI_INTERVAL` unless `force`.
@@ -94,6 +104,8 @@ pub struct RoomMedia {
     /// Brands with a live feed, followed by a task that tells the room (its `program` event).
     live: watch::Sender<BTreeSet<String>>,
     stats: Arc<MediaStats>,
+    /// The other nodes this node's own feeds of the room are relayed to (the cascade).
+    relay: RwLock<Option<(Arc<Relay>, Targets)>>,
 }
 
 impl RoomMedia {
@@ -121,6 +133,7 @@ impl RoomMedia {
             state,
             live,
             stats,
+            relay: RwLock::new(None),
         };
         (Arc::new(room), live_rx)
     }
@@ -259,6 +272,11 @@ impl RoomMedia {
     pub(super) fn on_packet(&self, feed: &Feed, p: &rtp::Packet) {
         feed.last_packet_ms
             .store(crate::model::now_ms(), Ordering::Relaxed);
+        if !feed.relayed {
+            if let Some((relay, targets)) = &*self.relay.read() {
+                relay.send(targets, feed.source, p);
+            }
+        }
         let current = match feed.codec.kind {
             MediaKind::Audio => &self.program_audio,
             MediaKind::Video => &self.program_video,
@@ -325,6 +343,31 @@ impl RoomMedia {
         self.feed_of(MediaKind::Video)
             .and_then(|f| f.codec.video)
             .unwrap_or(VideoCodec::Vp8)
+    }
+
+    /// This node's own feeds of the room (not those relayed from another node).
+    pub(super) fn local_feeds(&self) -> Vec<Arc<Feed>> {
+        self.feeds
+            .lock()
+            .values()
+            .flat_map(|f| [f.audio.clone(), f.video.clone()])
+            .flatten()
+            .filter(|f| !f.relayed)
+            .collect()
+    }
+
+    /// Where this node's feeds of the room are relayed to (none: `targets` empty).
+    pub(super) fn set_relay(&self, relay: Arc<Relay>, targets: Targets) {
+        *self.relay.write() = (!targets.is_empty()).then_some((relay, targets));
+    }
+
+    /// An edge's viewer asked for a key frame of feed `source` (this node's own): throttled
+    /// with every other request for it, so many edges' requests reach the publisher as one.
+    pub(super) fn relayed_keyframe_request(&self, source: u64) {
+        let feed = self.local_feeds().into_iter().find(|f| f.source == source);
+        if let Some(f) = feed {
+            f.request_keyframe(false, &self.stats);
+        }
     }
 
     pub fn program(&self) -> ProgramState {

@@ -40,6 +40,7 @@ pub(super) async fn janitor(media: Weak<Media>) {
 
 impl Media {
     async fn sweep(&self) {
+        self.expire_relay();
         let now_ms = crate::model::now_ms();
         let idle_ms = self.config.publisher_idle.as_millis() as i64;
         let mut stale = Vec::new();

@@ -59,7 +59,7 @@ pub struct RemoteJoined {
 }
 
 /// What the media layer hears of a room.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum MediaSignal {
     /// The brand on air: the current value first, then every change.
     OnAir(Option<String>),
@@ -121,10 +121,10 @@ pub trait Rooms: Send + Sync + 'static {
     async fn follow_media(&self, room: &str)
         -> Result<BoxStream<'static, MediaSignal>, RoomsError>;
 
-    /// Where a WHIP or WHEP request for the room must go when another node runs it and media
-    /// is not carried between nodes: that node's advertised `HOST:PORT`. `None`: here (or
-    /// nobody known).
-    async fn media_home(&self, _room: &str) -> Option<String> {
+    /// Where a WHIP (`publish`) or WHEP request for the room must go when another node runs
+    /// it: that node's advertised `HOST:PORT`. `None`: here (or nobody known). In a cluster
+    /// presenters publish on the room's node; viewers watch on any node that relays media.
+    async fn media_home(&self, _room: &str, _publish: bool) -> Option<String> {
         None
     }
 

@@ -262,6 +262,7 @@ impl Control {
 }
 
 /// A room with two brands (A on air) and two products each, gold and silver prices.
+#[derive(Clone)]
 pub struct Show {
     pub room: String,
     pub key: String,

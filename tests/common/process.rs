@@ -37,7 +37,12 @@ impl Served {
         let mut child = super::bin()
             .arg("serve")
             .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
-            .args(["--media-udp-addr", "127.0.0.1:0"])
+            .args([
+                "--media-udp-addr",
+                "127.0.0.1:0",
+                "--relay-udp-addr",
+                "127.0.0.1:0",
+            ])
             .args(args)
             .env("SHOWFLOOR_LOG", "info")
             .stdout(Stdio::null())

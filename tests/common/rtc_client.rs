@@ -174,6 +174,9 @@ pub struct Seen {
     pub ssrc: u32,
     pub keyframe: bool,
     pub at: Instant,
+    /// A hash of the payload, which the server forwards unchanged: the same packet as another
+    /// viewer received has the same one.
+    pub fingerprint: u64,
 }
 
 /// Everything a viewer received.
@@ -188,6 +191,49 @@ pub struct Received {
 }
 
 impl Received {
+    /// What one viewer received across switches is one stream per kind: one SSRC, sequence
+    /// numbers without jumps and with at most 1 % never arriving, timestamps moving forward.
+    pub fn assert_continuous(&self, who: &str) {
+        for (kind, seen) in [("video", &self.video), ("audio", &self.audio)] {
+            let seen = seen.lock();
+            let ssrc = seen[0].ssrc;
+            assert!(
+                seen.iter().all(|s| s.ssrc == ssrc),
+                "{who}: one {kind} SSRC"
+            );
+            // In arrival order the sequence never jumps (a switch without rewriting jumps
+            // by thousands); retransmissions may step back a little.
+            let jumps = seen
+                .windows(2)
+                .filter(|w| !(-64..=64).contains(&(w[1].seq.wrapping_sub(w[0].seq) as i16)))
+                .count();
+            assert_eq!(jumps, 0, "{who}: {kind} sequence jumped");
+            // And the numbers received cover their range without holes.
+            let mut offsets: Vec<i64> = Vec::with_capacity(seen.len());
+            let (mut ext, mut prev) = (0i64, seen[0].seq);
+            for s in seen.iter() {
+                ext += s.seq.wrapping_sub(prev) as i16 as i64;
+                prev = s.seq;
+                offsets.push(ext);
+            }
+            offsets.sort_unstable();
+            offsets.dedup();
+            let span = offsets.last().unwrap() - offsets.first().unwrap() + 1;
+            let missing = span - offsets.len() as i64;
+            assert!(
+                missing * 100 <= span,
+                "{who}: {missing} of {span} {kind} sequence numbers never arrived"
+            );
+            // Timestamps move forward across switches too.
+            let back = seen
+                .windows(2)
+                .filter(|w| w[1].seq.wrapping_sub(w[0].seq) as i16 == 1)
+                .filter(|w| (w[1].ts.wrapping_sub(w[0].ts) as i32) < 0)
+                .count();
+            assert_eq!(back, 0, "{who}: {kind} timestamps went backwards");
+        }
+    }
+
     fn record(&self, kind: RtpCodecKind, p: &rtc::rtp::Packet) {
         let pt = p.header.payload_type;
         let codec = self
@@ -205,6 +251,12 @@ impl Received {
             ssrc: p.header.ssrc,
             keyframe,
             at: Instant::now(),
+            fingerprint: {
+                use std::hash::{Hash, Hasher};
+                let mut h = std::collections::hash_map::DefaultHasher::new();
+                p.payload.hash(&mut h);
+                h.finish()
+            },
         };
         match kind {
             RtpCodecKind::Audio => {
