@@ -337,6 +337,11 @@ impl App {
             leases.advertise(address, drain.clone());
         }
         let grpc_addr = grpc.local_addr()?;
+        // The nodes a viewer page may reconnect to: every address advertised in the cluster.
+        let page_nodes = match &directory {
+            Some(leases) => leases.advertised_addresses(drain.clone()),
+            None => tokio::sync::watch::channel(Vec::new()).1,
+        };
 
         let edge_state = EdgeState {
             rooms: rooms.clone(),
@@ -358,7 +363,7 @@ impl App {
         let grpc_web = tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), control.clone());
         let router = edge::router(edge_state)
             .merge(crate::media::http::router(media.clone()))
-            .merge(crate::web::router(grpc_web));
+            .merge(crate::web::router(grpc_web, page_nodes));
         let http_stop = drain.clone();
         let http_task = tokio::spawn(async move {
             // Events are small and latency-bound: never let Nagle hold a frame back.

@@ -19,7 +19,8 @@ use std::sync::LazyLock;
 
 /// Scripts, styles and media from this origin only; no inline code, no framing. Product
 /// images may come from any HTTPS host (catalog `image_urls`); `connect-src 'self'` covers
-/// the WebSocket, WHIP/WHEP and grpc-web, all on this origin.
+/// the WebSocket, WHIP/WHEP and grpc-web, all on this origin. In a cluster the viewer page's
+/// `connect-src` also names the other nodes (see [`NodeAddresses`]).
 const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' https: data:; media-src 'self' blob: mediastream:; connect-src 'self'; \
      base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
@@ -33,11 +34,18 @@ const SECURITY_HEADERS: [(&str, &str); 4] = [
     ("permissions-policy", "camera=(self), microphone=(self)"),
 ];
 
+/// Where the cluster's nodes take browsers (`HOST:PORT`, as each advertises it with
+/// `--advertise`), kept current; always empty on a single node. The viewer page may reconnect
+/// to any of them: its CSP allows connecting to them and the page gets the list in a
+/// `<meta name="showfloor-nodes">`. Nothing else is allowed, so a crafted link cannot send a
+/// viewer's token to a host that is not a node.
+pub type NodeAddresses = tokio::sync::watch::Receiver<Vec<String>>;
+
 /// One embedded file as it is served.
 struct Asset {
     name: &'static str,
     content_type: &'static str,
-    body: Vec<u8>,
+    body: bytes::Bytes,
     etag: HeaderValue,
 }
 
@@ -85,7 +93,7 @@ fn asset(name: &'static str, content_type: &'static str, body: Vec<u8>) -> Asset
     Asset {
         name,
         content_type,
-        body,
+        body: body.into(),
         etag: HeaderValue::from_str(&etag).expect("hex is a valid header value"),
     }
 }
@@ -96,7 +104,7 @@ fn find(name: &str) -> Option<&'static Asset> {
 
 /// The pages and their assets. `grpc_web` is the control service wrapped for grpc-web; it is
 /// mounted at the service's own path so the console calls it on the same origin.
-pub fn router<S>(grpc_web: S) -> Router
+pub fn router<S>(grpc_web: S, nodes: NodeAddresses) -> Router
 where
     S: tower::Service<
             axum::http::Request<Body>,
@@ -111,7 +119,10 @@ where
     Router::new()
         .route(
             "/r/{room}",
-            get(|h: HeaderMap| async move { serve("viewer.html", &h) }),
+            get(move |h: HeaderMap| {
+                let nodes = nodes.borrow().clone();
+                async move { serve_viewer_page(&nodes, &h) }
+            }),
         )
         .route(
             "/host",
@@ -128,6 +139,61 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     let Some(asset) = find(name) else {
         return (StatusCode::NOT_FOUND, "no such asset\n").into_response();
     };
+    serve_asset(asset, request)
+}
+
+/// The viewer page, naming the cluster's nodes (in its CSP and a `<meta>`) when there are
+/// any. An address that is not plainly `HOST:PORT` is left out: it could break out of the
+/// header or the attribute.
+fn serve_viewer_page(nodes: &[String], request: &HeaderMap) -> Response {
+    let nodes: Vec<&str> = nodes
+        .iter()
+        .map(String::as_str)
+        .filter(|a| is_plain_address(a))
+        .collect();
+    if nodes.is_empty() {
+        return serve("viewer.html", request);
+    }
+    let page = find("viewer.html").expect("the viewer page is embedded");
+    let html = std::str::from_utf8(&page.body).expect("assets are UTF-8");
+    let charset = "<meta charset=\"utf-8\">\n";
+    let meta = format!(
+        "{charset}<meta name=\"showfloor-nodes\" content=\"{}\">\n",
+        nodes.join(",")
+    );
+    let page = asset(
+        page.name,
+        page.content_type,
+        html.replacen(charset, &meta, 1).into_bytes(),
+    );
+    let sources: Vec<String> = nodes
+        .iter()
+        .map(|a| format!("http://{a} ws://{a}"))
+        .collect();
+    let policy = CONTENT_SECURITY_POLICY.replacen(
+        "connect-src 'self'",
+        &format!("connect-src 'self' {}", sources.join(" ")),
+        1,
+    );
+    let mut response = serve_asset(&page, request);
+    response.headers_mut().insert(
+        "content-security-policy",
+        HeaderValue::from_str(&policy).expect("plain addresses make a valid header"),
+    );
+    response
+}
+
+/// `HOST:PORT` of letters, digits, `.`, `-`, `:` and IPv6 brackets only.
+fn is_plain_address(address: &str) -> bool {
+    !address.is_empty()
+        && address.len() <= 255
+        && address.contains(':')
+        && address
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+}
+
+fn serve_asset(asset: &Asset, request: &HeaderMap) -> Response {
     // `no-cache` keeps pages fresh after an upgrade; the ETag makes the revalidation a 304.
     let fresh = request
         .get(header::IF_NONE_MATCH)
@@ -135,7 +201,7 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
-        Response::new(Body::from(asset.body.as_slice()))
+        Response::new(Body::from(asset.body.clone()))
     };
     let headers = response.headers_mut();
     headers.insert(header::ETAG, asset.etag.clone());
@@ -259,6 +325,52 @@ mod tests {
             s["methods"]["WatchRoom"],
             json!(["RoomRef", "WatchRoomEvent", true])
         );
+    }
+
+    #[test]
+    fn the_viewer_page_names_the_cluster_nodes_in_its_policy_and_a_meta() {
+        let nodes = [
+            "10.0.0.1:7880".to_string(),
+            "[fd00::2]:7880".to_string(),
+            "evil\"><script>:1".to_string(),
+            "a.example:1; script-src *".to_string(),
+        ];
+        let r = serve_viewer_page(&nodes, &HeaderMap::new());
+        let policy = r.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(policy.contains(
+            "connect-src 'self' http://10.0.0.1:7880 ws://10.0.0.1:7880 \
+             http://[fd00::2]:7880 ws://[fd00::2]:7880; "
+        ));
+        assert!(!policy.contains("evil") && !policy.contains("a.example"));
+        assert_eq!(policy.matches("script-src").count(), 1);
+        let page = find("viewer.html").unwrap();
+        let served = serve_viewer_page(&nodes, &HeaderMap::new());
+        assert_ne!(served.headers()[header::ETAG], page.etag);
+        let single = serve_viewer_page(&[], &HeaderMap::new());
+        assert_eq!(single.headers()[header::ETAG], page.etag);
+        assert!(single.headers()[header::CONTENT_SECURITY_POLICY]
+            .to_str()
+            .unwrap()
+            .contains("connect-src 'self'; "));
+    }
+
+    #[tokio::test]
+    async fn the_meta_lists_only_plain_addresses() {
+        let nodes = ["10.0.0.1:7880".to_string(), "x\"y:1".to_string()];
+        let body = axum::body::to_bytes(
+            serve_viewer_page(&nodes, &HeaderMap::new()).into_body(),
+            usize::MAX,
+        )
+        .await
+        .unwrap();
+        let html = String::from_utf8(body.to_vec()).unwrap();
+        assert!(html.contains(
+            "<meta charset=\"utf-8\">\n<meta name=\"showfloor-nodes\" content=\"10.0.0.1:7880\">\n"
+        ));
+        assert!(!html.contains("x\"y"));
     }
 
     #[test]

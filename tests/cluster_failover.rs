@@ -21,19 +21,7 @@ const TTL_SECS: u64 = 2;
 type Node = Served;
 
 async fn spawn_node(nats: &str, postgres: &str, id: &str) -> Node {
-    Served::start([
-        "--api-key",
-        KEY,
-        "--node-id",
-        id,
-        "--nats",
-        nats,
-        "--postgres",
-        postgres,
-        "--lease-ttl-secs",
-        &TTL_SECS.to_string(),
-    ])
-    .await
+    common::process::cluster_node(nats, postgres, id, TTL_SECS, &[]).await
 }
 
 /// Two nodes on a nats-server and a PostgreSQL database of their own, and a show created on

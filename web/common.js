@@ -77,7 +77,8 @@ export async function negotiate(pc, url, token) {
   const body = await r.text();
   if (r.status !== 201) throw new Error(`${r.status}: ${body.trim() || r.statusText}`);
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
-  return new URL(r.headers.get('location'), url).href;
+  // Relative to where the answer came from: a node that does not run the room redirects (307).
+  return new URL(r.headers.get('location'), r.url || url).href;
 }
 
 export function endMediaSession(resource, token) {

@@ -1,4 +1,4 @@
-// Viewer page logic: the room's WebSocket with resume, WHEP playback, running order, chat, likes and online count.
+// Viewer page logic: the room's WebSocket with resume (moving to another node of a cluster), WHEP playback, running order, chat, likes and online count.
 import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast, duration } from './common.js';
 import { commerceHandlers, renderCommerce, tickCountdowns } from './viewer-commerce.js';
 
@@ -6,6 +6,11 @@ const roomId = decodeURIComponent(location.pathname.split('/')[2] || '');
 const tokenStorageKey = `showfloor.token.${roomId}`;
 // Close codes after which reconnecting cannot help (docs/protocol.md).
 const FINAL_CLOSES = new Set([4001, 4003, 4004, 4010, 4029]);
+// Closes after which another node may serve the page better: this one is going away, full, lost
+// track of the room, or could not be reached at all (1006). Any other close retries the same node.
+const MOVE_CLOSES = new Set([1001, 1006, 1011, 1012, 1013, 1014]);
+// A connection that has not brought its welcome by then is given up (a node that hangs).
+const WELCOME_WITHIN_MS = 10000;
 // Room events take a seq of their own and are replayed on resume; private messages are not.
 const PRIVATE = new Set(['welcome', 'role_changed', 'muted', 'unmuted', 'kicked', 'dealer_application_received',
   'application_result', 'pong', 'order_placed', 'order_status', 'grab_result', 'draw_entered', 'draw_won',
@@ -32,7 +37,7 @@ function send(message) {
 
 const ctx = { state, clock, send, render: () => renderAll() };
 
-// ---- Connection: connect, resume on reconnect, back off ------------------------------------
+// ---- Connection: connect, resume on reconnect, back off, move between nodes ----------------
 
 function setConnection(kind, text) {
   const el = $('#conn');
@@ -40,7 +45,24 @@ function setConnection(kind, text) {
   el.textContent = text;
 }
 
+// The nodes (`HOST:PORT`) this page may use, in the order it tries them: the cluster's nodes as
+// the server lists them in <meta name="showfloor-nodes"> (its CSP allows exactly those), or the
+// ones of them the link names in `nodes=HOST:PORT,HOST:PORT`, starting from the page's own host.
+// On a single node the list is just the page's own host.
+function nodeList() {
+  const split = (text) => (text || '').split(',').map((n) => n.trim()).filter(Boolean);
+  const served = split($('meta[name=showfloor-nodes]')?.content);
+  const wanted = split(new URL(location.href).searchParams.get('nodes'));
+  const allowed = new Set([location.host, ...served]);
+  const list = [...new Set(wanted.length ? wanted : served)].filter((n) => allowed.has(n));
+  const here = list.indexOf(location.host);
+  return here < 0 ? [location.host, ...list] : [...list.slice(here), ...list.slice(0, here)];
+}
+const nodes = nodeList();
+let node = 0;
+
 let attempt = 0;
+let welcomeTimer = null;
 function connect() {
   const params = new URLSearchParams({ token });
   if (state.epoch) {
@@ -48,16 +70,32 @@ function connect() {
     params.set('epoch', state.epoch);
   }
   const scheme = location.protocol === 'https:' ? 'wss' : 'ws';
-  const ws = new WebSocket(`${scheme}://${location.host}/ws/${encodeURIComponent(roomId)}?${params}`);
+  let ws;
+  try {
+    ws = new WebSocket(`${scheme}://${nodes[node]}/ws/${encodeURIComponent(roomId)}?${params}`);
+  } catch {
+    socket = null;
+    reconnect(1006);
+    return;
+  }
   socket = ws;
+  clearTimeout(welcomeTimer);
+  welcomeTimer = setTimeout(() => {
+    if (socket !== ws) return;
+    socket = null;
+    ws.close();
+    reconnect(1006);
+  }, WELCOME_WITHIN_MS);
   ws.onmessage = (e) => {
     let message;
     try { message = JSON.parse(e.data); } catch { return; }
+    if (message.type === 'welcome') clearTimeout(welcomeTimer);
     dispatch(message);
   };
   ws.onclose = (e) => {
     if (socket !== ws) return;
     socket = null;
+    clearTimeout(welcomeTimer);
     if (FINAL_CLOSES.has(e.code)) {
       stopPlayback();
       setConnection('closed', e.reason || `closed (${e.code})`);
@@ -68,12 +106,19 @@ function connect() {
       }
       return;
     }
-    // Exponential backoff with jitter, so a room's viewers do not all come back at once.
-    const delay = Math.min(15000, 500 * 2 ** attempt) * (0.5 + Math.random() / 2);
-    attempt += 1;
-    setConnection('reconnecting', 'reconnecting…');
-    setTimeout(connect, delay);
+    reconnect(e.code);
   };
+}
+
+function reconnect(code) {
+  if (MOVE_CLOSES.has(code)) node = (node + 1) % nodes.length;
+  // Exponential backoff with jitter, so a room's viewers do not all come back at once. It
+  // doubles once per round of the nodes: a dead node costs the next one a short wait only.
+  const round = Math.floor(attempt / nodes.length);
+  const delay = Math.min(15000, 500 * 2 ** round) * (0.5 + Math.random() / 2);
+  attempt += 1;
+  setConnection('reconnecting', nodes.length > 1 ? `reconnecting to ${nodes[node]}… (try ${attempt})` : 'reconnecting…');
+  setTimeout(connect, delay);
 }
 
 // Pings keep the server clock estimate fresh for countdowns (the server pings for liveness).
@@ -98,6 +143,12 @@ const handlers = {
     clock.sync(m.server_time_ms);
     state.you = m.you;
     setConnection('live', m.resumed ? `live (resumed, ${m.replayed} missed)` : 'live');
+    $('#conn').title = `connected to ${nodes[node]}`;
+    // Video follows the page to the node it moved to.
+    if (pc && mediaNode !== nodes[node]) {
+      stopPlayback();
+      startPlayback();
+    }
     if (m.resumed) return;
     // A full snapshot replaces everything (first join, or a resume the room could not serve).
     state.epoch = m.epoch;
@@ -194,10 +245,13 @@ function renderChat() {
   if (muted) $('#chat-feedback').textContent = `You are muted for ${duration(state.you.muted_until_ms - clock.now())}`;
 }
 
-// ---- Media: one WHEP PeerConnection for the whole visit -------------------------------------
+// ---- Media: one WHEP PeerConnection per node the page uses -----------------------------------
 
 let pc = null;
 let mediaResource = null;
+// The node of the WHEP session: where it was POSTed, then where its resource is (a node that
+// does not run the room redirects the POST to the one that does).
+let mediaNode = null;
 function startPlayback() {
   if (pc) return;
   pc = new RTCPeerConnection({ iceServers: [] });
@@ -212,8 +266,13 @@ function startPlayback() {
   pc.onconnectionstatechange = () => {
     if (current.connectionState === 'failed') retryPlayback(current, 'the video connection failed');
   };
-  negotiate(pc, `${location.origin}/whep/${encodeURIComponent(roomId)}`, token)
-    .then((resource) => { mediaResource = resource; })
+  mediaNode = nodes[node];
+  negotiate(pc, `${location.protocol}//${mediaNode}/whep/${encodeURIComponent(roomId)}`, token)
+    .then((resource) => {
+      if (pc !== current) return endMediaSession(resource, token);
+      mediaResource = resource;
+      mediaNode = new URL(resource).host;
+    })
     .catch((e) => retryPlayback(current, `video unavailable (${e.message})`));
 }
 
@@ -223,6 +282,7 @@ function retryPlayback(failed, why) {
   failed.close();
   pc = null;
   mediaResource = null;
+  mediaNode = null;
   setTimeout(() => { if (socket) startPlayback(); }, 3000);
 }
 
@@ -231,10 +291,15 @@ function stopPlayback() {
   pc?.close();
   pc = null;
   mediaResource = null;
+  mediaNode = null;
 }
 
-// For tests and debugging in the browser console: the playback PeerConnection and the socket.
-window.showfloor = { peerConnection: () => pc, socket: () => socket };
+// For tests and debugging in the browser console: the playback PeerConnection, the socket, the
+// node list, the nodes of the socket and of the video, the last room event applied.
+window.showfloor = {
+  peerConnection: () => pc, socket: () => socket, nodes, node: () => nodes[node], mediaNode: () => mediaNode,
+  lastSeq: () => state.lastSeq,
+};
 
 // ---- Inputs ---------------------------------------------------------------------------------
 

@@ -268,6 +268,73 @@ impl Leases {
         });
     }
 
+    /// Every address nodes advertise (see [`Leases::advertise`]), sorted, kept current until
+    /// `stop`: a watch of the bucket's `node.*` keys. An address not rewritten for a TTL is
+    /// dropped (an expired key sends no delete, it just goes). The browser pages use it: the
+    /// viewer page may reconnect to any of them.
+    pub fn advertised_addresses(
+        &self,
+        stop: tokio_util::sync::CancellationToken,
+    ) -> watch::Receiver<Vec<String>> {
+        use futures_util::StreamExt;
+        let (tx, rx) = watch::channel(Vec::new());
+        let (kv, ttl) = (self.inner.kv.clone(), self.inner.ttl);
+        tokio::spawn(async move {
+            // Node key → (address, when its last write was seen).
+            let mut seen: std::collections::HashMap<String, (String, Instant)> =
+                std::collections::HashMap::new();
+            let mut prune = tokio::time::interval(ttl / 3);
+            let mut again = false;
+            'watch: loop {
+                // A watch that failed or ended is made again, not at once.
+                if again {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        _ = tokio::time::sleep(ttl / 3) => {}
+                    }
+                }
+                again = true;
+                let mut entries = match kv.watch_with_history("node.>").await {
+                    Ok(entries) => entries,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "cannot watch the nodes' addresses");
+                        continue 'watch;
+                    }
+                };
+                loop {
+                    tokio::select! {
+                        _ = stop.cancelled() => return,
+                        entry = entries.next() => match entry {
+                            Some(Ok(e)) if e.operation == Operation::Put => {
+                                let address = String::from_utf8_lossy(&e.value).into_owned();
+                                seen.insert(e.key, (address, Instant::now()));
+                            }
+                            Some(Ok(e)) => {
+                                seen.remove(&e.key);
+                            }
+                            Some(Err(e)) => {
+                                tracing::debug!(error = %e, "watching the nodes' addresses");
+                                continue 'watch;
+                            }
+                            None => continue 'watch,
+                        },
+                        _ = prune.tick() => seen.retain(|_, (_, at)| at.elapsed() <= ttl),
+                    }
+                    let mut addresses: Vec<String> =
+                        seen.values().map(|(a, _)| a.clone()).collect();
+                    addresses.sort();
+                    addresses.dedup();
+                    tx.send_if_modified(|current| {
+                        let changed = *current != addresses;
+                        *current = addresses;
+                        changed
+                    });
+                }
+            }
+        });
+        rx
+    }
+
     /// Where clients reach `node` (`HOST:PORT`), if it advertises an address and is alive.
     pub async fn address_of(&self, node: &str) -> Option<String> {
         match self.inner.kv.entry(node_key(node)).await {

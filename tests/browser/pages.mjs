@@ -1,6 +1,6 @@
 // Headless Chromium drives the served pages: two host consoles publish fake cameras by WHIP and run the show over grpc-web, two viewer pages watch, chat, apply, grab. Environment: see pages.sh.
 import { mkdirSync } from 'node:fs';
-import { launchChromium, env } from './harness.mjs';
+import { launchChromium, env, check, step, watchPage, runScenario } from './harness.mjs';
 
 const HTTP = env('HTTP');
 const ROOM = env('ROOM');
@@ -25,29 +25,10 @@ const PRICE_KEYS = ['"price_cents"', '"unit_price_cents"', '"link"'];
 
 mkdirSync(ARTIFACTS, { recursive: true });
 const browser = await launchChromium();
-const problems = [];
-let passed = 0;
-
-function check(ok, what) {
-  if (!ok) throw new Error(`check failed: ${what}`);
-}
-
-async function step(name, body) {
-  const t0 = Date.now();
-  await body();
-  passed += 1;
-  console.log(`ok ${passed} - ${name} (${Date.now() - t0} ms)`);
-}
 
 async function newPage(label, options) {
   const context = await browser.newContext(options);
-  const page = await context.newPage();
-  page.on('pageerror', (e) => problems.push(`[${label}] uncaught: ${e.message}`));
-  page.on('console', (m) => {
-    if (m.type() === 'error' && /Content Security Policy|Refused to/.test(m.text())) problems.push(`[${label}] ${m.text()}`);
-    if (m.type() === 'error') console.log(`[${label}] ${m.text()}`);
-  });
-  return page;
+  return watchPage(await context.newPage(), label);
 }
 
 const textOf = (page, selector) => page.locator(selector).innerText();
@@ -141,8 +122,7 @@ async function screenshot(page, name, size) {
 
 // ---- The scenario --------------------------------------------------------------------------
 
-let failed = false;
-try {
+await runScenario(browser, async () => {
   let hostA;
   let hostB;
   let chen;
@@ -338,14 +318,4 @@ try {
     await screenshot(hostA, 'host-phone', PHONE);
     console.log(`  saved to ${ARTIFACTS}`);
   });
-
-  check(problems.length === 0, `page errors or CSP violations:\n${problems.join('\n')}`);
-} catch (e) {
-  failed = true;
-  console.error(e);
-  if (problems.length) console.error(problems.join('\n'));
-} finally {
-  await browser.close();
-}
-console.log(`${passed} passed, ${failed ? 1 : 0} failed`);
-process.exit(failed ? 1 : 0);
+});

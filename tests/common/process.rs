@@ -136,6 +136,31 @@ impl Served {
     }
 }
 
+/// `serve` as node `id` of a cluster on `nats` and `postgres` (host key [`super::KEY`], lease
+/// TTL `ttl_secs`), with `extra` arguments after those.
+pub async fn cluster_node(
+    nats: &str,
+    postgres: &str,
+    id: &str,
+    ttl_secs: u64,
+    extra: &[&str],
+) -> Served {
+    let ttl = ttl_secs.to_string();
+    let args = [
+        "--api-key",
+        super::KEY,
+        "--node-id",
+        id,
+        "--nats",
+        nats,
+        "--postgres",
+        postgres,
+        "--lease-ttl-secs",
+        &ttl,
+    ];
+    Served::start(args.iter().chain(extra)).await
+}
+
 impl Drop for Served {
     fn drop(&mut self) {
         if let Ok(None) = self.child.try_wait() {
