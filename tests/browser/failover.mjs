@@ -46,6 +46,9 @@ await runScenario(browser, async () => {
     check(JSON.stringify(await viewer.evaluate(() => window.showfloor.nodes)) === JSON.stringify([NODE_A, NODE_B]),
       'the page uses the node list of its link');
     check(await viewer.evaluate(() => window.showfloor.node()) === NODE_A, 'the page is on A');
+    // A does not run the room: it serves WHEP itself, with the feeds relayed from B.
+    await viewer.waitForFunction((a) => window.showfloor.mediaNode() === a
+      && window.showfloor.peerConnection()?.connectionState === 'connected', NODE_A, { timeout: WAIT_MS });
     await viewer.evaluate(() => {
       window.statusLog = [];
       const conn = document.querySelector('#conn');

@@ -4,6 +4,7 @@
 
 pub mod cluster;
 pub mod nats;
+pub mod price_show;
 pub mod process;
 pub mod rtc_client;
 
