@@ -222,3 +222,38 @@ async fn the_origin_stops_relaying_when_the_edge_has_no_viewer_left() {
     }
     publisher.stop().await;
 }
+
+/// Issue 14, failure test 5 (media): an edge node goes away; its WHEP viewer posts again to
+/// another edge and gets video there starting with a key frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_whose_edge_goes_away_plays_from_a_key_frame_on_another_edge() {
+    let mut s = setup().await;
+    let brand = s.nodes.show.brand_a.clone();
+    let publisher = s.publish(&brand).await;
+    let third = common::cluster::node(&s.nodes.nats, &s.nodes.db, "node-c").await;
+    let token = s.c.token(&s.room, "wanderer").await;
+    let mut v = WhepViewer::connect(s.nodes.b.server.app().http_addr, &s.room, &token)
+        .await
+        .unwrap();
+    v.wait_connected().await;
+    until("the viewer on B gets video", || {
+        v.received.video_count.load(Ordering::SeqCst) >= 10
+    })
+    .await;
+
+    s.nodes.b.server.stop().await;
+    let _ = v.pc.close().await;
+    let mut again = WhepViewer::connect(third.server.app().http_addr, &s.room, &token)
+        .await
+        .expect("the viewer posts again to C");
+    again.wait_connected().await;
+    until("the viewer gets video on C", || {
+        again.received.video_count.load(Ordering::SeqCst) >= 10
+    })
+    .await;
+    let first = again.received.video.lock()[0];
+    assert!(first.keyframe, "video on C starts with a key frame");
+    assert_eq!(third.server.app().media.session_count(), 1);
+    assert_eq!(again.leave().await, 200);
+    publisher.stop().await;
+}

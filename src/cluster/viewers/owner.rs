@@ -273,9 +273,16 @@ async fn watch_serving_nodes(
         nodes.sort();
         nodes.dedup();
         missed.retain(|n, _| nodes.contains(n));
-        for node in nodes {
+        // All asked at once: a silent node must not delay the others' checks.
+        let answers = futures_util::future::join_all(nodes.into_iter().map(|node| {
             let asked = client.request(serving_subject(&node), ping.clone().into());
-            let answered = matches!(tokio::time::timeout(CHECK_EVERY, asked).await, Ok(Ok(_)));
+            async move {
+                let answered = matches!(tokio::time::timeout(CHECK_EVERY, asked).await, Ok(Ok(_)));
+                (node, answered)
+            }
+        }))
+        .await;
+        for (node, answered) in answers {
             let n = missed.entry(node.clone()).or_default();
             *n = if answered { 0 } else { *n + 1 };
             if *n >= MISSED_PINGS {
