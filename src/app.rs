@@ -284,8 +284,9 @@ impl App {
                 )
                 .await
                 .context("cannot serve viewers of rooms other nodes own")?;
-                let link = MediaLink::new(nats.clone(), hub.clone(), drain.clone());
-                link.serve(&config.node_id)
+                let link =
+                    MediaLink::new(nats.clone(), hub.clone(), &config.node_id, drain.clone());
+                link.serve()
                     .await
                     .context("cannot answer media requests of other nodes")?;
                 media_link = Some(link.clone());

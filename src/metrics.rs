@@ -39,6 +39,8 @@ pub struct Metrics {
     pub media_publishers: Gauge,
     pub media_viewers: Gauge,
     pub media_rtp_forwarded: Counter,
+    pub media_relay_sent: Counter,
+    pub media_relay_received: Counter,
     pub media_rtp_dropped: Counter,
     pub media_keyframe_requests: Counter,
     pub media_switches: Counter,
@@ -68,6 +70,8 @@ impl Metrics {
         let media_publishers = Gauge::default();
         let media_viewers = Gauge::default();
         let media_rtp_forwarded = Counter::default();
+        let media_relay_sent = Counter::default();
+        let media_relay_received = Counter::default();
         let media_rtp_dropped = Counter::default();
         let media_keyframe_requests = Counter::default();
         let media_switches = Counter::default();
@@ -149,6 +153,16 @@ impl Metrics {
             media_rtp_forwarded.clone(),
         );
         registry.register(
+            "media_relay_sent",
+            "RTP packets of this node's own feeds sent to other nodes' relay sockets",
+            media_relay_sent.clone(),
+        );
+        registry.register(
+            "media_relay_received",
+            "RTP packets of feeds published on other nodes received on the relay socket",
+            media_relay_received.clone(),
+        );
+        registry.register(
             "media_rtp_dropped",
             "RTP packets dropped because a viewer's bounded queue was full",
             media_rtp_dropped.clone(),
@@ -169,6 +183,8 @@ impl Metrics {
             media_publishers,
             media_viewers,
             media_rtp_forwarded,
+            media_relay_sent,
+            media_relay_received,
             media_rtp_dropped,
             media_keyframe_requests,
             media_switches,

@@ -241,22 +241,22 @@ async fn the_host_console_watches_the_whole_room_from_any_node() {
     assert!(status.message().contains("watch it again"), "{status:?}");
 }
 
-/// Presenters publish on the room's node: a WHIP request to a node that does not run the room
-/// is redirected (307, method and body kept) to the node that does, at the address it
-/// advertises. WHEP is served on any node (the room's feeds are relayed there).
+/// With the media relay every node takes WHIP and WHEP requests itself, for any room. A node
+/// that cannot relay (no address to be reached at: no --advertise) redirects them (307, method,
+/// body and query kept) to the room's node, at the address that node advertises.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whip_requests_are_redirected_to_the_rooms_node_and_whep_is_served_anywhere() {
+async fn media_requests_are_served_anywhere_or_redirected_by_a_node_without_relay() {
     use common::rtc_client::http;
     let TwoNodes {
         a,
         b,
+        db,
         show,
-        nats: _nats,
-        ..
+        nats,
     } = two_nodes_with_a_show().await;
+    let c = common::cluster::node_with(&nats, &db, "node-c", |c| c.advertise = None).await;
     let room = show.room.clone();
     let a_addr = a.server.app().http_addr;
-    let b_addr = b.server.app().http_addr;
     let location = |r: &common::rtc_client::HttpResponse| {
         r.headers
             .iter()
@@ -264,21 +264,21 @@ async fn whip_requests_are_redirected_to_the_rooms_node_and_whep_is_served_anywh
             .map(|(_, v)| v.clone())
     };
     let sdp = [("Content-Type", "application/sdp")];
-    let whep = http(b_addr, "POST", &format!("/whep/{room}"), &sdp, "v=0").await;
-    assert_eq!(
-        whep.status, 401,
-        "B answers itself (no token): {:?}",
-        whep.body
-    );
-    let path = format!("/whip/{room}/{}?token=t0k", show.brand_a);
-    let whip = http(b_addr, "POST", &path, &sdp, "v=0").await;
-    assert_eq!(whip.status, 307);
-    assert_eq!(
-        location(&whip).as_deref(),
-        Some(format!("//127.0.0.1:{}{path}", a_addr.port()).as_str()),
-        "the query (a token) is kept"
-    );
-    // On the room's own node the request is handled there (here refused: no valid token).
-    let at_home = http(a_addr, "POST", &path, &sdp, "v=0").await;
-    assert_ne!(at_home.status, 307);
+    let whep = format!("/whep/{room}");
+    let whip = format!("/whip/{room}/{}?token=t0k", show.brand_a);
+    for path in [&whep, &whip] {
+        let r = http(b.server.app().http_addr, "POST", path, &sdp, "v=0").await;
+        assert_eq!(
+            r.status, 401,
+            "B answers {path} itself (no valid token): {:?}",
+            r.body
+        );
+        let r = http(c.server.app().http_addr, "POST", path, &sdp, "v=0").await;
+        assert_eq!(r.status, 307, "C redirects {path}: {:?}", r.body);
+        assert_eq!(
+            location(&r).as_deref(),
+            Some(format!("//127.0.0.1:{}{path}", a_addr.port()).as_str()),
+            "to A, the query (a token) kept"
+        );
+    }
 }

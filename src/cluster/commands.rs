@@ -330,10 +330,10 @@ impl Rooms for ClusterRooms {
         }
     }
 
-    /// The owner's advertised address when another node runs the room, for WHIP (presenters
-    /// publish on the room's node) and, if this node does not relay media, for WHEP.
-    async fn media_home(&self, room: &str, publish: bool) -> Option<String> {
-        if !publish && self.media.relays() {
+    /// The owner's advertised address when another node runs the room and this node does
+    /// not relay media (with the relay, presenters publish and viewers watch on any node).
+    async fn media_home(&self, room: &str, _publish: bool) -> Option<String> {
+        if self.media.relays() {
             return None;
         }
         let node = self.owner_elsewhere(room).await.ok()??;
@@ -367,23 +367,18 @@ impl Rooms for ClusterRooms {
         }
     }
 
-    /// Only the room's node has feeds of its own (presenters publish there); another
-    /// node's feeds are relayed to it and are not reported.
-    async fn set_live_feeds(&self, room: &str, brands: BTreeSet<String>) {
-        if self.local.runs(room) {
-            self.local.set_live_feeds(room, brands).await
-        }
+    /// The room hears of the brands published on every node: this node's own feeds go into
+    /// that union (here if it runs the room, else at its owner); relayed ones do not count.
+    async fn set_live_feeds(&self, room: &str, _brands: BTreeSet<String>) {
+        self.media.own_feeds_changed(room).await
     }
 
-    /// From this node if it runs the room (or takes it now), else from its owner through
-    /// the media link (which also relays the room's feeds here while it has viewers).
+    /// From the room's node, wherever it runs, through the media link (which also relays
+    /// the room's feeds from their origins to this node while it has viewers).
     async fn follow_media(
         &self,
         room: &str,
     ) -> Result<BoxStream<'static, MediaSignal>, RoomsError> {
-        match self.media.follow(room).await? {
-            Some(signals) => Ok(signals),
-            None => self.local.follow_media(room).await,
-        }
+        self.media.follow(room).await
     }
 }

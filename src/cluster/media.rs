@@ -1,17 +1,22 @@
 //! Media across nodes: the control plane of the cascade (its data plane is
 //! `media::cascade`). See docs/cluster.md, "Media across nodes".
 //
-// Presenters publish on the room's owner (WHIP elsewhere is redirected there): the owner is
-// the origin of every feed. A node with WHEP viewers of a room it does not run is an edge:
-// - its WHEP sessions are attached to the room at the owner (`Attach`/`Detach`), so a kick,
-//   a revoked token or the room's end reaches them;
-// - it follows the room's media signals (brand on air, sessions to end) on the room's media
-//   subject, and every `SYNC_EVERY` asks the owner for the current state (`Sync`), which
-//   repairs a lost signal: the brand on air is versioned, and each of its sessions the owner
-//   no longer has attached (a lost `End`, a new owner) is attached again or ended;
-// - while it has viewers, the same `Sync` renews its relay subscription: the owner answers
-//   with its relay address and its feeds, and sends their packets to the edge's relay
-//   socket until the subscription is not renewed.
+// Presenters publish on any node: that node is the origin of their brand's feed. Every node
+// with media of a room (a presenter, WHEP viewers) runs one follower of the room's media
+// (`Edge`):
+// - its WHEP and WHIP sessions are attached to the room at the owner (`Attach`/`Detach`), so a
+//   kick, a revoked token or the room's end reaches them;
+// - on a node that does not run the room it follows the room's media signals (brand on air,
+//   sessions to end) on the room's media subject, and every `SYNC_EVERY` syncs with the owner
+//   (`Sync`): the brand on air (versioned, so a lost signal is repaired and an older one never
+//   applied after a newer), its sessions the owner no longer has attached (a lost `End`, a new
+//   owner: attached again, or ended if refused), the brands it publishes itself (the owner
+//   tells the room the union of every origin's) and, while it has viewers, the renewal of its
+//   relay subscription at the owner, whose answer also names the other origins;
+// - on the room's node it follows the room's own signals, and the origins are its own table;
+// - while it has viewers it keeps a relay subscription at every origin but itself (`Relay`,
+//   or inline in `Sync` for the owner): the origin answers with its relay address and feeds,
+//   and sends their packets to this node's relay socket until the subscription lapses.
 
 use crate::hub::Hub;
 use crate::media::{Media, RelayedFeed, SUBSCRIPTION_TTL};
@@ -23,7 +28,7 @@ use futures_util::stream::BoxStream;
 use futures_util::StreamExt;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -39,6 +44,8 @@ const LINGER: Duration = Duration::from_secs(5);
 const IDLE: Duration = Duration::from_secs(30);
 /// Ended media session ids an owner remembers per room (to repair a lost `End`).
 const ENDED_KEPT: usize = 10_000;
+/// An origin that has not synced for this long no longer counts (its brands are not live).
+const ORIGIN_TTL: Duration = Duration::from_secs(3);
 
 fn node_subject(node: &str) -> String {
     format!("showfloor.node.{}.media", hex::encode(node))
@@ -59,11 +66,21 @@ enum Request {
         id: String,
     },
     /// The room's media state, which of `ids` are no longer attached, and (with `relay`)
-    /// the renewal of that relay subscription.
+    /// the renewal of that relay subscription; `live` are the brands `node` publishes itself,
+    /// reached at its relay address `address`.
     Sync {
         room: String,
+        node: String,
         ids: Vec<String>,
         relay: Option<u64>,
+        live: BTreeSet<String>,
+        address: Option<String>,
+    },
+    /// Subscribes (or renews subscription `sub`) to the feeds this node publishes in `room`;
+    /// answered by any origin, whether or not it runs the room.
+    Relay {
+        room: String,
+        sub: u64,
     },
 }
 
@@ -72,6 +89,7 @@ enum Answer {
     Attached(Result<(), Refusal>),
     Detached,
     Synced(Synced),
+    Relayed(Offer),
     /// This node does not run the room (the lease's holder, if known).
     NotHere(Option<String>),
     Failed(String),
@@ -84,8 +102,20 @@ struct Synced {
     version: u64,
     on_air: Option<String>,
     gone: Vec<String>,
-    /// The relay address and feeds, or why there are none.
-    relay: Option<Result<(String, Vec<RelayedFeed>), String>>,
+    /// The owner's relay address and feeds, or why there are none.
+    relay: Option<Offer>,
+    /// The other origins of the room: (node, relay address), the asker and the owner left out.
+    origins: Vec<(String, String)>,
+}
+
+/// An origin's relay address and feeds, or why there are none.
+type Offer = Result<(String, Vec<RelayedFeed>), String>;
+
+/// A node publishing brands of a room, as its owner knows it.
+struct Origin {
+    brands: BTreeSet<String>,
+    address: Option<String>,
+    seen: Instant,
 }
 
 /// A signal on a room's media subject.
@@ -124,11 +154,23 @@ pub struct MediaLink {
     attached: DashMap<String, Arc<Mutex<HashMap<String, MediaSession>>>>,
     /// Edge side: the owner last seen per room.
     owners: DashMap<String, String>,
+    /// Owner side: the nodes publishing brands of each room this node runs (itself included).
+    origins: DashMap<String, HashMap<String, Origin>>,
+    /// Owner side: the live brands last told to each room.
+    told_live: DashMap<String, BTreeSet<String>>,
+    /// Wakes a room's follower for a sync now (its node's own feeds changed).
+    pokes: DashMap<String, Arc<tokio::sync::Notify>>,
+    node_id: String,
     stop: CancellationToken,
 }
 
 impl MediaLink {
-    pub fn new(client: async_nats::Client, local: Arc<Hub>, stop: CancellationToken) -> Arc<Self> {
+    pub fn new(
+        client: async_nats::Client,
+        local: Arc<Hub>,
+        node_id: &str,
+        stop: CancellationToken,
+    ) -> Arc<Self> {
         Arc::new(MediaLink {
             client,
             local,
@@ -137,8 +179,16 @@ impl MediaLink {
             publishers: DashMap::new(),
             attached: DashMap::new(),
             owners: DashMap::new(),
+            origins: DashMap::new(),
+            told_live: DashMap::new(),
+            pokes: DashMap::new(),
+            node_id: node_id.to_string(),
             stop,
         })
+    }
+
+    fn relay_address(&self) -> Option<String> {
+        self.relay_address.get().cloned().flatten()
     }
 
     /// Media has started: this node relays (to and from other nodes) when it has a relay
@@ -160,12 +210,14 @@ impl MediaLink {
     }
 
     /// Answers other nodes' media requests until the drain.
-    pub async fn serve(self: &Arc<Self>, node_id: &str) -> Result<(), super::ClusterError> {
+    pub async fn serve(self: &Arc<Self>) -> Result<(), super::ClusterError> {
         let mut requests = self
             .client
-            .subscribe(node_subject(node_id))
+            .subscribe(node_subject(&self.node_id))
             .await
             .map_err(|e| super::ClusterError::jet_stream("subscribe to media requests", e))?;
+        let sweeper = self.clone();
+        tokio::spawn(async move { sweeper.sweep_origins().await });
         let link = self.clone();
         tokio::spawn(async move {
             while let Some(msg) = super::next_or_stop(&mut requests, &link.stop).await {
@@ -190,6 +242,8 @@ impl MediaLink {
 
     async fn answer(self: &Arc<Self>, req: Request) -> Answer {
         let room = match &req {
+            // Any origin relays its own feeds, whether or not it runs the room.
+            Request::Relay { room, sub } => return Answer::Relayed(self.offer(room, *sub).await),
             Request::Attach { room, .. }
             | Request::Detach { room, .. }
             | Request::Sync { room, .. } => room.clone(),
@@ -220,7 +274,15 @@ impl MediaLink {
                 self.local.detach_media(&room, &id).await;
                 Answer::Detached
             }
-            Request::Sync { room, ids, relay } => {
+            Request::Relay { room, sub } => Answer::Relayed(self.offer(&room, sub).await),
+            Request::Sync {
+                room,
+                node,
+                ids,
+                relay,
+                live,
+                address,
+            } => {
                 let p = match self.publisher(&room).await {
                     Ok(p) => p,
                     Err(RoomsError::NotOwned(OwnershipError::HeldBy { node, .. })) => {
@@ -237,30 +299,137 @@ impl MediaLink {
                         .collect();
                     (st.version, st.on_air.clone(), gone)
                 };
+                self.origin_synced(&room, &node, live, address).await;
                 let relay = match relay {
                     None => None,
                     Some(sub) => Some(self.offer(&room, sub).await),
                 };
+                let origins = self.origins_of(&room, &node);
                 Answer::Synced(Synced {
                     epoch: p.epoch,
                     version,
                     on_air,
                     gone,
                     relay,
+                    origins,
                 })
             }
         }
     }
 
-    async fn offer(&self, room: &str, sub: u64) -> Result<(String, Vec<RelayedFeed>), String> {
-        let (Some(media), Some(Some(address))) = (self.media(), self.relay_address.get()) else {
-            return Err("the room's node does not relay media (no relay address)".into());
+    async fn offer(&self, room: &str, sub: u64) -> Offer {
+        let (Some(media), Some(address)) = (self.media(), self.relay_address()) else {
+            return Err("this node does not relay media (no relay address)".into());
         };
         let feeds = media
             .relay_offer(room, sub)
             .await
             .map_err(|e| e.to_string())?;
-        Ok((address.clone(), feeds))
+        Ok((address, feeds))
+    }
+
+    // ----- owner side: the room's origins -----
+
+    /// `node` (perhaps this one) publishes `live` in a room this node runs: the room is told
+    /// the union of every origin's brands when it changes.
+    async fn origin_synced(
+        &self,
+        room: &str,
+        node: &str,
+        live: BTreeSet<String>,
+        address: Option<String>,
+    ) {
+        {
+            let mut origins = self.origins.entry(room.to_string()).or_default();
+            if live.is_empty() {
+                origins.remove(node);
+            } else {
+                origins.insert(
+                    node.to_string(),
+                    Origin {
+                        brands: live,
+                        address,
+                        seen: Instant::now(),
+                    },
+                );
+            }
+        }
+        self.tell_live(room).await;
+    }
+
+    /// Tells a room this node runs which brands are live on any node, if that changed.
+    async fn tell_live(&self, room: &str) {
+        let union: BTreeSet<String> = self
+            .origins
+            .get(room)
+            .map(|o| {
+                o.iter()
+                    .filter(|(n, o)| **n == self.node_id || o.seen.elapsed() < ORIGIN_TTL)
+                    .flat_map(|(_, o)| o.brands.iter().cloned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        let changed = self.told_live.get(room).is_none_or(|t| *t != union);
+        if changed && self.local.runs(room) {
+            self.told_live.insert(room.to_string(), union.clone());
+            self.local.set_live_feeds(room, union).await;
+        }
+    }
+
+    /// The origins of a room this node runs, but `asker` and this node: (node, relay address).
+    fn origins_of(&self, room: &str, asker: &str) -> Vec<(String, String)> {
+        self.origins
+            .get(room)
+            .map(|o| {
+                o.iter()
+                    .filter(|(n, o)| {
+                        *n != asker && **n != self.node_id && o.seen.elapsed() < ORIGIN_TTL
+                    })
+                    .filter_map(|(n, o)| Some((n.clone(), o.address.clone()?)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Origins that stopped syncing leave their rooms' live brands.
+    async fn sweep_origins(&self) {
+        let mut every = tokio::time::interval(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = every.tick() => {}
+            }
+            // A room that left this node is told afresh if it comes back.
+            self.told_live.retain(|room, _| self.local.runs(room));
+            let mut stale = Vec::new();
+            self.origins.retain(|room, o| {
+                let before = o.len();
+                o.retain(|n, o| *n == self.node_id || o.seen.elapsed() < ORIGIN_TTL);
+                if o.len() != before {
+                    stale.push(room.clone());
+                }
+                !o.is_empty()
+            });
+            for room in stale {
+                self.tell_live(&room).await;
+            }
+        }
+    }
+
+    /// This node's own feeds of a room changed: the room hears of it (here if this node runs
+    /// it, else at the next sync, made now).
+    pub async fn own_feeds_changed(&self, room: &str) {
+        if self.local.runs(room) {
+            let live = self
+                .media()
+                .map(|m| m.local_brands(room))
+                .unwrap_or_default();
+            // The owner's own entry never expires: it is this node's present state.
+            self.origin_synced(room, &self.node_id.clone(), live, None)
+                .await;
+        } else if let Some(p) = self.pokes.get(room) {
+            p.notify_one();
+        }
     }
 
     /// The room's signal publisher, started on first use: it follows the room's media
@@ -455,55 +624,70 @@ impl MediaLink {
         true
     }
 
-    /// The media signals of a room another node runs (`None`: this node runs it).
+    /// The media signals of a room, from its owner here or elsewhere, followed by the
+    /// room's media follower on this node (which also keeps the relays from its origins).
     pub async fn follow(
         self: &Arc<Self>,
         room: &str,
-    ) -> Result<Option<BoxStream<'static, MediaSignal>>, RoomsError> {
-        let Some(node) = self.owner(room).await? else {
-            return Ok(None);
-        };
+    ) -> Result<BoxStream<'static, MediaSignal>, RoomsError> {
+        let owner = self.owner(room).await?;
         let subscription = self
             .client
             .subscribe(room_subject(room))
             .await
             .map_err(|_| RoomsError::Unavailable(room.to_string(), "NATS is unreachable"))?;
-        let sub: u64 = rand::random();
+        let poke = self
+            .pokes
+            .entry(room.to_string())
+            .or_insert_with(|| Arc::new(tokio::sync::Notify::new()))
+            .clone();
         let mut edge = Edge {
             link: self.clone(),
             room: room.to_string(),
-            sub,
             seen: None,
             viewers_seen: Instant::now(),
-            relay_ok: None,
-        };
-        // The first answer names the brand on air, as the room's own stream does.
-        let synced = match self.request(&node, &edge.sync_request()).await {
-            Ok(Answer::Synced(s)) => s,
-            Ok(Answer::NotHere(_)) => {
-                self.owners.remove(room);
-                return Err(RoomsError::Unavailable(
-                    room.to_string(),
-                    "it is moving between servers",
-                ));
-            }
-            Ok(Answer::Attached(Err(_))) => return Err(RoomsError::RoomNotFound(room.into())),
-            _ => {
-                return Err(RoomsError::Unavailable(
-                    room.to_string(),
-                    "its server is not answering",
-                ))
-            }
+            upstreams: HashMap::new(),
         };
         let (tx, rx) = mpsc::channel(64);
-        let _ = tx.try_send(MediaSignal::OnAir(synced.on_air.clone()));
-        edge.seen = Some((synced.epoch, synced.version));
+        let mut first_sync = None;
+        let local = match owner {
+            // The room's own stream names the brand on air first.
+            None => Some(self.local.follow_media(room).await?),
+            Some(node) => {
+                // So does the first sync's answer.
+                let synced = match self.request(&node, &edge.sync_request()).await {
+                    Ok(Answer::Synced(s)) => s,
+                    Ok(Answer::NotHere(_)) => {
+                        self.owners.remove(room);
+                        return Err(RoomsError::Unavailable(
+                            room.to_string(),
+                            "it is moving between servers",
+                        ));
+                    }
+                    Ok(Answer::Attached(Err(_))) => {
+                        return Err(RoomsError::RoomNotFound(room.into()))
+                    }
+                    _ => {
+                        return Err(RoomsError::Unavailable(
+                            room.to_string(),
+                            "its server is not answering",
+                        ))
+                    }
+                };
+                let _ = tx.try_send(MediaSignal::OnAir(synced.on_air.clone()));
+                edge.seen = Some((synced.epoch, synced.version));
+                first_sync = Some((node, synced));
+                None
+            }
+        };
         tokio::spawn(async move {
-            edge.apply_relay(synced.relay).await;
-            edge.run(subscription, tx).await;
-            edge.stop_relay();
+            if let Some((node, synced)) = first_sync {
+                edge.apply(&node, synced, &tx).await;
+            }
+            edge.run(subscription, local, poke, tx).await;
+            edge.stop_all();
         });
-        Ok(Some(rx_stream(rx)))
+        Ok(rx_stream(rx))
     }
 }
 
@@ -511,18 +695,23 @@ fn rx_stream(rx: mpsc::Receiver<MediaSignal>) -> BoxStream<'static, MediaSignal>
     tokio_stream::wrappers::ReceiverStream::new(rx).boxed()
 }
 
-/// An edge's follower of one room's media.
+/// A relay subscription at one origin.
+struct Upstream {
+    sub: u64,
+    /// When it was last renewed.
+    ok: Option<Instant>,
+}
+
+/// A node's follower of one room's media.
 struct Edge {
     link: Arc<MediaLink>,
     room: String,
-    /// Its relay subscription at the origin.
-    sub: u64,
-    /// The last signal taken: (epoch, version).
+    /// The last signal taken from the owner: (epoch, version).
     seen: Option<(u64, u64)>,
     /// When the room last had a viewer here.
     viewers_seen: Instant,
-    /// When the relay was last renewed.
-    relay_ok: Option<Instant>,
+    /// Relay subscriptions by origin node.
+    upstreams: HashMap<String, Upstream>,
 }
 
 impl Edge {
@@ -546,11 +735,33 @@ impl Edge {
         self.link.relays() && self.viewers_seen.elapsed() < LINGER
     }
 
+    fn sub_of(&mut self, origin: &str) -> u64 {
+        self.upstreams
+            .entry(origin.to_string())
+            .or_insert_with(|| Upstream {
+                sub: rand::random(),
+                ok: None,
+            })
+            .sub
+    }
+
     fn sync_request(&mut self) -> Request {
+        let owner = self.link.owners.get(&self.room).map(|o| o.clone());
+        let relay = match owner {
+            Some(o) if self.wants_relay() => Some(self.sub_of(&o)),
+            _ => None,
+        };
         Request::Sync {
             room: self.room.clone(),
+            node: self.link.node_id.clone(),
             ids: self.attached_ids(),
-            relay: self.wants_relay().then_some(self.sub),
+            relay,
+            live: self
+                .link
+                .media()
+                .map(|m| m.local_brands(&self.room))
+                .unwrap_or_default(),
+            address: self.link.relay_address(),
         }
     }
 
@@ -568,16 +779,39 @@ impl Edge {
     async fn run(
         &mut self,
         mut subscription: async_nats::Subscriber,
+        mut local: Option<BoxStream<'static, MediaSignal>>,
+        poke: Arc<tokio::sync::Notify>,
         tx: mpsc::Sender<MediaSignal>,
     ) {
         let mut every = tokio::time::interval(SYNC_EVERY);
         every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            if local.is_none() && self.link.local.runs(&self.room) {
+                // This node took the room over: its own signals from now on.
+                if let Ok(s) = self.link.local.follow_media(&self.room).await {
+                    self.link.owners.remove(&self.room);
+                    self.seen = None;
+                    local = Some(s);
+                }
+            }
             tokio::select! {
                 _ = tx.closed() => return,
                 _ = self.link.stop.cancelled() => return,
+                s = next_local(&mut local) => match s {
+                    Some(s) => {
+                        if tx.send(s).await.is_err() {
+                            return;
+                        }
+                    }
+                    // The room left this node (or ended): the owner's, wherever it is, next.
+                    None => local = None,
+                },
                 m = subscription.next() => {
                     let Some(m) = m else { return };
+                    // On the room's node its own stream is followed (and this is its echo).
+                    if local.is_some() {
+                        continue;
+                    }
                     let Ok(p) = serde_json::from_slice::<Published>(&m.payload) else {
                         continue;
                     };
@@ -589,21 +823,12 @@ impl Edge {
                     }
                 }
                 _ = every.tick() => {
-                    if self.link.local.runs(&self.room) {
-                        // This node took the room over: its own signals from now on.
-                        self.stop_relay();
-                        let Ok(mut local) = self.link.local.follow_media(&self.room).await else {
-                            continue;
-                        };
-                        while let Some(s) = local.next().await {
-                            if tx.send(s).await.is_err() {
-                                return;
-                            }
-                        }
-                        self.seen = None;
-                        continue;
+                    if !self.tick(local.is_some(), &tx).await {
+                        return;
                     }
-                    if !self.sync(&tx).await {
+                }
+                _ = poke.notified() => {
+                    if !self.tick(local.is_some(), &tx).await {
                         return;
                     }
                 }
@@ -611,47 +836,109 @@ impl Edge {
         }
     }
 
-    /// One sync with the owner; `false` once nobody listens any more.
-    async fn sync(&mut self, tx: &mpsc::Sender<MediaSignal>) -> bool {
+    /// One round: on the room's node, the relays from the other origins; elsewhere, a sync
+    /// with the owner. `false` once nobody listens any more.
+    async fn tick(&mut self, owner_here: bool, tx: &mpsc::Sender<MediaSignal>) -> bool {
+        if owner_here {
+            let origins = self.link.origins_of(&self.room, &self.link.node_id);
+            self.follow_origins(origins).await;
+            return true;
+        }
         let node = match self.link.owner(&self.room).await {
             Ok(Some(node)) => node,
             Ok(None) => return true,
             Err(_) => {
-                self.relay_lost();
+                self.lapse_all();
                 return true;
             }
         };
         let req = self.sync_request();
-        let synced = match self.link.request(&node, &req).await {
-            Ok(Answer::Synced(s)) => s,
+        match self.link.request(&node, &req).await {
+            Ok(Answer::Synced(s)) => {
+                if self.newer(s.epoch, s.version)
+                    && tx.send(MediaSignal::OnAir(s.on_air.clone())).await.is_err()
+                {
+                    return false;
+                }
+                self.apply(&node, s, tx).await;
+            }
             Ok(Answer::NotHere(next)) => {
                 match next {
                     Some(n) => self.link.owners.insert(self.room.clone(), n),
                     None => self.link.owners.remove(&self.room).map(|(_, n)| n),
                 };
-                self.relay_lost();
-                return true;
+                self.lapse_all();
             }
             other => {
                 if let Err(e) = other {
                     tracing::debug!(room = %self.room, error = %e, "media sync");
                 }
                 self.link.owners.remove(&self.room);
-                self.relay_lost();
-                return true;
+                self.lapse_all();
             }
-        };
-        if self.newer(synced.epoch, synced.version)
-            && tx
-                .send(MediaSignal::OnAir(synced.on_air.clone()))
-                .await
-                .is_err()
-        {
-            return false;
         }
-        self.reattach(&node, synced.gone, tx).await;
-        self.apply_relay(synced.relay).await;
         true
+    }
+
+    /// What a sync with the owner `node` answered, beyond the brand on air.
+    async fn apply(&mut self, node: &str, s: Synced, tx: &mpsc::Sender<MediaSignal>) {
+        self.reattach(node, s.gone, tx).await;
+        match s.relay {
+            Some(offer) => self.take_offer(node, offer).await,
+            None => self.stop(node),
+        }
+        let wanted: Vec<(String, String)> = s.origins;
+        // Origins the owner no longer names (but the owner itself) are let go.
+        let gone: Vec<String> = self
+            .upstreams
+            .keys()
+            .filter(|n| *n != node && !wanted.iter().any(|(w, _)| w == *n))
+            .cloned()
+            .collect();
+        for n in gone {
+            self.stop(&n);
+        }
+        self.follow_origins(wanted).await;
+    }
+
+    /// Keeps a relay subscription at each of `origins` (not this node) while there are
+    /// viewers here.
+    async fn follow_origins(&mut self, origins: Vec<(String, String)>) {
+        let wants = self.wants_relay();
+        let gone: Vec<String> = self
+            .upstreams
+            .keys()
+            .filter(|n| !wants || !origins.iter().any(|(o, _)| o == *n))
+            .filter(|n| {
+                self.link
+                    .owners
+                    .get(&self.room)
+                    .is_none_or(|o| o.as_str() != n.as_str())
+            })
+            .cloned()
+            .collect();
+        for n in gone {
+            self.stop(&n);
+        }
+        if !wants {
+            return;
+        }
+        for (origin, _) in origins {
+            if origin == self.link.node_id {
+                continue;
+            }
+            let sub = self.sub_of(&origin);
+            let req = Request::Relay {
+                room: self.room.clone(),
+                sub,
+            };
+            let offer = match self.link.request(&origin, &req).await {
+                Ok(Answer::Relayed(offer)) => offer,
+                Ok(_) => Err(format!("node {origin} answered out of turn")),
+                Err(e) => Err(e),
+            };
+            self.take_offer(&origin, offer).await;
+        }
     }
 
     /// Sessions the owner no longer has attached are attached again (a new owner admits
@@ -683,59 +970,81 @@ impl Edge {
         }
     }
 
-    async fn apply_relay(&mut self, relay: Option<Result<(String, Vec<RelayedFeed>), String>>) {
+    /// An origin's answer: its feeds become the room's here, or the subscription lapses.
+    async fn take_offer(&mut self, origin: &str, offer: Offer) {
         let Some(media) = self.link.media() else {
             return;
         };
-        match relay {
-            None => {
-                if self.relay_ok.is_some() {
-                    media.drop_relay(&self.room, self.sub);
-                    self.relay_ok = None;
+        let sub = self.sub_of(origin);
+        let (address, feeds) = match offer {
+            Ok(x) => x,
+            Err(why) => {
+                tracing::debug!(room = %self.room, origin, why, "no relay");
+                self.lapse(origin);
+                return;
+            }
+        };
+        let resolved = match tokio::net::lookup_host(&address).await {
+            Ok(mut a) => a.next(),
+            Err(_) => None,
+        };
+        let Some(at) = resolved else {
+            tracing::warn!(room = %self.room, %address, "cannot resolve an origin's relay address");
+            self.lapse(origin);
+            return;
+        };
+        match media.follow_relay(&self.room, sub, at, feeds) {
+            Ok(()) => {
+                if let Some(u) = self.upstreams.get_mut(origin) {
+                    u.ok = Some(Instant::now());
                 }
             }
-            Some(Err(why)) => {
-                tracing::debug!(room = %self.room, why, "no relay");
-                self.relay_lost();
-            }
-            Some(Ok((address, feeds))) => {
-                let origin = match tokio::net::lookup_host(&address).await {
-                    Ok(mut a) => a.next(),
-                    Err(_) => None,
-                };
-                let Some(origin) = origin else {
-                    tracing::warn!(room = %self.room, %address, "cannot resolve the origin's relay address");
-                    self.relay_lost();
-                    return;
-                };
-                match media
-                    .follow_relay(&self.room, self.sub, origin, feeds)
-                    .await
-                {
-                    Ok(()) => self.relay_ok = Some(Instant::now()),
-                    Err(e) => {
-                        tracing::debug!(room = %self.room, error = %e, "relay");
-                        self.relay_lost();
-                    }
-                }
+            Err(e) => {
+                tracing::debug!(room = %self.room, error = %e, "relay");
+                self.lapse(origin);
             }
         }
     }
 
-    /// The relay was not renewed: once the origin has stopped sending, its feeds leave.
-    fn relay_lost(&mut self) {
-        if self
-            .relay_ok
-            .is_some_and(|t| t.elapsed() >= SUBSCRIPTION_TTL)
-        {
-            self.stop_relay();
+    /// A subscription was not renewed: once its origin has stopped sending, its feeds leave.
+    fn lapse(&mut self, origin: &str) {
+        let expired = self
+            .upstreams
+            .get(origin)
+            .is_some_and(|u| u.ok.is_some_and(|t| t.elapsed() >= SUBSCRIPTION_TTL));
+        if expired {
+            self.stop(origin);
         }
     }
 
-    fn stop_relay(&mut self) {
-        if let Some(media) = self.link.media() {
-            media.drop_relay(&self.room, self.sub);
+    fn lapse_all(&mut self) {
+        let origins: Vec<String> = self.upstreams.keys().cloned().collect();
+        for o in origins {
+            self.lapse(&o);
         }
-        self.relay_ok = None;
+    }
+
+    /// Ends the subscription at `origin`: its feeds leave the room here.
+    fn stop(&mut self, origin: &str) {
+        if let Some(u) = self.upstreams.remove(origin) {
+            if let Some(media) = self.link.media() {
+                media.drop_relay(&self.room, u.sub);
+            }
+        }
+    }
+
+    fn stop_all(&mut self) {
+        let origins: Vec<String> = self.upstreams.keys().cloned().collect();
+        for o in origins {
+            self.stop(&o);
+        }
+    }
+}
+
+/// The next signal of the room's own stream; never, without one.
+async fn next_local(local: &mut Option<BoxStream<'static, MediaSignal>>) -> Option<MediaSignal> {
+    match local {
+        Some(s) => s.next().await,
+        None => std::future::pending().await,
     }
 }

@@ -110,12 +110,13 @@ pub struct Relay {
     subs: Mutex<HashMap<u64, Subscription>>,
     /// Edge side: relayed feeds by (subscription, feed id at the origin).
     inbound: DashMap<(u64, u64), Inbound>,
-    pub forwarded: std::sync::atomic::AtomicU64,
-    pub received: std::sync::atomic::AtomicU64,
+    /// `showfloor_media_relay_sent_total` / `…_received_total`.
+    sent: prometheus_client::metrics::counter::Counter,
+    received: prometheus_client::metrics::counter::Counter,
 }
 
 impl Relay {
-    pub(super) fn bind(addr: SocketAddr) -> std::io::Result<Arc<Relay>> {
+    pub(super) fn bind(addr: SocketAddr, stats: &super::MediaStats) -> std::io::Result<Arc<Relay>> {
         let std = std::net::UdpSocket::bind(addr)?;
         std.set_nonblocking(true)?;
         let socket = UdpSocket::from_std(std)?;
@@ -123,8 +124,8 @@ impl Relay {
             socket: Arc::new(socket),
             subs: Mutex::new(HashMap::new()),
             inbound: DashMap::new(),
-            forwarded: Default::default(),
-            received: Default::default(),
+            sent: stats.relay_sent.clone(),
+            received: stats.relay_received.clone(),
         }))
     }
 
@@ -146,7 +147,7 @@ impl Relay {
         for (sub, addr) in targets {
             buf[1..9].copy_from_slice(&sub.to_be_bytes());
             if self.socket.try_send_to(&buf, *addr).is_ok() {
-                self.forwarded.fetch_add(1, Ordering::Relaxed);
+                self.sent.inc();
             }
         }
     }
@@ -206,7 +207,7 @@ pub(super) async fn recv_loop(media: Weak<Media>, relay: Arc<Relay>) {
                 else {
                     continue;
                 };
-                relay.received.fetch_add(1, Ordering::Relaxed);
+                relay.received.inc();
                 let p = rtp::Packet {
                     header: rtp::Header {
                         version: 2,
@@ -261,14 +262,19 @@ impl Media {
 
     /// Packets this node sent to other nodes' relay sockets (as origin).
     pub fn relayed_packets(&self) -> u64 {
-        self.relay()
-            .map_or(0, |r| r.forwarded.load(Ordering::Relaxed))
+        self.relay().map_or(0, |r| r.sent.get())
     }
 
     /// Packets of relayed feeds this node received (as edge).
     pub fn relay_received_packets(&self) -> u64 {
-        self.relay()
-            .map_or(0, |r| r.received.load(Ordering::Relaxed))
+        self.relay().map_or(0, |r| r.received.get())
+    }
+
+    /// The brands this node publishes in `room` itself (its presenters' feeds, not relayed).
+    pub fn local_brands(&self, room: &str) -> std::collections::BTreeSet<String> {
+        self.room_media(room)
+            .map(|r| r.local_feeds().iter().map(|f| f.brand.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// The relay socket's address (`None` without one).
@@ -338,7 +344,7 @@ impl Media {
     /// Edge side: `room`'s feeds at the origin `origin` (relay address), offered under
     /// subscription `sub`, become the room's feeds here (new ones added, gone ones removed);
     /// then a `HELLO` renews the flow.
-    pub async fn follow_relay(
+    pub fn follow_relay(
         self: &Arc<Self>,
         room: &str,
         sub: u64,
@@ -348,7 +354,12 @@ impl Media {
         let Some(relay) = self.relay().cloned() else {
             return Ok(());
         };
-        let r = self.room_for(room).await?;
+        // Not created here: the room's media is made (and followed) by its first session.
+        let Some(r) = self.room_media(room) else {
+            return Err(super::MediaError::NotFound(format!(
+                "no media of room {room} here yet"
+            )));
+        };
         let session = relay_session(sub);
         // Brands that lost a feed lose all their relayed feeds, then get the rest again.
         let stale: Vec<String> = relay

@@ -90,6 +90,8 @@ fn internal(what: &str, e: impl std::fmt::Display) -> MediaError {
 #[derive(Debug, Default)]
 pub struct MediaStats {
     pub forwarded: Counter,
+    pub relay_sent: Counter,
+    pub relay_received: Counter,
     pub dropped: Counter,
     pub keyframe_requests: Counter,
     pub switches: Counter,
@@ -101,6 +103,8 @@ impl MediaStats {
     pub fn from_metrics(m: &crate::metrics::Metrics) -> MediaStats {
         MediaStats {
             forwarded: m.media_rtp_forwarded.clone(),
+            relay_sent: m.media_relay_sent.clone(),
+            relay_received: m.media_relay_received.clone(),
             dropped: m.media_rtp_dropped.clone(),
             keyframe_requests: m.media_keyframe_requests.clone(),
             switches: m.media_switches.clone(),
@@ -145,8 +149,11 @@ impl Media {
         tasks: TaskTracker,
     ) -> std::io::Result<Arc<Media>> {
         let mux = UdpMux::bind(config.udp_addr)?;
-        let relay = config.relay_addr.map(cascade::Relay::bind).transpose()?;
         let stats = Arc::new(MediaStats::from_metrics(metrics));
+        let relay = config
+            .relay_addr
+            .map(|a| cascade::Relay::bind(a, &stats))
+            .transpose()?;
         let media = Arc::new(Media {
             rooms_seam: rooms,
             mux,

@@ -18,6 +18,16 @@ pub struct Node {
 }
 
 pub async fn node(nats: &NatsServer, db: &PgTarget, id: &str) -> Node {
+    node_with(nats, db, id, |_| {}).await
+}
+
+/// A node whose configuration `tweak` changes last.
+pub async fn node_with(
+    nats: &NatsServer,
+    db: &PgTarget,
+    id: &str,
+    tweak: impl FnOnce(&mut Config),
+) -> Node {
     let store: Arc<dyn Store> = Arc::new(PgStore::open(db).await.unwrap());
     let leases = Leases::open(nats.jetstream().await, "rooms", id, Duration::from_secs(2))
         .await
@@ -25,8 +35,10 @@ pub async fn node(nats: &NatsServer, db: &PgTarget, id: &str) -> Node {
     let tmp = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(tmp.path().to_path_buf(), KEY);
     config.node_id = id.into();
-    // Where WHIP/WHEP requests for this node's rooms are redirected (its own HTTP port).
+    // Where WHIP/WHEP requests for this node's rooms are redirected (its own HTTP port), and
+    // the host other nodes send it media relay datagrams at.
     config.advertise = Some("127.0.0.1".into());
+    tweak(&mut config);
     let membership = Membership::Cluster {
         nats: nats.jetstream().await.client(),
         leases: leases.clone(),
