@@ -26,6 +26,17 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// A WHEP viewer on the node at `at`, connected and getting video.
+async fn watching(at: std::net::SocketAddr, room: &str, token: &str) -> WhepViewer {
+    let mut v = WhepViewer::connect(at, room, token).await.unwrap();
+    v.wait_connected().await;
+    until("the viewer gets video", || {
+        v.received.video_count.load(Ordering::SeqCst) >= 10
+    })
+    .await;
+    v
+}
+
 /// Two nodes with a show that A runs; presenters publish on A.
 struct Setup {
     nodes: TwoNodes,
@@ -205,12 +216,7 @@ async fn the_origin_stops_relaying_when_the_edge_has_no_viewer_left() {
     let (a, b) = (&nodes.a, &nodes.b);
     let b_http = b.server.app().http_addr;
     let token = c.token(&room, "only").await;
-    let mut v = WhepViewer::connect(b_http, &room, &token).await.unwrap();
-    v.wait_connected().await;
-    until("the viewer on B gets video", || {
-        v.received.video_count.load(Ordering::SeqCst) >= 10
-    })
-    .await;
+    let v = watching(b_http, &room, &token).await;
     let relayed = || a.server.app().media.relayed_packets();
     assert!(relayed() > 0, "A relays to B");
     assert_eq!(v.leave().await, 200);
@@ -243,14 +249,7 @@ async fn a_viewer_whose_edge_goes_away_plays_from_a_key_frame_on_another_edge() 
     let publisher = s.publish(&brand).await;
     let third = common::cluster::node(&s.nodes.nats, &s.nodes.db, "node-c").await;
     let token = s.c.token(&s.room, "wanderer").await;
-    let mut v = WhepViewer::connect(s.nodes.b.server.app().http_addr, &s.room, &token)
-        .await
-        .unwrap();
-    v.wait_connected().await;
-    until("the viewer on B gets video", || {
-        v.received.video_count.load(Ordering::SeqCst) >= 10
-    })
-    .await;
+    let v = watching(s.nodes.b.server.app().http_addr, &s.room, &token).await;
 
     s.nodes.b.server.stop().await;
     let _ = v.pc.close().await;
@@ -267,4 +266,48 @@ async fn a_viewer_whose_edge_goes_away_plays_from_a_key_frame_on_another_edge() 
     assert_eq!(third.server.app().media.session_count(), 1);
     assert_eq!(again.leave().await, 200);
     publisher.stop().await;
+}
+
+/// Closing a room ends its media on every node, and no node takes the ended room again to
+/// follow its media (the node that served its viewers stops following it).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_closed_room_ends_media_on_every_node_and_no_node_takes_it_again() {
+    let nats = common::nats::NatsServer::start().await;
+    let db = showfloor::store::postgres::scratch::fresh_database();
+    let quick = |c: &mut showfloor::config::Config| c.ended_room_grace_secs = 1;
+    let a = common::cluster::node_with(&nats, &db, "node-a", quick).await;
+    let b = common::cluster::node_with(&nats, &db, "node-b", quick).await;
+    let mut c = a.server.control().await;
+    let show = common::setup_show(&mut c).await;
+    let room = show.room.clone();
+    let token = c.presenter_token(&room, &show.brand_a).await;
+    let publisher = WhipPublisher::connect(a.server.app().http_addr, &room, &show.brand_a, &token)
+        .await
+        .unwrap();
+    let token = c.token(&room, "viewer").await;
+    let v = watching(b.server.app().http_addr, &room, &token).await;
+
+    c.client
+        .close_room(authed(pb::RoomRef {
+            room_id: room.clone(),
+        }))
+        .await
+        .unwrap();
+    until("the media sessions end on both nodes", || {
+        a.server.app().media.session_count() == 0 && b.server.app().media.session_count() == 0
+    })
+    .await;
+    until("A unloads the ended room", || {
+        !a.server.app().hub.runs(&room)
+    })
+    .await;
+    // Several syncs' worth of time: B, which served the room's viewer, does not take it.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(!b.server.app().hub.runs(&room), "B took the ended room");
+    assert!(
+        !a.server.app().hub.runs(&room),
+        "A took the ended room again"
+    );
+    let _ = v.pc.close().await;
+    let _ = publisher.pc.close().await;
 }

@@ -646,6 +646,7 @@ impl MediaLink {
             room: room.to_string(),
             seen: None,
             viewers_seen: Instant::now(),
+            active_seen: Instant::now(),
             upstreams: HashMap::new(),
         };
         let (tx, rx) = mpsc::channel(64);
@@ -710,6 +711,8 @@ struct Edge {
     seen: Option<(u64, u64)>,
     /// When the room last had a viewer here.
     viewers_seen: Instant,
+    /// When the room last had any media session or feed here.
+    active_seen: Instant,
     /// Relay subscriptions by origin node.
     upstreams: HashMap<String, Upstream>,
 }
@@ -733,6 +736,30 @@ impl Edge {
             self.viewers_seen = Instant::now();
         }
         self.link.relays() && self.viewers_seen.elapsed() < LINGER
+    }
+
+    /// Whether this node has (or had within `LINGER`) a media session or a feed of the room.
+    /// A room without either here is not synced: nothing here needs it, and a sync could
+    /// make this node take a room nobody runs any more.
+    fn active(&mut self) -> bool {
+        let media = self.link.media();
+        let viewers = media
+            .as_ref()
+            .and_then(|m| m.room_media(&self.room))
+            .is_some_and(|r| r.subscriber_count() > 0);
+        let feeds = media.is_some_and(|m| !m.local_brands(&self.room).is_empty());
+        if viewers || feeds || !self.attached_ids().is_empty() {
+            self.active_seen = Instant::now();
+        }
+        self.active_seen.elapsed() < LINGER
+    }
+
+    /// The room's media here has ended (the room ended): nothing more to follow.
+    fn ended(&self) -> bool {
+        self.link
+            .media()
+            .and_then(|m| m.room_media(&self.room))
+            .is_some_and(|r| r.is_ended())
     }
 
     fn sub_of(&mut self, origin: &str) -> u64 {
@@ -839,6 +866,14 @@ impl Edge {
     /// One round: on the room's node, the relays from the other origins; elsewhere, a sync
     /// with the owner. `false` once nobody listens any more.
     async fn tick(&mut self, owner_here: bool, tx: &mpsc::Sender<MediaSignal>) -> bool {
+        if self.ended() {
+            return false;
+        }
+        if !owner_here && !self.active() {
+            // Dormant until a session comes: then the next sync brings the state back.
+            self.stop_all();
+            return true;
+        }
         if owner_here {
             let origins = self.link.origins_of(&self.room, &self.link.node_id);
             self.follow_origins(origins).await;
