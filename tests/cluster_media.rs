@@ -311,3 +311,42 @@ async fn a_closed_room_ends_media_on_every_node_and_no_node_takes_it_again() {
     let _ = v.pc.close().await;
     let _ = publisher.pc.close().await;
 }
+
+/// A brand's presenter who publishes again on another node replaces the older publisher, as on
+/// one node: the older session is ended on its node, and viewers keep playing the brand,
+/// now from the newer publisher, without reconnecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_newer_publisher_of_a_brand_on_another_node_replaces_the_older() {
+    let mut s = setup().await;
+    let show = s.nodes.show.clone();
+    let third = common::cluster::node(&s.nodes.nats, &s.nodes.db, "node-c").await;
+    s.c.switch(&s.room, &show.brand_b).await;
+    let b_http = s.nodes.b.server.app().http_addr;
+    let older = s.publish_at(b_http, &show.brand_b).await;
+    let token = s.c.token(&s.room, "watcher").await;
+    let v = watching(s.nodes.a.server.app().http_addr, &s.room, &token).await;
+    assert_eq!(s.nodes.b.server.app().media.session_count(), 1);
+
+    let newer = s
+        .publish_at(third.server.app().http_addr, &show.brand_b)
+        .await;
+    until("the older publisher's session on B ends", || {
+        s.nodes.b.server.app().media.session_count() == 0
+    })
+    .await;
+    assert_eq!(third.server.app().media.session_count(), 1);
+    let before = v.received.video_count.load(Ordering::SeqCst);
+    until(
+        "the viewer on A plays the brand from the newer publisher",
+        || v.received.video_count.load(Ordering::SeqCst) > before + 20,
+    )
+    .await;
+    assert!(
+        !v.broke.load(Ordering::SeqCst),
+        "the viewer did not reconnect"
+    );
+    v.received.assert_continuous("the viewer on A");
+    assert_eq!(v.leave().await, 200);
+    let _ = older.pc.close().await;
+    newer.stop().await;
+}

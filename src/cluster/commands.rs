@@ -358,12 +358,17 @@ impl Rooms for ClusterRooms {
         if self.media.attach(room, &media).await? {
             return Ok(());
         }
-        self.local.attach_media(room, media).await
+        self.local.attach_media(room, media.clone()).await?;
+        self.media
+            .presenter_attached(room, &media, self.media.node_id())
+            .await;
+        Ok(())
     }
 
     async fn detach_media(&self, room: &str, id: &str) {
         if !self.media.detach(room, id).await {
-            self.local.detach_media(room, id).await
+            self.local.detach_media(room, id).await;
+            self.media.media_detached(room, id);
         }
     }
 

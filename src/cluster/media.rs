@@ -20,7 +20,7 @@
 
 use crate::hub::Hub;
 use crate::media::{Media, RelayedFeed, SUBSCRIPTION_TTL};
-use crate::model::{EndReason, MediaSession, Refusal};
+use crate::model::{EndReason, MediaRole, MediaSession, Refusal};
 use crate::rooms::ownership::OwnershipError;
 use crate::rooms::{MediaSignal, Rooms, RoomsError};
 use dashmap::DashMap;
@@ -59,6 +59,7 @@ fn room_subject(room: &str) -> String {
 enum Request {
     Attach {
         room: String,
+        node: String,
         media: MediaSession,
     },
     Detach {
@@ -156,6 +157,8 @@ pub struct MediaLink {
     owners: DashMap<String, String>,
     /// Owner side: the nodes publishing brands of each room this node runs (itself included).
     origins: DashMap<String, HashMap<String, Origin>>,
+    /// Owner side: each room's presenter session per brand, and the node it publishes on.
+    presenters: DashMap<String, HashMap<String, (String, String)>>,
     /// Owner side: the live brands last told to each room.
     told_live: DashMap<String, BTreeSet<String>>,
     /// Wakes a room's follower for a sync now (its node's own feeds changed).
@@ -181,10 +184,15 @@ impl MediaLink {
             owners: DashMap::new(),
             origins: DashMap::new(),
             told_live: DashMap::new(),
+            presenters: DashMap::new(),
             pokes: DashMap::new(),
             node_id: node_id.to_string(),
             stop,
         })
+    }
+
+    pub fn node_id(&self) -> &str {
+        &self.node_id
     }
 
     fn relay_address(&self) -> Option<String> {
@@ -267,11 +275,16 @@ impl MediaLink {
 
     async fn answer_here(self: &Arc<Self>, req: Request) -> Answer {
         match req {
-            Request::Attach { room, media } => {
-                Answer::Attached(self.local.attach_media(&room, media).await)
+            Request::Attach { room, node, media } => {
+                let answer = self.local.attach_media(&room, media.clone()).await;
+                if answer.is_ok() {
+                    self.presenter_attached(&room, &media, &node).await;
+                }
+                Answer::Attached(answer)
             }
             Request::Detach { room, id } => {
                 self.local.detach_media(&room, &id).await;
+                self.media_detached(&room, &id);
                 Answer::Detached
             }
             Request::Relay { room, sub } => Answer::Relayed(self.offer(&room, sub).await),
@@ -526,6 +539,58 @@ impl MediaLink {
         }
     }
 
+    /// A media session was attached to a room this node runs, from `node`. A presenter
+    /// replaces the brand's presenter on another node, as a newer publisher does on one node:
+    /// the older one is ended, wherever it is.
+    pub async fn presenter_attached(&self, room: &str, media: &MediaSession, node: &str) {
+        let MediaRole::Presenter { brand_id } = &media.role else {
+            return;
+        };
+        let old = self
+            .presenters
+            .entry(room.to_string())
+            .or_default()
+            .insert(brand_id.clone(), (media.id.clone(), node.to_string()));
+        let Some((old_id, old_node)) = old else {
+            return;
+        };
+        // On its own node a newer publisher replaces the older by itself.
+        if old_node == node || old_id == media.id {
+            return;
+        }
+        tracing::info!(room, brand = %brand_id, old = %old_id, %old_node, %node, "publisher replaced by one on another node");
+        let why = Refusal::new(
+            EndReason::Forbidden,
+            "a newer publisher of this brand took over (on another server)",
+        );
+        if old_node == self.node_id {
+            if let Some(m) = self.media() {
+                m.end_media_session(&old_id, &why).await;
+            }
+            return;
+        }
+        // The older publisher's node takes an `End` from the room's media subject.
+        let body = serde_json::to_vec(&Published {
+            epoch: 0,
+            version: 0,
+            signal: MediaSignal::End {
+                ids: vec![old_id],
+                why,
+            },
+        })
+        .expect("signals serialise");
+        if let Err(e) = self.client.publish(room_subject(room), body.into()).await {
+            tracing::warn!(room, error = %e, "could not end a replaced publisher");
+        }
+    }
+
+    /// A media session left a room this node runs.
+    pub fn media_detached(&self, room: &str, id: &str) {
+        if let Some(mut p) = self.presenters.get_mut(room) {
+            p.retain(|_, (s, _)| s != id);
+        }
+    }
+
     // ----- edge side -----
 
     /// Who runs the room: `None` if this node does (or takes it now).
@@ -572,6 +637,7 @@ impl MediaLink {
             };
             let req = Request::Attach {
                 room: room.to_string(),
+                node: self.node_id.clone(),
                 media: media.clone(),
             };
             match self.request(&node, &req).await {
@@ -843,8 +909,8 @@ impl Edge {
                         continue;
                     };
                     // An `End` is taken even if older: ending a session twice is harmless.
-                    let take = self.newer(p.epoch, p.version)
-                        || matches!(p.signal, MediaSignal::End { .. });
+                    let take = matches!(p.signal, MediaSignal::End { .. })
+                        || self.newer(p.epoch, p.version);
                     if take && tx.send(p.signal).await.is_err() {
                         return;
                     }
@@ -990,6 +1056,7 @@ impl Edge {
             };
             let req = Request::Attach {
                 room: self.room.clone(),
+                node: self.link.node_id.clone(),
                 media: m,
             };
             let why = match self.link.request(node, &req).await {

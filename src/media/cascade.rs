@@ -380,7 +380,11 @@ impl Media {
             r.remove_feeds(brand, &session);
         }
         for f in feeds {
-            if relay.inbound.contains_key(&(sub, f.id)) {
+            if let Some(known) = relay.inbound.get(&(sub, f.id)).map(|i| i.feed.clone()) {
+                // Replaced meanwhile by another node's feed of the brand, since gone: back.
+                if !r.carries(&known) && r.free_for(&known) {
+                    r.add_feed(known);
+                }
                 continue;
             }
             let (pli_tx, mut pli_rx) = mpsc::channel::<()>(1);

@@ -345,6 +345,27 @@ impl RoomMedia {
             .unwrap_or(VideoCodec::Vp8)
     }
 
+    /// Whether `feed` may be its brand's feed without replacing another session's: the
+    /// brand has no feed, or only feeds of the same session.
+    pub(super) fn free_for(&self, feed: &Feed) -> bool {
+        self.feeds
+            .lock()
+            .get(&feed.brand)
+            .is_none_or(|f| f.session == feed.session || (f.audio.is_none() && f.video.is_none()))
+    }
+
+    /// Whether `feed` is its brand's feed of its kind in the room now.
+    pub(super) fn carries(&self, feed: &Feed) -> bool {
+        let feeds = self.feeds.lock();
+        feeds.get(&feed.brand).is_some_and(|f| {
+            let mine = match feed.codec.kind {
+                MediaKind::Audio => &f.audio,
+                MediaKind::Video => &f.video,
+            };
+            mine.as_ref().is_some_and(|m| m.source == feed.source)
+        })
+    }
+
     /// This node's own feeds of the room (not those relayed from another node).
     pub(super) fn local_feeds(&self) -> Vec<Arc<Feed>> {
         self.feeds
