@@ -332,7 +332,7 @@ impl Rooms for ClusterRooms {
 
     /// The owner's advertised address when another node runs the room and this node does
     /// not relay media (with the relay, presenters publish and viewers watch on any node).
-    async fn media_home(&self, room: &str, _publish: bool) -> Option<String> {
+    async fn media_home(&self, room: &str) -> Option<String> {
         if self.media.relays() {
             return None;
         }

@@ -265,11 +265,6 @@ impl Media {
         self.relay().map_or(0, |r| r.sent.get())
     }
 
-    /// Packets of relayed feeds this node received (as edge).
-    pub fn relay_received_packets(&self) -> u64 {
-        self.relay().map_or(0, |r| r.received.get())
-    }
-
     /// The brands this node publishes in `room` itself (its presenters' feeds, not relayed).
     pub fn local_brands(&self, room: &str) -> std::collections::BTreeSet<String> {
         self.room_media(room)

@@ -173,13 +173,8 @@ fn created(location: String, sdp: String) -> Response {
 
 /// A WHIP/WHEP request for a room another node runs goes there (RFC 9725 §4.5: a `307`
 /// keeps the method and the body), scheme-relative so the client keeps its scheme.
-async fn elsewhere(
-    media: &Media,
-    room: &str,
-    publish: bool,
-    uri: &axum::http::Uri,
-) -> Option<Response> {
-    let home = media.rooms_seam().media_home(room, publish).await?;
+async fn elsewhere(media: &Media, room: &str, uri: &axum::http::Uri) -> Option<Response> {
+    let home = media.rooms_seam().media_home(room).await?;
     let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
     tracing::debug!(%room, %home, "media request redirected to the room's node");
     Some(
@@ -199,7 +194,7 @@ async fn whip_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, MediaError> {
-    if let Some(redirect) = elsewhere(&media, &room, true, &uri).await {
+    if let Some(redirect) = elsewhere(&media, &room, &uri).await {
         return Ok(redirect);
     }
     let token = bearer(&headers, &q)?;
@@ -216,7 +211,7 @@ async fn whep_post(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, MediaError> {
-    if let Some(redirect) = elsewhere(&media, &room, false, &uri).await {
+    if let Some(redirect) = elsewhere(&media, &room, &uri).await {
         return Ok(redirect);
     }
     let token = bearer(&headers, &q)?;

@@ -328,13 +328,9 @@ impl Media {
         }
     }
 
-    /// Ends a media session for a reason its client hears (its room's node decided it).
-    pub async fn end_media_session(&self, id: &str, why: &Refusal) {
-        self.end_session(id, why).await
-    }
-
-    /// Its room ended a session (a kick, a revoked token, the room's end).
-    async fn end_session(&self, id: &str, why: &Refusal) {
+    /// Its room ended a session (a kick, a revoked token, the room's end, a newer publisher
+    /// of its brand on another node).
+    pub async fn end_session(&self, id: &str, why: &Refusal) {
         if let Some(s) = self.session(id) {
             tracing::info!(session = %id, why = %why.message, "media session ended by its room");
             *s.ended_by.lock() = Some(why.clone());

@@ -121,10 +121,10 @@ pub trait Rooms: Send + Sync + 'static {
     async fn follow_media(&self, room: &str)
         -> Result<BoxStream<'static, MediaSignal>, RoomsError>;
 
-    /// Where a WHIP (`publish`) or WHEP request for the room must go when another node runs
-    /// it: that node's advertised `HOST:PORT`. `None`: here (or nobody known). In a cluster
-    /// presenters publish on the room's node; viewers watch on any node that relays media.
-    async fn media_home(&self, _room: &str, _publish: bool) -> Option<String> {
+    /// Where a WHIP or WHEP request for the room must go when another node runs it and media
+    /// is not relayed to this node: that node's advertised `HOST:PORT`. `None`: here (or
+    /// nobody known).
+    async fn media_home(&self, _room: &str) -> Option<String> {
         None
     }
 

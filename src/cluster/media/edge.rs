@@ -316,11 +316,7 @@ impl Edge {
             else {
                 continue;
             };
-            let req = Request::Attach {
-                room: self.room.clone(),
-                node: self.link.node_id.clone(),
-                media: m,
-            };
+            let req = self.link.attach_request(&self.room, &m);
             let why = match self.link.request(node, &req).await {
                 Ok(Answer::Attached(Ok(()))) => continue,
                 Ok(Answer::Attached(Err(r))) => r,

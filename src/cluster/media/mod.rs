@@ -296,12 +296,7 @@ impl MediaLink {
                 Ok(None) => return Ok(false),
                 Err(e) => return Err(crate::rooms::refusal_of(e)),
             };
-            let req = Request::Attach {
-                room: room.to_string(),
-                node: self.node_id.clone(),
-                media: media.clone(),
-            };
-            match self.request(&node, &req).await {
+            match self.request(&node, &self.attach_request(room, media)).await {
                 Ok(Answer::Attached(Ok(()))) => {
                     self.attached
                         .entry(room.to_string())
@@ -328,6 +323,15 @@ impl MediaLink {
             EndReason::RoomUnavailable,
             format!("room {room} is moving between servers; try again"),
         ))
+    }
+
+    /// Attaches `media` (served here) to `room` at its owner.
+    fn attach_request(&self, room: &str, media: &MediaSession) -> Request {
+        Request::Attach {
+            room: room.to_string(),
+            node: self.node_id.clone(),
+            media: media.clone(),
+        }
     }
 
     /// Detaches a session attached at another node (`false`: it was not).

@@ -8,7 +8,7 @@ impl MediaLink {
     pub(super) async fn answer(self: &Arc<Self>, req: Request) -> Answer {
         let room = match &req {
             // Any origin relays its own feeds, whether or not it runs the room.
-            Request::Relay { room, sub } => return Answer::Relayed(self.offer(room, *sub).await),
+            Request::Relay { .. } => return self.answer_here(req).await,
             Request::Attach { room, .. }
             | Request::Detach { room, .. }
             | Request::Sync { room, .. } => room.clone(),
@@ -325,7 +325,7 @@ impl MediaLink {
         );
         if old_node == self.node_id {
             if let Some(m) = self.media() {
-                m.end_media_session(&old_id, &why).await;
+                m.end_session(&old_id, &why).await;
             }
             return;
         }
