@@ -9,7 +9,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     std::env::set_var("PROTOC", protoc);
     tonic_prost_build::configure()
         .file_descriptor_set_path(&descriptor_path)
-        .compile_protos(&["proto/showfloor/v1/control.proto"], &["proto"])?;
+        .compile_protos(
+            &[
+                "proto/showfloor/v1/control.proto",
+                "proto/showfloor/v1/reports.proto",
+            ],
+            &["proto"],
+        )?;
     // Keys keep the proto's snake_case names, and every field is printed, defaults included,
     // so a script can read `total_cents` of an empty order list without a missing key.
     pbjson_build::Builder::new()

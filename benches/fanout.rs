@@ -121,6 +121,8 @@ fn chat_through_the_room(c: &mut Criterion) {
                 tiers: vec![],
                 currency: None,
                 token_key: "k".into(),
+                registration: Default::default(),
+                phone_country: String::new(),
             },
             0,
         )

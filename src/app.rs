@@ -15,6 +15,7 @@ use crate::hub::{Hub, HubConfig};
 use crate::media::{Media, MediaConfig};
 use crate::metrics::Metrics;
 use crate::pb;
+use crate::registration::Registrar;
 use crate::rooms::ownership::{Ownership, SoleNode};
 use crate::rooms::Rooms;
 use crate::store::postgres::{self, PgStore, PgTarget};
@@ -299,9 +300,11 @@ impl App {
             &metrics,
             MediaConfig {
                 udp_addr: config.media_udp_addr,
+                public_ips: config.media_public_ips.clone(),
                 max_subscribers: config.max_media_subscribers,
                 queue: config.media_queue,
                 publisher_idle: Duration::from_secs(config.publisher_idle_secs),
+                room_idle: Duration::from_secs(config.media_room_idle_secs),
                 relay_addr: media_link.as_ref().map(|_| config.relay_udp_addr),
             },
             drain.clone(),
@@ -326,6 +329,13 @@ impl App {
             link.media_started(&media, address);
         }
 
+        // Read before anything listens: a bad certificate is a setting to fix (exit 64).
+        let certs = match &config.tls {
+            Some((cert, key)) => {
+                Some(crate::tls::Certificates::load(cert, key).map_err(ConfigError)?)
+            }
+            None => None,
+        };
         let http = listen(config.http_addr)
             .with_context(|| format!("cannot listen on {} (http)", config.http_addr))?;
         let grpc = listen(config.grpc_addr)
@@ -344,7 +354,9 @@ impl App {
             None => tokio::sync::watch::channel(Vec::new()).1,
         };
 
+        let per_ip = crate::peer::PerIp::new(config.max_connections_per_ip, config.limit_loopback);
         let edge_state = EdgeState {
+            per_ip: per_ip.clone(),
             rooms: rooms.clone(),
             metrics: metrics.clone(),
             connections: Arc::new(Semaphore::new(config.max_connections)),
@@ -355,8 +367,21 @@ impl App {
             sessions: tasks.clone(),
             dependencies: ready.clone(),
         };
+        // Registrations go through the store, so any node takes them; the room is reached
+        // through the seam.
+        let registrar = Arc::new(Registrar::new(
+            rooms.clone(),
+            store.clone(),
+            config.registration_limits,
+        ));
+        let reports = Arc::new(crate::reports::Reports::new(
+            store.clone(),
+            config.heartbeat_secs as i64 * 1000,
+        ));
         let control = pb::control_server::ControlServer::new(ControlService::new(
             rooms.clone(),
+            registrar.clone(),
+            reports.clone(),
             metrics.clone(),
             HostKeys::new(&keys),
         ));
@@ -364,45 +389,105 @@ impl App {
         let grpc_web = tower::Layer::layer(&tonic_web::GrpcWebLayer::new(), control.clone());
         let router = edge::router(edge_state)
             .merge(crate::media::http::router(media.clone()))
-            .merge(crate::web::router(grpc_web, page_nodes));
+            .merge(crate::web::router(grpc_web, page_nodes))
+            .merge(crate::api::router(registrar))
+            .merge(crate::report_download::router(
+                reports,
+                HostKeys::new(&keys),
+            ))
+            .layer(axum::middleware::from_fn_with_state(
+                per_ip,
+                crate::peer::limit_requests,
+            ));
         let http_stop = drain.clone();
-        let http_task = tokio::spawn(async move {
-            // Events are small and latency-bound: never let Nagle hold a frame back.
-            let http = http.tap_io(|tcp| {
-                if let Err(e) = tcp.set_nodelay(true) {
-                    tracing::debug!(error = %e, "TCP_NODELAY");
+        // The registration endpoint rate-limits by the client's address.
+        let service = router.into_make_service_with_connect_info::<SocketAddr>();
+        let http_task = match &certs {
+            None => tokio::spawn(async move {
+                // Events are small and latency-bound: never let Nagle hold a frame back.
+                let http = http.tap_io(|tcp| nodelay(tcp));
+                let r = axum::serve(http, service)
+                    .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "http server failed");
                 }
-            });
-            let r = axum::serve(http, router)
-                .with_graceful_shutdown(async move { http_stop.cancelled().await })
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "http server failed");
+            }),
+            Some(certs) => {
+                let http = crate::tls::TlsListener::new(
+                    http,
+                    certs.acceptor(&[b"http/1.1"]),
+                    nodelay,
+                    drain.clone(),
+                )?;
+                tokio::spawn(async move {
+                    let r = axum::serve(http.tap_io(|_| {}), service)
+                        .with_graceful_shutdown(async move { http_stop.cancelled().await })
+                        .await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "https server failed");
+                    }
+                })
             }
-        });
+        };
+        if let Some(certs) = &certs {
+            #[cfg(unix)]
+            crate::tls::reload_on_sighup(certs.clone(), drain.clone())
+                .context("cannot listen for SIGHUP (TLS reloads)")?;
+        }
 
+        // Reflection v1 and v1alpha: Python's grpcio-reflection and older grpcurl/grpcui ask
+        // v1alpha only, and would find nothing on a v1-only server.
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
             .build_v1()
             .context("gRPC reflection")?;
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .build_v1alpha()
+            .context("gRPC reflection (v1alpha)")?;
         let grpc_stop = drain.clone();
-        let grpc_task = tokio::spawn(async move {
-            let r = tonic::transport::Server::builder()
-                .add_service(control)
-                .add_service(reflection)
-                .serve_with_incoming_shutdown(
-                    tokio_stream::wrappers::TcpListenerStream::new(grpc).map(|s| {
-                        s.inspect(|tcp| {
-                            let _ = tcp.set_nodelay(true);
+        let grpc_router = tonic::transport::Server::builder()
+            .add_service(control)
+            .add_service(reflection)
+            .add_service(reflection_v1alpha);
+        let grpc_task = match &certs {
+            None => tokio::spawn(async move {
+                let incoming = tokio_stream::wrappers::TcpListenerStream::new(grpc)
+                    .map(|s| s.inspect(nodelay));
+                let r = grpc_router
+                    .serve_with_incoming_shutdown(
+                        incoming,
+                        async move { grpc_stop.cancelled().await },
+                    )
+                    .await;
+                if let Err(e) = r {
+                    tracing::error!(error = %e, "grpc server failed");
+                }
+            }),
+            Some(certs) => {
+                let tls = crate::tls::TlsListener::new(
+                    grpc,
+                    certs.acceptor(&[b"h2"]),
+                    nodelay,
+                    drain.clone(),
+                )?;
+                let incoming = futures_util::stream::unfold(tls, |mut tls| async move {
+                    let (io, _) = tls.next().await?;
+                    Some((Ok::<_, std::io::Error>(io), tls))
+                });
+                tokio::spawn(async move {
+                    let r = grpc_router
+                        .serve_with_incoming_shutdown(incoming, async move {
+                            grpc_stop.cancelled().await
                         })
-                    }),
-                    async move { grpc_stop.cancelled().await },
-                )
-                .await;
-            if let Err(e) = r {
-                tracing::error!(error = %e, "grpc server failed");
+                        .await;
+                    if let Err(e) = r {
+                        tracing::error!(error = %e, "grpc (TLS) server failed");
+                    }
+                })
             }
-        });
+        };
         tracing::info!(%http_addr, %grpc_addr, media_udp = %media.udp_addr(), data_dir = %config.data_dir.display(), "showfloor serving");
         Ok(App {
             http_addr,
@@ -439,6 +524,12 @@ impl App {
             );
         }
         self.hub.drained().await;
+    }
+}
+
+fn nodelay(tcp: &tokio::net::TcpStream) {
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY");
     }
 }
 

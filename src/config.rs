@@ -2,6 +2,7 @@
 //! file, then defaults — validated once at start-up.
 
 use crate::model::Secret;
+use crate::registration::limits::{Rate, RegistrationLimits};
 use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +52,13 @@ pub struct ServeArgs {
     /// gRPC control-plane listen address [default: 0.0.0.0:7881].
     #[arg(long, env = "SHOWFLOOR_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
+    /// PEM certificate chain: both ports speak TLS (https/wss, gRPC over TLS); reloaded with
+    /// the key on SIGHUP. Needs --tls-key.
+    #[arg(long, env = "SHOWFLOOR_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, env = "SHOWFLOOR_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
     /// Directory of the embedded store [default: ./data].
     #[arg(long, env = "SHOWFLOOR_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
@@ -94,6 +102,14 @@ pub struct ServeArgs {
     /// Most concurrent viewer connections [default: 20000].
     #[arg(long, env = "SHOWFLOOR_MAX_CONNECTIONS")]
     pub max_connections: Option<usize>,
+    /// Most WebSocket sessions, and most HTTP requests in progress, from one client address
+    /// (behind a proxy on this host: the address it forwards); 0: no limit [default: 1000].
+    #[arg(long, env = "SHOWFLOOR_MAX_CONNECTIONS_PER_IP")]
+    pub max_connections_per_ip: Option<usize>,
+    /// Whether clients on loopback (load tests, tools on this host) are held to
+    /// --max-connections-per-ip too [default: false].
+    #[arg(long, env = "SHOWFLOOR_LIMIT_LOOPBACK")]
+    pub limit_loopback: Option<bool>,
     /// Largest viewer message in bytes; larger ones get an error event [default: 4096].
     #[arg(long, env = "SHOWFLOOR_MAX_MESSAGE_BYTES")]
     pub max_message_bytes: Option<usize>,
@@ -119,6 +135,12 @@ pub struct ServeArgs {
     /// The one UDP address all WebRTC media uses (WHIP and WHEP) [default: 0.0.0.0:7882].
     #[arg(long, env = "SHOWFLOOR_MEDIA_UDP_ADDR")]
     pub media_udp_addr: Option<SocketAddr>,
+    /// The public address(es) of this machine when it sits behind a 1:1 NAT (a cloud VM's
+    /// elastic IP, a Kubernetes node's external IP): WebRTC clients are told to send media
+    /// there, at the media port, instead of to the machine's own (private) addresses of the
+    /// same IP family. Comma-separated; the NAT must keep the port.
+    #[arg(long, env = "SHOWFLOOR_MEDIA_PUBLIC_IP", value_delimiter = ',')]
+    pub media_public_ip: Vec<std::net::IpAddr>,
     /// The UDP address a node of a cluster relays media to and from other nodes on (the
     /// cascade: a feed published here reaches other nodes' WHEP viewers through it). Other
     /// nodes send to the --advertise host at this port; open it between nodes only
@@ -140,6 +162,24 @@ pub struct ServeArgs {
     /// A WHIP publisher that sends no media for this long is disconnected [default: 30].
     #[arg(long, env = "SHOWFLOOR_PUBLISHER_IDLE_SECS")]
     pub publisher_idle_secs: Option<u64>,
+    /// A room's media state with no WHIP/WHEP session, feed or request on this node for this
+    /// long is dropped from memory (made again on the next request) [default: 30].
+    #[arg(long, env = "SHOWFLOOR_MEDIA_ROOM_IDLE_SECS")]
+    pub media_room_idle_secs: Option<u64>,
+    /// Self-registrations one client address may make at once (POST
+    /// /api/rooms/{room}/registrations); then 429 [default: 10].
+    #[arg(long, env = "SHOWFLOOR_REGISTRATIONS_PER_ADDRESS_BURST")]
+    pub registrations_per_address_burst: Option<u32>,
+    /// ...refilled at this many per minute [default: 6].
+    #[arg(long, env = "SHOWFLOOR_REGISTRATIONS_PER_ADDRESS_PER_MINUTE")]
+    pub registrations_per_address_per_minute: Option<u32>,
+    /// Self-registrations one room takes at once from everyone (on this node); then 429
+    /// [default: 300].
+    #[arg(long, env = "SHOWFLOOR_REGISTRATIONS_PER_ROOM_BURST")]
+    pub registrations_per_room_burst: Option<u32>,
+    /// ...refilled at this many per minute [default: 1200].
+    #[arg(long, env = "SHOWFLOOR_REGISTRATIONS_PER_ROOM_PER_MINUTE")]
+    pub registrations_per_room_per_minute: Option<u32>,
 }
 
 /// Which store backend holds the rooms.
@@ -158,6 +198,8 @@ pub enum StoreKind {
 struct FileConfig {
     http_addr: Option<SocketAddr>,
     grpc_addr: Option<SocketAddr>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
     data_dir: Option<PathBuf>,
     store: Option<StoreKind>,
     postgres: Option<Secret>,
@@ -168,6 +210,8 @@ struct FileConfig {
     api_keys: Option<Vec<Secret>>,
     dev: Option<bool>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    limit_loopback: Option<bool>,
     max_message_bytes: Option<usize>,
     outbound_queue: Option<usize>,
     write_delay_ms: Option<u64>,
@@ -175,11 +219,18 @@ struct FileConfig {
     ended_room_grace_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
     media_udp_addr: Option<SocketAddr>,
+    #[serde(default)]
+    media_public_ip: Vec<std::net::IpAddr>,
     relay_udp_addr: Option<SocketAddr>,
     relay_advertise: Option<String>,
     max_media_subscribers: Option<usize>,
     media_queue: Option<usize>,
     publisher_idle_secs: Option<u64>,
+    media_room_idle_secs: Option<u64>,
+    registrations_per_address_burst: Option<u32>,
+    registrations_per_address_per_minute: Option<u32>,
+    registrations_per_room_burst: Option<u32>,
+    registrations_per_room_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Clone)]
@@ -197,9 +248,13 @@ pub struct Config {
     /// Whether `node_id` was set (a cluster node must be named, not left `local`).
     pub node_id_set: bool,
     pub node_id: String,
+    /// Certificate and key files: both ports speak TLS.
+    pub tls: Option<(PathBuf, PathBuf)>,
     pub api_keys: Vec<Secret>,
     pub dev: bool,
     pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    pub limit_loopback: bool,
     pub max_message_bytes: usize,
     pub outbound_queue: usize,
     pub write_delay_ms: u64,
@@ -207,17 +262,22 @@ pub struct Config {
     pub ended_room_grace_secs: u64,
     pub shutdown_grace_secs: u64,
     pub media_udp_addr: SocketAddr,
+    pub media_public_ips: Vec<std::net::IpAddr>,
     pub relay_udp_addr: SocketAddr,
     pub relay_advertise: Option<String>,
     pub max_media_subscribers: usize,
     pub media_queue: usize,
     pub publisher_idle_secs: u64,
+    pub media_room_idle_secs: u64,
+    /// Rate limits of the registration endpoint (defaults in `RegistrationLimits`).
+    pub registration_limits: RegistrationLimits,
 }
 
 impl Config {
     /// Defaults for tests: ephemeral loopback ports, the given data dir, one key.
     pub fn for_tests(data_dir: PathBuf, api_key: &str) -> Config {
         Config {
+            tls: None,
             http_addr: "127.0.0.1:0".parse().expect("literal"),
             grpc_addr: "127.0.0.1:0".parse().expect("literal"),
             data_dir,
@@ -231,6 +291,8 @@ impl Config {
             api_keys: vec![Secret::new(api_key)],
             dev: false,
             max_connections: 20_000,
+            max_connections_per_ip: 1000,
+            limit_loopback: false,
             max_message_bytes: 4096,
             outbound_queue: 1024,
             write_delay_ms: DEFAULT_WRITE_DELAY_MS,
@@ -238,11 +300,14 @@ impl Config {
             ended_room_grace_secs: 60,
             shutdown_grace_secs: 5,
             media_udp_addr: "127.0.0.1:0".parse().expect("literal"),
+            media_public_ips: Vec::new(),
             relay_udp_addr: "127.0.0.1:0".parse().expect("literal"),
             relay_advertise: None,
             max_media_subscribers: 2000,
             media_queue: 512,
             publisher_idle_secs: 30,
+            media_room_idle_secs: 30,
+            registration_limits: RegistrationLimits::default(),
         }
     }
 
@@ -267,6 +332,18 @@ impl Config {
             .or(file.postgres)
             .filter(|u| !u.expose().trim().is_empty());
         let c = Config {
+            tls: match (
+                args.tls_cert.or(file.tls_cert),
+                args.tls_key.or(file.tls_key),
+            ) {
+                (Some(c), Some(k)) => Some((c, k)),
+                (None, None) => None,
+                _ => {
+                    return Err(ConfigError(
+                        "tls_cert and tls_key go together: give both, or neither".into(),
+                    ))
+                }
+            },
             http_addr: args
                 .http_addr
                 .or(file.http_addr)
@@ -306,6 +383,11 @@ impl Config {
                 .max_connections
                 .or(file.max_connections)
                 .unwrap_or(20_000),
+            max_connections_per_ip: args
+                .max_connections_per_ip
+                .or(file.max_connections_per_ip)
+                .unwrap_or(1000),
+            limit_loopback: args.limit_loopback.or(file.limit_loopback).unwrap_or(false),
             max_message_bytes: args
                 .max_message_bytes
                 .or(file.max_message_bytes)
@@ -328,6 +410,11 @@ impl Config {
                 .media_udp_addr
                 .or(file.media_udp_addr)
                 .unwrap_or_else(|| "0.0.0.0:7882".parse().expect("literal")),
+            media_public_ips: if args.media_public_ip.is_empty() {
+                file.media_public_ip
+            } else {
+                args.media_public_ip
+            },
             relay_udp_addr: args
                 .relay_udp_addr
                 .or(file.relay_udp_addr)
@@ -342,6 +429,36 @@ impl Config {
                 .publisher_idle_secs
                 .or(file.publisher_idle_secs)
                 .unwrap_or(30),
+            media_room_idle_secs: args
+                .media_room_idle_secs
+                .or(file.media_room_idle_secs)
+                .unwrap_or(30),
+            registration_limits: {
+                let d = RegistrationLimits::default();
+                RegistrationLimits {
+                    per_address: Rate {
+                        burst: args
+                            .registrations_per_address_burst
+                            .or(file.registrations_per_address_burst)
+                            .unwrap_or(d.per_address.burst),
+                        per_minute: args
+                            .registrations_per_address_per_minute
+                            .or(file.registrations_per_address_per_minute)
+                            .unwrap_or(d.per_address.per_minute),
+                    },
+                    per_room: Rate {
+                        burst: args
+                            .registrations_per_room_burst
+                            .or(file.registrations_per_room_burst)
+                            .unwrap_or(d.per_room.burst),
+                        per_minute: args
+                            .registrations_per_room_per_minute
+                            .or(file.registrations_per_room_per_minute)
+                            .unwrap_or(d.per_room.per_minute),
+                    },
+                    ..d
+                }
+            },
         };
         c.validate()?;
         Ok(c)
@@ -467,6 +584,28 @@ impl Config {
         )?;
         range("media_queue", self.media_queue as u64, 16, 65_536)?;
         range("publisher_idle_secs", self.publisher_idle_secs, 1, 3600)?;
+        range("media_room_idle_secs", self.media_room_idle_secs, 1, 86_400)?;
+        if let Some(ip) = self
+            .media_public_ips
+            .iter()
+            .find(|ip| ip.is_unspecified() || ip.is_multicast())
+        {
+            return Err(ConfigError(format!(
+                "media_public_ip {ip} is not an address clients can send media to"
+            )));
+        }
+        let l = &self.registration_limits;
+        for (name, v) in [
+            ("registrations_per_address_burst", l.per_address.burst),
+            (
+                "registrations_per_address_per_minute",
+                l.per_address.per_minute,
+            ),
+            ("registrations_per_room_burst", l.per_room.burst),
+            ("registrations_per_room_per_minute", l.per_room.per_minute),
+        ] {
+            range(name, u64::from(v), 1, 1_000_000)?;
+        }
         let node_id_ok = (1..=64).contains(&self.node_id.len())
             && self
                 .node_id

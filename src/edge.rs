@@ -52,6 +52,8 @@ pub struct EdgeState {
     pub rooms: Arc<dyn Rooms>,
     pub metrics: Arc<Metrics>,
     pub connections: Arc<Semaphore>,
+    /// Sessions per client address (`--max-connections-per-ip`).
+    pub per_ip: Arc<crate::peer::PerIp>,
     pub max_message_bytes: usize,
     pub outbound_queue: usize,
     /// Least time between two flushes of one connection (write coalescing; zero: off).
@@ -172,8 +174,11 @@ async fn ws_upgrade(
     Path(room): Path<String>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<std::net::SocketAddr>,
     ws: WebSocketUpgrade,
 ) -> Response {
+    let from = crate::peer::client_address(&headers, Some(peer));
+    let held = s.per_ip.session(from);
     let raw = RawWsParams::parse(query.as_deref().unwrap_or(""));
     let token = raw.token.clone();
     let params = raw.check();
@@ -195,6 +200,18 @@ async fn ws_upgrade(
             tracker.track_future(async move {
                 let Some(permit) = permit else {
                     let why = Refusal::new(EndReason::ServerFull, "server full");
+                    s.metrics.closed(close_code(why.reason));
+                    close_now(socket, &why).await;
+                    return;
+                };
+                let Some(_held) = held else {
+                    let why = Refusal::new(
+                        EndReason::ServerFull,
+                        format!(
+                            "too many connections from {from} (at most {}); close one and retry",
+                            s.per_ip.limit()
+                        ),
+                    );
                     s.metrics.closed(close_code(why.reason));
                     close_now(socket, &why).await;
                     return;
@@ -269,6 +286,7 @@ async fn run_session(
             resume: params.last_seq.map(|last_seq| ResumeFrom {
                 last_seq,
                 epoch: params.epoch.clone(),
+                replayed_by_node: false,
             }),
         };
         if let Err(why) = s.rooms.join(&room, session, req, sink).await {

@@ -1,5 +1,6 @@
 //! Showfloor: a real-time server for B2B live order meetings (library; `main.rs` only wires).
 
+pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bus;
@@ -9,13 +10,21 @@ pub mod config;
 pub mod control;
 pub mod draw;
 pub mod edge;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hub;
 pub mod media;
 pub mod metrics;
 pub mod model;
+pub mod peer;
+pub mod registration;
+pub mod report;
+pub mod report_download;
+pub mod reports;
 pub mod room;
 pub mod rooms;
 pub mod store;
+pub mod tls;
 pub mod web;
 
 /// An error and its sources on one line (`a: b: c`), for messages that must carry the cause

@@ -37,9 +37,17 @@ enum Command {
     },
 }
 
+/// Crates that log what they carry when asked for debug or trace output (tokio-postgres logs
+/// every statement's parameters, room token keys among them): held at info whatever
+/// `SHOWFLOOR_LOG` asks, so no secret reaches a log line (`tests/log_secrets.rs`).
+const CAPPED: &[&str] = &["tokio_postgres=info"];
+
 fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SHOWFLOOR_LOG")
+    let mut filter = tracing_subscriber::EnvFilter::try_from_env("SHOWFLOOR_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    for directive in CAPPED {
+        filter = filter.add_directive(directive.parse().expect("a valid directive"));
+    }
     use std::io::IsTerminal;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -63,6 +71,23 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Raises the soft limit on open files to the hard one: every viewer holds a socket, and the
+/// usual soft default (1,024) would cap a node far below `--max-connections`. Says so if even
+/// the hard limit is too low for that many viewers (a WebSocket and an HTTP connection each).
+fn raise_open_files(max_connections: usize) {
+    let needed = 2 * max_connections as u64 + 1024;
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(soft) if soft < needed => tracing::warn!(
+            limit = soft,
+            needed,
+            "the open-file limit is below what --max-connections needs: raise the hard limit \
+             (systemd LimitNOFILE, docker --ulimit nofile, ulimit -Hn)"
+        ),
+        Ok(soft) => tracing::info!(limit = soft, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "cannot raise the open-file limit"),
+    }
+}
+
 async fn serve(args: ServeArgs) -> ExitCode {
     let config = match Config::from_args(args) {
         Ok(c) => c,
@@ -72,6 +97,7 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_tracing();
+    raise_open_files(config.max_connections);
     let app = match App::start(config).await {
         Ok(a) => a,
         Err(e) => {

@@ -28,6 +28,7 @@ pub struct Metrics {
     pub connections: Gauge,
     pub rooms: Gauge,
     pub rooms_followed: Gauge,
+    pub resumes_replayed_here: Counter,
     pub room_restarts: Counter,
     pub room_write_waits: Counter,
     pub frames_sent: Counter,
@@ -38,9 +39,11 @@ pub struct Metrics {
     pub grpc_calls: Family<GrpcLabels, Counter>,
     pub media_publishers: Gauge,
     pub media_viewers: Gauge,
+    pub media_rooms: Gauge,
     pub media_rtp_forwarded: Counter,
     pub media_relay_sent: Counter,
     pub media_relay_received: Counter,
+    pub media_relay_resent: Counter,
     pub media_rtp_dropped: Counter,
     pub media_keyframe_requests: Counter,
     pub media_switches: Counter,
@@ -59,6 +62,7 @@ impl Metrics {
         let connections = Gauge::default();
         let rooms = Gauge::default();
         let rooms_followed = Gauge::default();
+        let resumes_replayed_here = Counter::default();
         let room_restarts = Counter::default();
         let room_write_waits = Counter::default();
         let frames_sent = Counter::default();
@@ -69,9 +73,11 @@ impl Metrics {
         let grpc_calls = Family::<GrpcLabels, Counter>::default();
         let media_publishers = Gauge::default();
         let media_viewers = Gauge::default();
+        let media_rooms = Gauge::default();
         let media_rtp_forwarded = Counter::default();
         let media_relay_sent = Counter::default();
         let media_relay_received = Counter::default();
+        let media_relay_resent = Counter::default();
         let media_rtp_dropped = Counter::default();
         let media_keyframe_requests = Counter::default();
         let media_switches = Counter::default();
@@ -89,6 +95,12 @@ impl Metrics {
             "rooms_followed",
             "Rooms another node owns whose events this node follows for viewers it serves",
             rooms_followed.clone(),
+        );
+        registry.register(
+            "resumes_replayed_here",
+            "Viewers of rooms another node owns that resumed with the missed events replayed \
+             from this node's own window (the owner sent only the resumed welcome)",
+            resumes_replayed_here.clone(),
         );
         let dependency_up = Family::<DependencyLabels, Gauge>::default();
         registry.register(
@@ -148,6 +160,12 @@ impl Metrics {
             media_viewers.clone(),
         );
         registry.register(
+            "media_rooms",
+            "Rooms whose media state this node holds (made by a WHIP/WHEP request, dropped \
+             after --media-room-idle-secs without a session, feed or request)",
+            media_rooms.clone(),
+        );
+        registry.register(
             "media_rtp_forwarded",
             "RTP packets queued to WHEP viewers",
             media_rtp_forwarded.clone(),
@@ -161,6 +179,12 @@ impl Metrics {
             "media_relay_received",
             "RTP packets of feeds published on other nodes received on the relay socket",
             media_relay_received.clone(),
+        );
+        registry.register(
+            "media_relay_resent",
+            "RTP packets of this node's own feeds sent again to another node that missed them \
+             (its NACK)",
+            media_relay_resent.clone(),
         );
         registry.register(
             "media_rtp_dropped",
@@ -182,15 +206,18 @@ impl Metrics {
             dependency_up,
             media_publishers,
             media_viewers,
+            media_rooms,
             media_rtp_forwarded,
             media_relay_sent,
             media_relay_received,
+            media_relay_resent,
             media_rtp_dropped,
             media_keyframe_requests,
             media_switches,
             connections,
             rooms,
             rooms_followed,
+            resumes_replayed_here,
             room_restarts,
             room_write_waits,
             frames_sent,
@@ -232,18 +259,35 @@ impl Metrics {
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
-        if let Some(bytes) = resident_bytes() {
-            // The standard process metric, for memory per connection (the load harness).
-            let at = out.rfind("# EOF").unwrap_or(out.len());
-            out.insert_str(
-                at,
-                &format!(
-                    "# HELP process_resident_memory_bytes Resident memory size in bytes.\n\
-                     # TYPE process_resident_memory_bytes gauge\n\
-                     process_resident_memory_bytes {bytes}\n"
-                ),
-            );
-        }
+        // The standard process metrics: memory per connection (the load harness), and open
+        // files against their limit (each viewer holds a socket).
+        let mut process = String::new();
+        let mut gauge = |name: &str, help: &str, value: Option<u64>| {
+            if let Some(v) = value {
+                process.push_str(&format!(
+                    "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"
+                ));
+            }
+        };
+        gauge(
+            "process_resident_memory_bytes",
+            "Resident memory size in bytes.",
+            resident_bytes(),
+        );
+        gauge(
+            "process_open_fds",
+            "Number of open file descriptors.",
+            std::fs::read_dir("/proc/self/fd")
+                .ok()
+                .map(|d| d.count() as u64),
+        );
+        gauge(
+            "process_max_fds",
+            "Maximum number of open file descriptors.",
+            rlimit::Resource::NOFILE.get().ok().map(|(soft, _)| soft),
+        );
+        let at = out.rfind("# EOF").unwrap_or(out.len());
+        out.insert_str(at, &process);
         out
     }
 }

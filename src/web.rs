@@ -63,13 +63,14 @@ macro_rules! embedded {
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     const HTML: &str = "text/html; charset=utf-8";
     const JS: &str = "text/javascript; charset=utf-8";
-    let files: [(&str, &str, &[u8]); 10] = [
+    let files: [(&str, &str, &[u8]); 11] = [
         embedded!("viewer.html", HTML),
         embedded!("host.html", HTML),
         embedded!("style.css", "text/css; charset=utf-8"),
         embedded!("common.js", JS),
         embedded!("viewer.js", JS),
         embedded!("viewer-commerce.js", JS),
+        embedded!("viewer-register.js", JS),
         embedded!("host.js", JS),
         embedded!("host-panels.js", JS),
         embedded!("grpc-web.js", JS),

@@ -9,7 +9,10 @@ use serde_json::json;
 use showfloor::app::App;
 use showfloor::config::Config;
 use showfloor::hub::WRITES_IN_FLIGHT;
-use showfloor::model::{AudienceRecord, ChatRecord, LoadedRoom, RoomRecord, StoreOp};
+use showfloor::model::{
+    AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom, ProgramRecord,
+    Registration, RegistrationKey, RoomRecord, StoreOp,
+};
 use showfloor::store::sqlite::SqliteStore;
 use showfloor::store::testing::SlowStore;
 use showfloor::store::{Durable, RoomFilter, Store, StoreError};
@@ -54,6 +57,28 @@ impl Store for Counting {
     }
     async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError> {
         self.inner.watch_time(room).await
+    }
+    async fn registrations(
+        &self,
+        room: &str,
+        key: RegistrationKey,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.inner.registrations(room, key).await
+    }
+    async fn channels(&self, room: &str) -> Result<Vec<Channel>, StoreError> {
+        self.inner.channels(room).await
+    }
+    async fn engagement(&self, room: &str) -> Result<Vec<EngagementRecord>, StoreError> {
+        self.inner.engagement(room).await
+    }
+    async fn program_log(&self, room: &str) -> Result<Vec<ProgramRecord>, StoreError> {
+        self.inner.program_log(room).await
+    }
+    async fn chat_log(&self, room: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        self.inner.chat_log(room).await
+    }
+    async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
+        self.inner.lead_weights(room).await
     }
 }
 

@@ -240,6 +240,107 @@ async fn the_origin_stops_relaying_when_the_edge_has_no_viewer_left() {
     publisher.stop().await;
 }
 
+/// The relay ports taken from outside: junk, datagrams in the relay's own layout under
+/// random subscription ids, and the plain (unsealed) layout of earlier builds, sent to both
+/// nodes' relay sockets during a show. Nothing of it is taken (every relay datagram must open
+/// with its subscription's key): the viewer on B plays on, continuous, and A keeps relaying
+/// to B (a forged `HELLO` cannot move the flow elsewhere).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_and_junk_datagrams_at_the_relay_ports_change_nothing() {
+    let mut s = setup().await;
+    let brand = s.nodes.show.brand_a.clone();
+    let publisher = s.publish(&brand).await;
+    let token = s.c.token(&s.room, "steady").await;
+    let v = watching(s.nodes.b.server.app().http_addr, &s.room, &token).await;
+    let (a, b) = (&s.nodes.a.server, &s.nodes.b.server);
+    let targets = [
+        a.app().media.relay_addr().unwrap(),
+        b.app().media.relay_addr().unwrap(),
+    ];
+    let received_on_b = || b.app().media.stats.relay_received.get();
+    let junk = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let video_before = v.received.video_count.load(Ordering::SeqCst);
+    for i in 0..3000u32 {
+        let len = (i as usize * 37) % 1400;
+        let mut d: Vec<u8> = (0..len).map(|_| rand::random()).collect();
+        if let Some(first) = d.first_mut() {
+            *first = [0xC1, 0xC2, 0xC3, rand::random()][i as usize % 4];
+        }
+        if i % 10 == 0 {
+            // The unsealed layout: `0xC1 | sub | feed | seq | ts | flags | payload`.
+            d = vec![0xC1];
+            d.extend_from_slice(&rand::random::<u64>().to_be_bytes());
+            d.extend_from_slice(&1u64.to_be_bytes());
+            d.extend_from_slice(&[0, 1, 0, 0, 0, 1, 1]);
+            d.extend_from_slice(&[0x90; 200]);
+        }
+        let _ = junk.send_to(&d, targets[i as usize % 2]).await;
+        if i % 100 == 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+    let relayed_then = received_on_b();
+    until("B keeps receiving A's packets", || {
+        received_on_b() > relayed_then + 100
+    })
+    .await;
+    until("the viewer on B plays on", || {
+        v.received.video_count.load(Ordering::SeqCst) > video_before + 60
+    })
+    .await;
+    v.received.assert_continuous("the viewer on B");
+    assert!(!v.broke.load(Ordering::SeqCst));
+    assert_eq!(v.leave().await, 200);
+    publisher.stop().await;
+}
+
+/// The relay leg loses packets (every 20th datagram from A to B dropped on the way, as a
+/// lossy path between cities would): B asks A for the missing ones again and its viewer still
+/// gets a continuous stream (at most 1 % of the numbers missing, where the path alone loses 5 %).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packets_lost_between_nodes_are_sent_again() {
+    let nats = common::nats::NatsServer::start().await;
+    let db = showfloor::store::postgres::scratch::fresh_database();
+    // A's relay socket on a known port, reached by B through the lossy path.
+    let a_relay: std::net::SocketAddr = {
+        let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        s.local_addr().unwrap()
+    };
+    let path = common::udp_relay::lossy(
+        "127.0.0.1:0".parse().unwrap(),
+        a_relay,
+        Default::default(),
+        20,
+    )
+    .await;
+    let a = common::cluster::node_with(&nats, &db, "node-a", |c| {
+        c.relay_udp_addr = a_relay;
+        c.relay_advertise = Some(path.to_string());
+    })
+    .await;
+    let b = common::cluster::node(&nats, &db, "node-b").await;
+    let mut c = a.server.control().await;
+    let show = common::setup_show(&mut c).await;
+    let token = c.presenter_token(&show.room, &show.brand_a).await;
+    let publisher =
+        WhipPublisher::connect(a.server.app().http_addr, &show.room, &show.brand_a, &token)
+            .await
+            .unwrap();
+    let token = c.token(&show.room, "far-away").await;
+    let v = watching(b.server.app().http_addr, &show.room, &token).await;
+    until("two hundred video packets on B", || {
+        v.received.video_count.load(Ordering::SeqCst) >= 200
+    })
+    .await;
+    v.received.assert_continuous("the viewer on B");
+    assert!(
+        a.server.app().media.stats.relay_resent.get() > 0,
+        "A resent what the path lost"
+    );
+    assert_eq!(v.leave().await, 200);
+    publisher.stop().await;
+}
+
 /// Issue 14, failure test 5 (media): an edge node goes away; its WHEP viewer posts again to
 /// another edge and gets video there starting with a key frame.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -178,6 +178,63 @@ async fn viewers_on_another_node_see_chat_buy_and_resume_as_on_the_owner() {
     assert!(mb.contains("\nshowfloor_rooms_followed 1\n"), "{mb}");
 }
 
+/// A node keeps the room's events for resume itself. A viewer back on B after 400 long
+/// announcements gets them all replayed from B's own window, in order, then live events:
+/// together they are more than one NATS message carries (1 MiB), so the owner could not
+/// have sent them (it would have answered with a fresh snapshot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_on_a_serving_node_is_replayed_from_its_own_window() {
+    const MISSED: u64 = 400;
+    let TwoNodes {
+        a,
+        b,
+        show,
+        nats: _nats,
+        ..
+    } = two_nodes_with_a_show().await;
+    let mut ca = a.server.control().await;
+    let room = show.room.clone();
+    // Another viewer keeps B following the room while the first is away.
+    let (mut stays, _) = b
+        .join(&room, &ca.token(&room, "stays").await)
+        .await
+        .unwrap();
+    let token = ca.token(&room, "away").await;
+    let (mut away, w) = b.join(&room, &token).await.unwrap();
+    ca.announce(&room, "before").await;
+    let last_seq = until(&mut away, "announce").await["seq"].as_u64().unwrap();
+    drop(away);
+    let long = "展".repeat(990);
+    for i in 0..MISSED {
+        ca.announce(&room, &format!("{i:03} {long}")).await;
+    }
+    // B has them all once its other viewer has the last.
+    while until(&mut stays, "announce").await["seq"].as_u64().unwrap() < last_seq + MISSED {}
+
+    let query = format!(
+        "&last_seq={last_seq}&epoch={}",
+        w["epoch"].as_str().unwrap()
+    );
+    let (mut back, w) = b.join_with(&room, &token, &query).await.unwrap();
+    assert_eq!(w["resumed"], true, "{w}");
+    assert_eq!(w["replayed"], MISSED, "{w}");
+    let mut bytes = 0;
+    for i in 0..MISSED {
+        let f = back.frame().await;
+        assert_eq!(f["seq"].as_u64(), Some(last_seq + 1 + i), "{f}");
+        assert!(f["text"].as_str().unwrap().starts_with(&format!("{i:03} ")));
+        bytes += f.to_string().len();
+    }
+    assert!(bytes > 1 << 20, "the replay is {bytes} bytes");
+    let mb = b.metrics().await;
+    assert!(
+        mb.contains("\nshowfloor_resumes_replayed_here_total 1\n"),
+        "{mb}"
+    );
+    ca.announce(&room, "live again").await;
+    assert_eq!(until(&mut back, "announce").await["text"], "live again");
+}
+
 /// The host console watches the room from a node that does not own it: chat and stats from
 /// the whole room (viewers on both nodes); when the room leaves its owner the stream ends with
 /// UNAVAILABLE ("watch it again"), not as if the room had ended.

@@ -7,44 +7,10 @@
 mod common;
 
 use common::rtc_client::{WhepViewer, WhipPublisher};
-use common::{setup_show, Server};
-use std::net::SocketAddr;
+use common::{setup_show, udp_relay, Server};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::net::UdpSocket;
-
-/// Relays one client's UDP to `server` and back, dropping everything while `silent`.
-async fn relay(server: SocketAddr, silent: Arc<AtomicBool>) -> SocketAddr {
-    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    let back = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
-    back.connect(server).await.unwrap();
-    let addr = front.local_addr().unwrap();
-    let client: Arc<parking_lot::Mutex<Option<SocketAddr>>> = Default::default();
-    {
-        let (front, back, client, silent) =
-            (front.clone(), back.clone(), client.clone(), silent.clone());
-        tokio::spawn(async move {
-            let mut buf = vec![0u8; 2048];
-            while let Ok((n, from)) = front.recv_from(&mut buf).await {
-                *client.lock() = Some(from);
-                if !silent.load(Ordering::SeqCst) {
-                    let _ = back.send(&buf[..n]).await;
-                }
-            }
-        });
-    }
-    tokio::spawn(async move {
-        let mut buf = vec![0u8; 2048];
-        while let Ok(n) = back.recv(&mut buf).await {
-            let to = *client.lock();
-            if let (Some(to), false) = (to, silent.load(Ordering::SeqCst)) {
-                let _ = front.send_to(&buf[..n], to).await;
-            }
-        }
-    });
-    addr
-}
 
 fn forwarded(server: &Server) -> u64 {
     server.app().media.stats.forwarded.get()
@@ -72,7 +38,7 @@ async fn a_silent_viewer_costs_nothing_and_plays_again_when_it_is_back() {
 
     let media = server.app().media.udp_addr();
     let silent = Arc::new(AtomicBool::new(false));
-    let via = relay(media, silent.clone()).await;
+    let via = udp_relay::relay("127.0.0.1:0".parse().unwrap(), media, silent.clone()).await;
     let token = c.token(&show.room, "commuter").await;
     let point_at_relay = |answer: &str| {
         answer.replace(

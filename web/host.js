@@ -169,6 +169,9 @@ function onWatchEvent(c, ev) {
     if (ev.action.action === 'chat_deleted') c.chat = c.chat.filter((m) => m.id !== ev.action.detail);
     renderChat(c);
     if (ev.action.action === 'brand_switched' || ev.action.action === 'room_state') c.refreshRoom();
+  } else if (ev.lead_hot) {
+    const l = ev.lead_hot;
+    toast(`Hot lead: ${l.name || l.viewer_id}${l.company ? ` (${l.company})` : ''}, score ${l.score}${l.ordered ? '' : ' — no order yet'}`);
   }
 }
 

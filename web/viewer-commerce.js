@@ -109,11 +109,22 @@ function shelf(ctx) {
   return pinnedFirst.map((p) => productCard(p, ctx));
 }
 
+// Engagement for the host's reports (docs/reports.md): a tap on a card is a `product_view`
+// (once per product per 30 s from this page), following a link a `product_click`.
+const viewedAt = new Map();
+function viewed(id, { send }) {
+  const now = Date.now();
+  if (now - (viewedAt.get(id) ?? -Infinity) < 30_000) return;
+  viewedAt.set(id, now);
+  send({ type: 'product_view', product_id: id });
+}
+
 function productCard(p, ctx) {
   const pinned = p.id === ctx.state.pinned;
   // A price is shown only when the server sent one, which it does for verified dealers only.
   const priced = p.price_cents !== undefined;
-  return h('li', { class: pinned ? 'product pinned' : 'product', dataset: { product: p.id } },
+  const onclick = (e) => { if (!e.target.closest('a, form, button, input')) viewed(p.id, ctx); };
+  return h('li', { class: pinned ? 'product pinned' : 'product', dataset: { product: p.id }, onclick },
     p.image_urls?.[0] ? h('img', { src: p.image_urls[0], alt: '', loading: 'lazy' }) : h('div', { class: 'thumb' }, p.name.slice(0, 1)),
     h('div', { class: 'info' },
       pinned ? h('span', { class: 'pin' }, 'Pinned') : null,
@@ -122,7 +133,7 @@ function productCard(p, ctx) {
       h('p', { class: 'moq' }, `Minimum order ${p.min_order_quantity}`),
       priced
         ? [h('p', { class: 'price' }, money(p.price_cents, p.currency), h('small', {}, ` ${ctx.state.you.tier} price`)),
-          p.link ? h('a', { href: p.link, target: '_blank', rel: 'noopener noreferrer', class: 'link' }, 'Product page ↗') : null,
+          p.link ? h('a', { href: p.link, target: '_blank', rel: 'noopener noreferrer', class: 'link', onclick: () => ctx.send({ type: 'product_click', product_id: p.id }) }, 'Product page ↗') : null,
           orderForm(p, ctx)]
         : h('p', { class: 'locked' }, 'Price for verified dealers')));
 }

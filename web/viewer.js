@@ -1,6 +1,9 @@
 // Viewer page logic: the room's WebSocket with resume (moving to another node of a cluster), WHEP playback, running order, chat, likes and online count.
 import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast, duration } from './common.js';
 import { commerceHandlers, renderCommerce, tickCountdowns } from './viewer-commerce.js';
+import {
+  offerRegistration, linkParams, openWithPass, tokenFromPass, showInviteLink, wireInviteCopy,
+} from './viewer-register.js';
 
 const roomId = decodeURIComponent(location.pathname.split('/')[2] || '');
 const tokenStorageKey = `showfloor.token.${roomId}`;
@@ -99,10 +102,11 @@ function connect() {
     if (FINAL_CLOSES.has(e.code)) {
       stopPlayback();
       setConnection('closed', e.reason || `closed (${e.code})`);
-      // A refused or expired token: ask for a new one.
+      // A refused or expired token: a registrant's pass fetches a fresh one; else ask.
       if (e.code === 4001) {
         sessionStorage.removeItem(tokenStorageKey);
-        showJoin(e.reason);
+        tokenFromPass(roomId).then((fresh) => (fresh ? useToken(fresh) : showJoin(e.reason)),
+          () => showJoin(e.reason));
       }
       return;
     }
@@ -166,7 +170,9 @@ const handlers = {
     state.draws = new Map(m.draws.map((d) => [d.draw_id, d]));
     state.packets = new Map(m.red_packets.map((p) => [p.packet_id, p]));
     $('#join').hidden = true;
+    $('#register').hidden = true;
     $('#live').hidden = false;
+    showInviteLink(roomId);
     startPlayback();
   },
   pong(m) { clock.sync(m.server_time_ms); },
@@ -353,8 +359,16 @@ function showJoin(reason) {
   setConnection('closed', 'not joined');
 }
 
-function start() {
+function useToken(fresh) {
+  token = fresh;
+  sessionStorage.setItem(tokenStorageKey, fresh);
+  state.epoch = null;
+  connect();
+}
+
+async function start() {
   wireInputs();
+  wireInviteCopy();
   // The token arrives in the shared link; take it out of the address bar (and history) at once.
   const url = new URL(location.href);
   const fromLink = url.searchParams.get('token');
@@ -363,10 +377,18 @@ function start() {
     url.searchParams.delete('token');
     history.replaceState(null, '', url.pathname + url.search + url.hash);
   }
+  const link = linkParams();
   token = sessionStorage.getItem(tokenStorageKey);
   if (!roomId) return showJoin('This link has no room in it.');
-  if (!token) return showJoin();
-  connect();
+  if (token) return connect();
+  // No token: a personal link, a pass kept from an earlier visit, or the registration form.
+  setConnection('closed', 'not joined');
+  if (link.pass) return openWithPass(roomId, link.pass, useToken, showJoin);
+  const kept = await tokenFromPass(roomId).catch(() => null);
+  if (kept) return useToken(kept);
+  const offered = await offerRegistration(roomId, link, useToken);
+  if (offered === true) return;
+  showJoin(offered || '');
 }
 
 start();

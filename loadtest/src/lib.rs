@@ -15,6 +15,7 @@ pub mod room;
 pub mod rtc;
 pub mod socketio;
 pub mod switchover;
+pub mod tls;
 
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::StreamExt;
@@ -43,21 +44,45 @@ pub struct Target {
     pub grpc: String,
     /// A host API key.
     pub api_key: String,
+    /// TLS to the server (`https`, `wss`, gRPC over TLS); `None`: plain.
+    pub tls: Option<tls::Tls>,
 }
 
-pub type Ws = WebSocketStream<tokio::net::TcpStream>;
+pub type Ws = WebSocketStream<tls::Conn>;
 pub type WsTx = SplitSink<Ws, Message>;
 pub type WsRx = SplitStream<Ws>;
 
 impl Target {
     pub async fn control(&self) -> anyhow::Result<Control> {
-        let client = ControlClient::connect(self.grpc.clone())
-            .await
-            .map_err(|e| anyhow::anyhow!("cannot reach the control plane at {}: {e}", self.grpc))?;
+        let unreachable = |e: &dyn std::fmt::Display| {
+            anyhow::anyhow!("cannot reach the control plane at {}: {e}", self.grpc)
+        };
+        let mut endpoint = tonic::transport::Endpoint::from_shared(self.grpc.clone())
+            .map_err(|e| unreachable(&e))?;
+        if let Some(tls) = &self.tls {
+            endpoint = endpoint
+                .tls_config(tls.grpc_config())
+                .map_err(|e| unreachable(&e))?;
+        }
+        let channel = endpoint.connect().await.map_err(|e| unreachable(&e))?;
+        let client = ControlClient::new(channel);
         Ok(Control {
             client,
             key: self.api_key.clone(),
         })
+    }
+
+    /// `https://HTTP-ADDR/path` with TLS, else `http://…`.
+    pub fn url(&self, path: &str) -> String {
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        match &self.tls {
+            Some(tls) => format!(
+                "{scheme}://{}:{}{path}",
+                tls.host(self.http),
+                self.http.port()
+            ),
+            None => format!("{scheme}://{}{path}", self.http),
+        }
     }
 
     /// The node viewer `index` connects to: the addresses in turn.
@@ -83,8 +108,12 @@ impl Target {
         resume: Option<(u64, &str)>,
     ) -> anyhow::Result<Ws> {
         let addr = self.viewer_addr(index);
-        let stream = dial(addr, index / self.viewer_http.len().max(1)).await?;
-        let mut url = format!("ws://{addr}/ws/{room}?token={token}");
+        let tcp = dial(addr, index / self.viewer_http.len().max(1)).await?;
+        let (stream, scheme) = match &self.tls {
+            Some(tls) => (tls.connect(tcp).await?, "wss"),
+            None => (tls::Conn::Plain(tcp), "ws"),
+        };
+        let mut url = format!("{scheme}://{addr}/ws/{room}?token={token}");
         if let Some((last_seq, epoch)) = resume {
             url.push_str(&format!("&last_seq={last_seq}&epoch={epoch}"));
         }
@@ -95,7 +124,7 @@ impl Target {
 /// The WebSocket handshake on an open stream, with the harness's buffer sizes: thousands of
 /// connections each reading small frames need a small read buffer (tungstenite's default of
 /// 128 KiB per connection is mostly zeroed memory the harness would pay for on every read).
-pub async fn handshake(url: String, stream: tokio::net::TcpStream) -> anyhow::Result<Ws> {
+pub async fn handshake(url: String, stream: tls::Conn) -> anyhow::Result<Ws> {
     let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
         .read_buffer_size(8 * 1024);
     let (ws, _) = tokio_tungstenite::client_async_with_config(url, stream, Some(config)).await?;
@@ -324,7 +353,7 @@ pub fn progress(len: u64, what: &str, visible: bool) -> indicatif::ProgressBar {
 /// excluded; `None` if the server or the sample is not there.
 pub async fn metric(target: &Target, name: &str) -> Option<f64> {
     let body = http_client()
-        .get(format!("http://{}/metrics", target.http))
+        .get(target.url("/metrics"))
         .send()
         .await
         .ok()?
@@ -342,11 +371,13 @@ pub fn http_client() -> reqwest::Client {
     static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
     CLIENT
         .get_or_init(|| {
-            reqwest::Client::builder()
+            let mut b = reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
-                .pool_max_idle_per_host(64)
-                .build()
-                .expect("an HTTP client")
+                .pool_max_idle_per_host(64);
+            for ca in tls::extra_roots() {
+                b = b.add_root_certificate(ca);
+            }
+            b.build().expect("an HTTP client")
         })
         .clone()
 }
@@ -397,6 +428,7 @@ mod tests {
             viewer_http: vec![a, b],
             grpc: String::new(),
             api_key: String::new(),
+            tls: None,
         };
         let got: Vec<SocketAddr> = (0..4).map(|i| t.viewer_addr(i)).collect();
         assert_eq!(got, vec![a, b, a, b]);

@@ -46,6 +46,17 @@ struct Cli {
         default_value = ""
     )]
     api_key: String,
+    /// The server serves TLS itself (`--tls-cert`): viewers use `wss://`, WHIP/WHEP and
+    /// `/metrics` `https://`; give `--grpc` as `https://…`.
+    #[arg(long)]
+    tls: bool,
+    /// PEM file of a private CA to trust (besides the system's) with --tls.
+    #[arg(long, requires = "tls")]
+    ca: Option<std::path::PathBuf>,
+    /// The name the server's certificate is checked against with --tls [default: the
+    /// address's IP].
+    #[arg(long, requires = "tls")]
+    tls_name: Option<String>,
     /// Print the report as JSON on stdout (no progress bar).
     #[arg(long)]
     json: bool,
@@ -219,11 +230,30 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let tls = if cli.tls {
+        let ca = match cli.ca.as_ref().map(std::fs::read).transpose() {
+            Ok(ca) => ca,
+            Err(e) => {
+                eprintln!("cannot read --ca: {e}");
+                return ExitCode::from(2);
+            }
+        };
+        match showfloor_loadtest::tls::Tls::new(ca, cli.tls_name.clone()) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                eprintln!("TLS: {e:#}");
+                return ExitCode::from(2);
+            }
+        }
+    } else {
+        None
+    };
     let target = Target {
         http: cli.http[0],
         viewer_http: cli.http.clone(),
         grpc: cli.grpc.clone(),
         api_key: cli.api_key.clone(),
+        tls,
     };
     let progress = !cli.json;
     let run = async {

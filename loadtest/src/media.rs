@@ -94,7 +94,7 @@ impl Showfloor {
         offer: String,
     ) -> anyhow::Result<(String, Option<String>)> {
         let r = http_client()
-            .post(format!("http://{}{path}", self.target.http))
+            .post(self.target.url(path))
             .header("content-type", "application/sdp")
             .bearer_auth(bearer)
             .body(offer)
@@ -177,7 +177,7 @@ impl MediaServer for Showfloor {
     /// WHEP: DELETE the resource, then close.
     async fn unsubscribe(&self, s: Subscriber) {
         if let Some(path) = &s.resource {
-            let url = format!("http://{}{path}", self.target.http);
+            let url = self.target.url(path);
             if let Err(e) = http_client().delete(url).send().await {
                 eprintln!("DELETE {path}: {e}");
             }

@@ -26,7 +26,7 @@ pub async fn connect(addr: SocketAddr, index: usize, within: Duration) -> anyhow
     tokio::time::timeout(within, async {
         let stream = dial(addr, index).await?;
         let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
-        let mut ws = crate::handshake(url, stream).await?;
+        let mut ws = crate::handshake(url, crate::tls::Conn::Plain(stream)).await?;
         let open = next_text(&mut ws).await?;
         anyhow::ensure!(
             open.starts_with('0'),

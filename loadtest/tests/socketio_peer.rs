@@ -74,6 +74,7 @@ fn nowhere() -> Target {
         viewer_http: vec![],
         grpc: "http://127.0.0.1:9".into(),
         api_key: String::new(),
+        tls: None,
     }
 }
 

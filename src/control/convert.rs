@@ -56,6 +56,8 @@ pub(super) fn room_pb(s: &RoomSummary) -> pb::Room {
         online: s.online,
         peak_online: s.peak_online,
         owner_node: s.owner_node.clone().unwrap_or_default(),
+        registration: super::registration::mode_pb(r.registration),
+        phone_country: r.phone_country.clone(),
     }
 }
 

@@ -7,13 +7,17 @@ mod audience;
 mod catalog;
 mod commerce;
 mod convert;
+mod registration;
+mod reports;
 mod rooms;
 
 use crate::auth::HostKeys;
 use crate::metrics::Metrics;
-use crate::model::{HostCommand, HostReply, RoomState, RoomSummary};
+use crate::model::{HostCommand, HostReply, RegistrationStatus, RoomState, RoomSummary};
 use crate::pb;
 use crate::pb::control_server::Control;
+use crate::registration::Registrar;
+use crate::reports::Reports;
 use crate::rooms::Rooms;
 pub use convert::status_of;
 use std::future::Future;
@@ -24,17 +28,55 @@ use tonic::{Code, Request, Response, Status};
 
 pub struct ControlService {
     hub: Arc<dyn Rooms>,
+    registrar: Arc<Registrar>,
+    reports: Arc<Reports>,
     keys: HostKeys,
     metrics: Arc<Metrics>,
 }
 
 impl ControlService {
-    pub fn new(rooms: Arc<dyn Rooms>, metrics: Arc<Metrics>, keys: HostKeys) -> ControlService {
+    pub fn new(
+        rooms: Arc<dyn Rooms>,
+        registrar: Arc<Registrar>,
+        reports: Arc<Reports>,
+        metrics: Arc<Metrics>,
+        keys: HostKeys,
+    ) -> ControlService {
         ControlService {
             hub: rooms,
+            registrar,
+            reports,
             keys,
             metrics,
         }
+    }
+
+    /// `call` for the registration RPCs, whose work is the registrar's.
+    async fn call_registrar<T, R, Fut>(
+        &self,
+        method: &'static str,
+        req: Request<T>,
+        f: impl FnOnce(Arc<Registrar>, T) -> Fut,
+    ) -> Result<Response<R>, Status>
+    where
+        Fut: Future<Output = Result<R, Status>>,
+    {
+        let registrar = self.registrar.clone();
+        self.call(method, req, move |_, r| f(registrar, r)).await
+    }
+
+    /// `call` for the report RPCs, whose work is the reports service's.
+    async fn call_reports<T, R, Fut>(
+        &self,
+        method: &'static str,
+        req: Request<T>,
+        f: impl FnOnce(Arc<Reports>, T) -> Fut,
+    ) -> Result<Response<R>, Status>
+    where
+        Fut: Future<Output = Result<R, Status>>,
+    {
+        let reports = self.reports.clone();
+        self.call(method, req, move |_, r| f(reports, r)).await
     }
 
     fn authorize(&self, md: &tonic::metadata::MetadataMap) -> Result<(), Status> {
@@ -176,13 +218,117 @@ impl Control for ControlService {
         self.call("Announce", req, rooms::announce).await
     }
 
+    async fn set_registration(
+        &self,
+        req: Request<pb::SetRegistrationRequest>,
+    ) -> Result<Response<pb::Room>, Status> {
+        self.call("SetRegistration", req, registration::set_registration)
+            .await
+    }
+
+    async fn list_registrations(
+        &self,
+        req: Request<pb::ListRegistrationsRequest>,
+    ) -> Result<Response<pb::ListRegistrationsResponse>, Status> {
+        self.call_registrar("ListRegistrations", req, registration::list_registrations)
+            .await
+    }
+
+    async fn approve_registration(
+        &self,
+        req: Request<pb::RegistrationRef>,
+    ) -> Result<Response<pb::Registration>, Status> {
+        self.call_registrar("ApproveRegistration", req, |reg, r| {
+            registration::decide_registration(reg, r, RegistrationStatus::Approved)
+        })
+        .await
+    }
+
+    async fn reject_registration(
+        &self,
+        req: Request<pb::RegistrationRef>,
+    ) -> Result<Response<pb::Registration>, Status> {
+        self.call_registrar("RejectRegistration", req, |reg, r| {
+            registration::decide_registration(reg, r, RegistrationStatus::Rejected)
+        })
+        .await
+    }
+
+    async fn create_channel(
+        &self,
+        req: Request<pb::CreateChannelRequest>,
+    ) -> Result<Response<pb::Channel>, Status> {
+        self.call_registrar("CreateChannel", req, registration::create_channel)
+            .await
+    }
+
+    async fn list_channels(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::ListChannelsResponse>, Status> {
+        self.call_registrar("ListChannels", req, registration::list_channels)
+            .await
+    }
+
+    async fn import_dealers(
+        &self,
+        req: Request<pb::ImportDealersRequest>,
+    ) -> Result<Response<pb::ImportDealersResponse>, Status> {
+        self.call_registrar("ImportDealers", req, registration::import_dealers)
+            .await
+    }
+
     type WatchRoomStream = WatchStream;
+
+    async fn get_room_report(
+        &self,
+        req: Request<pb::GetRoomReportRequest>,
+    ) -> Result<Response<pb::RoomReport>, Status> {
+        self.call_reports("GetRoomReport", req, reports::room_report)
+            .await
+    }
+
+    async fn list_leads(
+        &self,
+        req: Request<pb::ListLeadsRequest>,
+    ) -> Result<Response<pb::ListLeadsResponse>, Status> {
+        self.call_reports("ListLeads", req, reports::list_leads)
+            .await
+    }
+
+    async fn get_referral_tree(
+        &self,
+        req: Request<pb::GetReferralTreeRequest>,
+    ) -> Result<Response<pb::ReferralTree>, Status> {
+        self.call_reports("GetReferralTree", req, reports::referral_tree)
+            .await
+    }
+
+    async fn export_report(
+        &self,
+        req: Request<pb::ExportReportRequest>,
+    ) -> Result<Response<pb::ExportReportResponse>, Status> {
+        self.call_reports("ExportReport", req, reports::export_report)
+            .await
+    }
+
+    async fn set_lead_weights(
+        &self,
+        req: Request<pb::SetLeadWeightsRequest>,
+    ) -> Result<Response<pb::LeadWeights>, Status> {
+        self.call_reports("SetLeadWeights", req, reports::set_lead_weights)
+            .await
+    }
 
     async fn watch_room(
         &self,
         req: Request<pb::RoomRef>,
     ) -> Result<Response<Self::WatchRoomStream>, Status> {
-        self.call("WatchRoom", req, rooms::watch_room).await
+        let reports = self.reports.clone();
+        self.call("WatchRoom", req, move |hub, r| {
+            reports::watch_room(hub, reports, r)
+        })
+        .await
     }
 
     async fn add_brand(

@@ -4,12 +4,13 @@ use super::convert::*;
 use super::*;
 use crate::auth;
 use crate::model::*;
-use futures_util::StreamExt;
 
 pub(super) async fn create_room(
     hub: Arc<dyn Rooms>,
     r: pb::CreateRoomRequest,
 ) -> Result<pb::CreateRoomResponse, Status> {
+    let registration = super::registration::mode_of(r.registration, "registration")?;
+    super::registration::check_phone_country(&r.phone_country)?;
     let token_key = auth::generate_key();
     let s = hub
         .create_room(NewRoom {
@@ -25,6 +26,8 @@ pub(super) async fn create_room(
             tiers: r.tiers,
             currency: (!r.currency.is_empty()).then_some(r.currency),
             token_key: Secret::new(token_key.clone()),
+            registration: registration.unwrap_or_default(),
+            phone_country: r.phone_country,
         })
         .await
         .map_err(status_of)?;
@@ -88,18 +91,4 @@ pub(super) async fn announce(
     r: pb::AnnounceRequest,
 ) -> Result<pb::Empty, Status> {
     done(host(&*hub, &r.room_id, HostCommand::Announce { text: r.text }).await?)
-}
-
-pub(super) async fn watch_room(hub: Arc<dyn Rooms>, r: pb::RoomRef) -> Result<WatchStream, Status> {
-    need("room_id", &r.room_id)?;
-    let events = hub.watch(&r.room_id).await.map_err(status_of)?;
-    let room = r.room_id;
-    // A stream that lost its room ends with UNAVAILABLE (watch again), not as if it ended.
-    let stream: WatchStream = Box::pin(events.filter_map(move |ev| {
-        std::future::ready(match ev {
-            WatchEvent::Lost { why } => Some(Err(Status::unavailable(why))),
-            ev => watch_pb(&room, ev).map(Ok),
-        })
-    }));
-    Ok(stream)
 }

@@ -244,6 +244,8 @@ impl RoomOwner {
             }
             return stopped;
         }
+        // Engagement counted since the last batch is written with the last submission.
+        self.room.flush_engagement(&mut out);
         self.flush(&mut out).await;
         if let Stopped::Drained = stopped {
             for (_, s) in self.sessions.drain() {
@@ -384,6 +386,12 @@ impl RoomOwner {
                         remote: true,
                     },
                 );
+                // The node serving the session replays the missed events itself.
+                let replay_after = req
+                    .resume
+                    .as_ref()
+                    .filter(|r| r.replayed_by_node && self.room.resumable(r))
+                    .map(|r| r.last_seq);
                 let joined = self.room.join(session, req, now, out);
                 self.carry_out_now(out);
                 match joined {
@@ -403,7 +411,9 @@ impl RoomOwner {
                             epoch: self.room.epoch().to_string(),
                             tiers: record.tiers.clone(),
                             currency: record.currency.clone(),
+                            window: record.history_window,
                             initial,
+                            replay_after,
                         }));
                     }
                     Err(refusal) => {

@@ -7,6 +7,7 @@ mod codecs;
 pub mod http;
 pub mod keyframe;
 mod publish;
+pub mod relay_crypto;
 pub mod rewrite;
 mod room;
 pub mod rtcp;
@@ -19,6 +20,7 @@ mod tasks;
 pub mod udp;
 
 pub use cascade::{RelayedCodec, RelayedFeed, SUBSCRIPTION_TTL};
+pub use relay_crypto::SubKey;
 pub use room::{Feed, ProgramState, RoomMedia};
 pub use session::Session;
 
@@ -47,9 +49,14 @@ const SHUTDOWN_WAIT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct MediaConfig {
     pub udp_addr: SocketAddr,
+    /// The machine's public addresses behind a 1:1 NAT, announced instead of its own.
+    pub public_ips: Vec<std::net::IpAddr>,
     pub max_subscribers: usize,
     pub queue: usize,
     pub publisher_idle: Duration,
+    /// A room's media with no session, feed or viewer on this node and no request for it
+    /// this long is dropped from memory (made again by its next request).
+    pub room_idle: Duration,
     /// The relay socket that carries media between the nodes of a cluster (`None`: alone).
     pub relay_addr: Option<SocketAddr>,
 }
@@ -92,11 +99,13 @@ pub struct MediaStats {
     pub forwarded: Counter,
     pub relay_sent: Counter,
     pub relay_received: Counter,
+    pub relay_resent: Counter,
     pub dropped: Counter,
     pub keyframe_requests: Counter,
     pub switches: Counter,
     pub publishers: Gauge,
     pub viewers: Gauge,
+    pub rooms: Gauge,
 }
 
 impl MediaStats {
@@ -105,11 +114,13 @@ impl MediaStats {
             forwarded: m.media_rtp_forwarded.clone(),
             relay_sent: m.media_relay_sent.clone(),
             relay_received: m.media_relay_received.clone(),
+            relay_resent: m.media_relay_resent.clone(),
             dropped: m.media_rtp_dropped.clone(),
             keyframe_requests: m.media_keyframe_requests.clone(),
             switches: m.media_switches.clone(),
             publishers: m.media_publishers.clone(),
             viewers: m.media_viewers.clone(),
+            rooms: m.media_rooms.clone(),
         }
     }
 }
@@ -222,6 +233,7 @@ impl Media {
     /// brand on air, sessions to end) and reports which brands have a live feed.
     async fn room_for(self: &Arc<Self>, room: &str) -> Result<Arc<RoomMedia>, MediaError> {
         if let Some(r) = self.rooms.get(room) {
+            r.touch();
             return Ok(r.clone());
         }
         let mut signals = self
@@ -256,16 +268,17 @@ impl Media {
             .clone();
         // Only the caller that created it starts its tasks; a racing one drops its stream.
         if let Some(live) = created {
-            self.spawn(tasks::follow_room(
-                Arc::downgrade(self),
-                Arc::downgrade(&r),
-                signals,
-            ));
-            self.spawn(tasks::report_live_feeds(
-                live,
-                self.rooms_seam.clone(),
-                room.to_string(),
-            ));
+            self.stats.rooms.set(self.rooms.len() as i64);
+            // Both end when the room's media is dropped (idle), dropping the signals stream.
+            let follow = tasks::follow_room(Arc::downgrade(self), Arc::downgrade(&r), signals);
+            let report = tasks::report_live_feeds(live, self.rooms_seam.clone(), room.to_string());
+            let gone = r.gone.clone();
+            self.spawn(async move {
+                gone.run_until_cancelled(async move {
+                    tokio::join!(follow, report);
+                })
+                .await;
+            });
         }
         Ok(r)
     }
@@ -293,6 +306,17 @@ impl Media {
         };
         let room_media = session.room_media.clone();
         self.sessions.insert(id.clone(), session);
+        // Dropped as idle between its lookup and now (the sweep saw no session then).
+        if !self
+            .rooms
+            .get(&room)
+            .is_some_and(|r| Arc::ptr_eq(&r, &room_media))
+        {
+            self.close_session(&id).await;
+            return Err(MediaError::Unavailable(format!(
+                "the media of room {room} was being reset on this server; try again"
+            )));
+        }
         let refused = match self.rooms_seam.attach_media(&room, attach).await {
             Err(why) => Some(why),
             // `shutdown` may have listed the sessions before this one was registered.

@@ -2,7 +2,7 @@
 //! brand's feeds) and the viewers that follow it. Synchronous: locks here are short and never
 //! held across `.await`.
 
-use super::cascade::{Relay, Targets};
+use super::cascade::{Relay, SentPackets, Targets};
 use super::keyframe::{self, VideoCodec};
 use super::rewrite::{Incoming, SourceId};
 use super::sfu::{self, MediaKind, SourceCodec, Subscriber};
@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, watch};
+use tokio_util::sync::CancellationToken;
 
 /// Least time between two key-frame requests to one source.
 const PLI_INTERVAL: Duration = Duration::from_millis(300);
@@ -41,6 +42,8 @@ pub struct Feed {
     last_packet_ms: AtomicI64,
     /// Carried from another node (the cascade): never relayed again.
     relayed: bool,
+    /// A local feed's last packets, kept while it is relayed (edges may ask for them again).
+    pub(super) relay_sent: SentPackets,
 }
 
 impl Feed {
@@ -60,6 +63,7 @@ impl Feed {
             last_pli: Mutex::new(None),
             last_packet_ms: AtomicI64::new(crate::model::now_ms()),
             relayed: false,
+            relay_sent: SentPackets::default(),
         }
     }
 
@@ -106,6 +110,11 @@ pub struct RoomMedia {
     stats: Arc<MediaStats>,
     /// The other nodes this node's own feeds of the room are relayed to (the cascade).
     relay: RwLock<Option<(Arc<Relay>, Targets)>>,
+    /// When a request last asked for the room's media, or the room last had a session, a
+    /// feed or a viewer here.
+    used: Mutex<Instant>,
+    /// Cancelled when the node drops the room's media (idle): its tasks end.
+    pub(super) gone: CancellationToken,
 }
 
 impl RoomMedia {
@@ -134,6 +143,8 @@ impl RoomMedia {
             live,
             stats,
             relay: RwLock::new(None),
+            used: Mutex::new(Instant::now()),
+            gone: CancellationToken::new(),
         };
         (Arc::new(room), live_rx)
     }
@@ -274,6 +285,7 @@ impl RoomMedia {
             .store(crate::model::now_ms(), Ordering::Relaxed);
         if !feed.relayed {
             if let Some((relay, targets)) = &*self.relay.read() {
+                feed.relay_sent.keep(p);
                 relay.send(targets, feed.source, p);
             }
         }
@@ -385,10 +397,14 @@ impl RoomMedia {
     /// An edge's viewer asked for a key frame of feed `source` (this node's own): throttled
     /// with every other request for it, so many edges' requests reach the publisher as one.
     pub(super) fn relayed_keyframe_request(&self, source: u64) {
-        let feed = self.local_feeds().into_iter().find(|f| f.source == source);
-        if let Some(f) = feed {
+        if let Some(f) = self.local_feed(source) {
             f.request_keyframe(false, &self.stats);
         }
+    }
+
+    /// This node's own feed `source` of the room.
+    pub(super) fn local_feed(&self, source: u64) -> Option<Arc<Feed>> {
+        self.local_feeds().into_iter().find(|f| f.source == source)
     }
 
     pub fn program(&self) -> ProgramState {
@@ -402,5 +418,19 @@ impl RoomMedia {
 
     pub fn subscriber_count(&self) -> usize {
         self.subscribers.read().len()
+    }
+
+    /// Marks the room's media as in use now.
+    pub(super) fn touch(&self) {
+        *self.used.lock() = Instant::now();
+    }
+
+    /// How long the room's media has had no feed nor viewer here and no request for it (a
+    /// media session of the room counts too, and is checked by the caller).
+    pub(super) fn idle_for(&self) -> Duration {
+        if self.subscriber_count() > 0 || !self.feeds.lock().is_empty() {
+            self.touch();
+        }
+        self.used.lock().elapsed()
     }
 }

@@ -233,6 +233,7 @@ impl Media {
             &local.sdp,
             &peer.endpoint.local_addrs(),
             self.mux.local_addr().port(),
+            &self.config.public_ips,
         ))
     }
 
@@ -274,6 +275,7 @@ impl Media {
                     &local.sdp,
                     &s.endpoint.local_addrs(),
                     self.mux.local_addr().port(),
+                    &self.config.public_ips,
                 );
                 Ok(Some(sdp::ice_fragment(&answer)))
             }

@@ -2,7 +2,7 @@
 //! username fragment does its USERNAME attribute name; and the SDP edits that advertise the
 //! shared port.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xa4, 0x42];
 const ATTR_USERNAME: u16 = 0x0006;
@@ -59,15 +59,26 @@ pub fn sdp_ufrags(sdp: &str) -> Vec<String> {
 
 /// Rewrites the UDP host candidates of an SDP that name one of `locals` (the sockets a
 /// PeerConnection thinks it has) to the shared media address's port; other lines are kept.
-pub fn advertise_shared_port(sdp: &str, locals: &[SocketAddr], port: u16) -> String {
+/// With `public` addresses (a 1:1 NAT in front of the machine), each such candidate of an IP
+/// family that has public addresses names those instead, once each: the private addresses
+/// are not reachable from outside, and are not shown.
+pub fn advertise_shared_port(
+    sdp: &str,
+    locals: &[SocketAddr],
+    port: u16,
+    public: &[IpAddr],
+) -> String {
     let mut out = String::with_capacity(sdp.len());
+    let mut announced: Vec<IpAddr> = Vec::new();
     for line in sdp.split_inclusive('\n') {
         let body = line.trim_end_matches(['\r', '\n']);
         let ending = &line[body.len()..];
-        match rewrite_candidate(body, locals, port) {
+        match rewrite_candidate(body, locals, port, public, &mut announced) {
             Some(new) => {
-                out.push_str(&new);
-                out.push_str(ending);
+                for l in new {
+                    out.push_str(&l);
+                    out.push_str(ending);
+                }
             }
             None => out.push_str(line),
         }
@@ -75,21 +86,43 @@ pub fn advertise_shared_port(sdp: &str, locals: &[SocketAddr], port: u16) -> Str
     out
 }
 
-fn rewrite_candidate(line: &str, locals: &[SocketAddr], port: u16) -> Option<String> {
+fn rewrite_candidate(
+    line: &str,
+    locals: &[SocketAddr],
+    port: u16,
+    public: &[IpAddr],
+    announced: &mut Vec<IpAddr>,
+) -> Option<Vec<String>> {
     let rest = line.strip_prefix("a=candidate:")?;
     // foundation component transport priority address port typ type ...
-    let mut f: Vec<&str> = rest.split(' ').collect();
+    let mut f: Vec<String> = rest.split(' ').map(str::to_string).collect();
     if f.len() < 8 || !f[2].eq_ignore_ascii_case("udp") || f[6] != "typ" || f[7] != "host" {
         return None;
     }
-    let ip: std::net::IpAddr = f[4].parse().ok()?;
+    let ip: IpAddr = f[4].parse().ok()?;
     let p: u16 = f[5].parse().ok()?;
     if !locals.iter().any(|a| a.ip() == ip && a.port() == p) {
         return None;
     }
-    let port = port.to_string();
-    f[5] = &port;
-    Some(format!("a=candidate:{}", f.join(" ")))
+    f[5] = port.to_string();
+    let mapped: Vec<IpAddr> = public
+        .iter()
+        .filter(|p| p.is_ipv4() == ip.is_ipv4())
+        .copied()
+        .collect();
+    if mapped.is_empty() {
+        return Some(vec![format!("a=candidate:{}", f.join(" "))]);
+    }
+    let mut lines = Vec::new();
+    for p in mapped {
+        if announced.contains(&p) {
+            continue;
+        }
+        announced.push(p);
+        f[4] = p.to_string();
+        lines.push(format!("a=candidate:{}", f.join(" ")));
+    }
+    Some(lines)
 }
 
 #[cfg(test)]
@@ -140,10 +173,46 @@ mod tests {
                    a=candidate:3 1 tcp 2130706431 127.0.0.1 40001 typ host tcptype passive\r\n\
                    a=ice-ufrag:abcd\r\n";
         let locals = ["127.0.0.1:40001".parse().unwrap()];
-        let out = advertise_shared_port(sdp, &locals, 7882);
+        let out = advertise_shared_port(sdp, &locals, 7882, &[]);
         assert!(out.contains("a=candidate:1 1 udp 2130706431 127.0.0.1 7882 typ host\r\n"));
         assert!(out.contains("127.0.0.1 40002 typ host"));
         assert!(out.contains("tcp 2130706431 127.0.0.1 40001"));
         assert_eq!(sdp_ufrags(&out), vec!["abcd".to_string()]);
+    }
+
+    #[test]
+    fn behind_a_one_to_one_nat_our_candidates_name_the_public_address_once() {
+        let sdp = "v=0\r\n\
+                   a=candidate:1 1 udp 2130706431 10.0.0.5 40001 typ host\r\n\
+                   a=candidate:2 1 udp 2130706431 172.17.0.1 40002 typ host\r\n\
+                   a=candidate:3 1 udp 2130706431 fd00::5 40003 typ host\r\n\
+                   a=candidate:4 1 udp 1694498815 198.51.100.9 5000 typ srflx\r\n";
+        let locals: Vec<SocketAddr> = ["10.0.0.5:40001", "172.17.0.1:40002", "[fd00::5]:40003"]
+            .iter()
+            .map(|a| a.parse().unwrap())
+            .collect();
+        let public = ["203.0.113.7".parse().unwrap()];
+        let out = advertise_shared_port(sdp, &locals, 7882, &public);
+        assert!(out.contains("a=candidate:1 1 udp 2130706431 203.0.113.7 7882 typ host\r\n"));
+        assert_eq!(out.matches("203.0.113.7").count(), 1, "once: {out}");
+        assert!(
+            !out.contains("10.0.0.5") && !out.contains("172.17.0.1"),
+            "{out}"
+        );
+        // No public IPv6 address: IPv6 candidates stay as they are (port rewritten).
+        assert!(out.contains("fd00::5 7882 typ host"), "{out}");
+        // Not ours: untouched.
+        assert!(out.contains("198.51.100.9 5000 typ srflx"));
+        // Two public addresses of a family: one candidate each.
+        let public: Vec<IpAddr> = vec![
+            "203.0.113.7".parse().unwrap(),
+            "203.0.113.8".parse().unwrap(),
+        ];
+        let out = advertise_shared_port(sdp, &locals, 7882, &public);
+        assert!(
+            out.contains("203.0.113.7 7882") && out.contains("203.0.113.8 7882"),
+            "{out}"
+        );
+        assert_eq!(out.matches("typ host").count(), 3, "{out}");
     }
 }

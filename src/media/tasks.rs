@@ -44,7 +44,9 @@ impl Media {
         let now_ms = crate::model::now_ms();
         let idle_ms = self.config.publisher_idle.as_millis() as i64;
         let mut stale = Vec::new();
+        let mut in_use = std::collections::HashSet::new();
         for s in self.sessions.iter() {
+            in_use.insert(s.room.clone());
             if s.token_expires_ms <= now_ms {
                 stale.push((s.id.clone(), "token expired"));
                 continue;
@@ -69,6 +71,31 @@ impl Media {
             tracing::info!(session = %id, why, "closing media session");
             self.close_session(&id).await;
         }
+        self.drop_idle_rooms(&in_use);
+    }
+
+    /// Drops the media of rooms nothing here uses any more: no session (`in_use` lists the
+    /// rooms that had one at the start of the sweep, and the check is made again under the
+    /// map's lock), no feed, no viewer, no request for `room_idle`. Its follower and reporter
+    /// end with it; a session admitted meanwhile finds it gone and is refused (try again).
+    fn drop_idle_rooms(&self, in_use: &std::collections::HashSet<String>) {
+        let idle: Vec<Arc<RoomMedia>> = self
+            .rooms
+            .iter()
+            .filter(|r| !in_use.contains(r.key()))
+            .filter(|r| r.idle_for() >= self.config.room_idle)
+            .map(|r| r.value().clone())
+            .collect();
+        for r in idle {
+            let dropped = self.rooms.remove_if(&r.id, |_, x| {
+                Arc::ptr_eq(x, &r) && !self.sessions.iter().any(|s| s.room == r.id)
+            });
+            if dropped.is_some() {
+                tracing::debug!(room = %r.id, "room media idle: dropped");
+                r.gone.cancel();
+            }
+        }
+        self.stats.rooms.set(self.rooms.len() as i64);
     }
 }
 

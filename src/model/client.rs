@@ -39,6 +39,14 @@ pub enum ClientMessage {
     GrabRedPacket {
         packet_id: String,
     },
+    /// A product card was opened (engagement; nothing is sent to anyone).
+    ProductView {
+        product_id: String,
+    },
+    /// A product's link was followed (engagement; verified dealers only).
+    ProductClick {
+        product_id: String,
+    },
 }
 
 /// Why a client message was refused. `code` is stable and machine-readable.

@@ -89,6 +89,12 @@ pub enum HostCommand {
     ListApplications {
         status: Option<ApplicationStatus>,
     },
+    /// Who may register, and the default country of registrants' phone numbers (`None`:
+    /// unchanged).
+    SetRegistration {
+        mode: crate::model::RegistrationMode,
+        phone_country: Option<String>,
+    },
     Commerce(CommerceCommand),
 }
 
@@ -196,6 +202,9 @@ pub struct NewRoom {
     pub tiers: Vec<String>,
     pub currency: Option<String>,
     pub token_key: crate::model::Secret,
+    pub registration: crate::model::RegistrationMode,
+    /// Checked by the caller against the phone-number metadata; the room checks its shape.
+    pub phone_country: String,
 }
 
 /// Host commands about commerce.

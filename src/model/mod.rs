@@ -3,16 +3,20 @@
 
 pub mod client;
 pub mod command;
+pub mod engagement;
 pub mod event;
 pub mod records;
+pub mod registration;
 pub mod secret;
 pub mod session;
 pub mod store_op;
 
 pub use client::{ClientMessage, ProtocolError};
 pub use command::*;
+pub use engagement::*;
 pub use event::{RoomEvent, SeqEvent};
 pub use records::*;
+pub use registration::*;
 pub use secret::Secret;
 pub use session::*;
 pub use store_op::StoreOp;

@@ -63,6 +63,13 @@ pub struct RoomRecord {
     pub ended_ms: Option<i64>,
     /// Highest id counter handed out for brands/products/messages/applications.
     pub next_id: u64,
+    /// Who may register by themselves (docs/registration.md).
+    #[serde(default)]
+    pub registration: crate::model::RegistrationMode,
+    /// ISO 3166 country (`CN`) for phone numbers registrants type without `+`; empty: they
+    /// must type the international form.
+    #[serde(default)]
+    pub phone_country: String,
 }
 
 impl RoomRecord {

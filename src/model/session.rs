@@ -93,6 +93,12 @@ pub struct ResumeFrom {
     pub last_seq: u64,
     /// `None`: the client did not say (then it cannot be resumed; it gets a snapshot).
     pub epoch: Option<String>,
+    /// Set by a node serving the session for a room another node owns, when that node holds
+    /// the events after `last_seq` itself: the room then only checks that it would have
+    /// replayed them (same epoch, still in its window) and answers the resumed welcome
+    /// alone; the serving node replays the events from its own window.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub replayed_by_node: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -105,4 +105,42 @@ pub enum StoreOp {
         amount_cents: i64,
         at_ms: i64,
     },
+    /// A new registration, unless its phone, invite code, viewer id or id is taken in the
+    /// room (then nothing is written: read it back by phone to learn which one stands).
+    /// Registrations are not the room owner's state: they are written by whichever node takes
+    /// the request, never fenced.
+    PutRegistration {
+        room: String,
+        registration: Box<crate::model::Registration>,
+    },
+    /// A pending registration is approved or rejected; an approved one may be rejected (the
+    /// host revokes it); a rejected one stays rejected.
+    DecideRegistration {
+        room: String,
+        id: String,
+        status: crate::model::RegistrationStatus,
+        at_ms: i64,
+    },
+    /// A new channel link, unless its code or name is taken in the room (then nothing is
+    /// written).
+    PutChannel {
+        room: String,
+        channel: Box<crate::model::Channel>,
+    },
+    /// Engagement counted by the room since its last batch (one write per interval).
+    AppendEngagement {
+        room: String,
+        records: Vec<crate::model::EngagementRecord>,
+    },
+    /// A brand went on air (the running order's log, from which segments are cut).
+    AppendProgram {
+        room: String,
+        record: crate::model::ProgramRecord,
+    },
+    /// A room's lead-score weights (written by any node, like registrations: not fenced).
+    PutLeadWeights {
+        room: String,
+        weights: Box<crate::model::LeadWeights>,
+        at_ms: i64,
+    },
 }

@@ -294,6 +294,12 @@ pub fn parse_client_message(text: &str) -> Result<ClientMessage, ProtocolError> 
         "grab_red_packet" => Ok(ClientMessage::GrabRedPacket {
             packet_id: f.token("packet_id", 64)?,
         }),
+        "product_view" => Ok(ClientMessage::ProductView {
+            product_id: f.token("product_id", 64)?,
+        }),
+        "product_click" => Ok(ClientMessage::ProductClick {
+            product_id: f.token("product_id", 64)?,
+        }),
         other => Err(ProtocolError::new(
             "unknown_type",
             format!(
@@ -355,6 +361,18 @@ mod tests {
                 key: "k".into()
             }
         );
+        assert_eq!(
+            parse_client_message(r#"{"type":"product_view","product_id":"p3"}"#).unwrap(),
+            ClientMessage::ProductView {
+                product_id: "p3".into()
+            }
+        );
+        assert_eq!(
+            parse_client_message(r#"{"type":"product_click","product_id":"p3"}"#).unwrap(),
+            ClientMessage::ProductClick {
+                product_id: "p3".into()
+            }
+        );
     }
 
     #[test]
@@ -364,6 +382,12 @@ mod tests {
         assert_eq!(e("[1,2]"), "bad_json");
         assert_eq!(e(r#"{"text":"x"}"#), "missing_field");
         assert_eq!(e(r#"{"type":"dance"}"#), "unknown_type");
+        assert_eq!(e(r#"{"type":"product_view"}"#), "missing_field");
+        assert_eq!(
+            e(r#"{"type":"product_click","product_id":"a b"}"#),
+            "invalid_field"
+        );
+        assert_eq!(e(r#"{"type":"product_view","product_id":7}"#), "bad_json");
         assert_eq!(e(r#"{"type":"chat"}"#), "missing_field");
         assert_eq!(e(r#"{"type":"chat","text":"   "}"#), "invalid_field");
         assert_eq!(

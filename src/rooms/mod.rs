@@ -53,9 +53,15 @@ pub struct RemoteJoined {
     /// The room's dealer tiers and currency, to render events per class.
     pub tiers: Vec<String>,
     pub currency: String,
+    /// How many events the room keeps for resume (its `history_window`).
+    pub window: u32,
     /// The welcome (or the resumed welcome and the replayed frames), in order: the first
     /// frames of the session.
     pub initial: Vec<String>,
+    /// Set when the session resumed with `ResumeFrom::replayed_by_node`: `initial` is the
+    /// resumed welcome alone, and the serving node gives the events after this seq from its
+    /// own window.
+    pub replay_after: Option<u64>,
 }
 
 /// What the media layer hears of a room.

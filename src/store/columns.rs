@@ -30,6 +30,8 @@ pub(crate) const ROOM: &[&str] = &[
     "opened_ms",
     "ended_ms",
     "next_id",
+    "registration",
+    "phone_country",
 ];
 
 /// [`crate::model::Brand`]'s own columns (a room's table also has `room` first).
@@ -152,3 +154,43 @@ pub(crate) const RED_PACKET: &[&str] = &[
     "created_ms",
     "expires_ms",
 ];
+
+/// [`crate::model::Registration`]'s own columns (a room's table also has `room` first).
+pub(crate) const REGISTRATION: &[&str] = &[
+    "id",
+    "viewer_id",
+    "name",
+    "company",
+    "phone",
+    "status",
+    "source",
+    "invite_code",
+    "secret",
+    "inviter_id",
+    "channel",
+    "created_ms",
+    "decided_ms",
+];
+
+/// [`crate::model::Channel`]'s own columns (a room's table also has `room` first).
+pub(crate) const CHANNEL: &[&str] = &["code", "name", "created_ms"];
+
+/// The `WHERE` clause of a registrations read, with `room` as the first parameter and the
+/// key's value (if any) as the second; `mark` is how the backend numbers them (`?` or `$`).
+pub(crate) fn registration_filter(
+    key: &crate::model::RegistrationKey,
+    mark: char,
+) -> (String, Option<&str>) {
+    use crate::model::RegistrationKey as K;
+    let (column, value) = match key {
+        K::All => return (format!("WHERE room = {mark}1"), None),
+        K::Id(v) => ("id", v),
+        K::Phone(v) => ("phone", v),
+        K::InviteCode(v) => ("invite_code", v),
+        K::ViewerId(v) => ("viewer_id", v),
+    };
+    (
+        format!("WHERE room = {mark}1 AND {column} = {mark}2"),
+        Some(value.as_str()),
+    )
+}

@@ -18,7 +18,10 @@ pub use durable::{Durable, DurableSender};
 pub use error::{BoxError, StoreError, Violation};
 pub use watch_time::WatchTime;
 
-use crate::model::{AudienceRecord, ChatRecord, LoadedRoom, RoomRecord, RoomState};
+use crate::model::{
+    AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom, ProgramRecord,
+    Registration, RegistrationKey, RoomRecord, RoomState,
+};
 use async_trait::async_trait;
 
 /// Which rooms [`Store::list_rooms`] returns. The default is every room.
@@ -66,6 +69,30 @@ pub trait Store: Send + Sync + 'static {
 
     /// How long each viewer of a room has watched, from its audience log (see [`WatchTime`]).
     async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// A room's registrations that `key` selects, oldest first. Registrations are written
+    /// with `StoreOp::PutRegistration` by any node (not only the room's owner) and are not
+    /// part of a loaded room.
+    async fn registrations(
+        &self,
+        room: &str,
+        key: RegistrationKey,
+    ) -> Result<Vec<Registration>, StoreError>;
+
+    /// A room's channel links, oldest first.
+    async fn channels(&self, room: &str) -> Result<Vec<Channel>, StoreError>;
+
+    /// A room's engagement batches (`StoreOp::AppendEngagement`), oldest first.
+    async fn engagement(&self, room: &str) -> Result<Vec<EngagementRecord>, StoreError>;
+
+    /// A room's log of brands on air (`StoreOp::AppendProgram`), oldest first.
+    async fn program_log(&self, room: &str) -> Result<Vec<ProgramRecord>, StoreError>;
+
+    /// Every chat message of a room that was not deleted, oldest first.
+    async fn chat_log(&self, room: &str) -> Result<Vec<ChatRecord>, StoreError>;
+
+    /// A room's lead-score weights, if a host set them (`StoreOp::PutLeadWeights`).
+    async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError>;
 
     /// Whether the backend answers now (readiness): an embedded one always does.
     async fn ping(&self) -> Result<(), StoreError> {

@@ -1,6 +1,9 @@
 //! Test doubles built on any store: [`SlowStore`], whose writes become durable late.
 
-use crate::model::{AudienceRecord, ChatRecord, LoadedRoom, RoomRecord};
+use crate::model::{
+    AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom, ProgramRecord,
+    Registration, RegistrationKey, RoomRecord,
+};
 use crate::store::{Durable, DurableSender, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -100,6 +103,30 @@ impl<S: Store> Store for SlowStore<S> {
     async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError> {
         self.inner.watch_time(room).await
     }
+
+    async fn registrations(
+        &self,
+        room: &str,
+        key: RegistrationKey,
+    ) -> Result<Vec<Registration>, StoreError> {
+        self.inner.registrations(room, key).await
+    }
+
+    async fn channels(&self, room: &str) -> Result<Vec<Channel>, StoreError> {
+        self.inner.channels(room).await
+    }
+    async fn engagement(&self, room: &str) -> Result<Vec<EngagementRecord>, StoreError> {
+        self.inner.engagement(room).await
+    }
+    async fn program_log(&self, room: &str) -> Result<Vec<ProgramRecord>, StoreError> {
+        self.inner.program_log(room).await
+    }
+    async fn chat_log(&self, room: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        self.inner.chat_log(room).await
+    }
+    async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
+        self.inner.lead_weights(room).await
+    }
 }
 
 #[cfg(test)]
@@ -128,6 +155,8 @@ mod tests {
             opened_ms: None,
             ended_ms: None,
             next_id: 1,
+            registration: Default::default(),
+            phone_country: String::new(),
         }))
     }
 

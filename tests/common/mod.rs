@@ -6,7 +6,9 @@ pub mod cluster;
 pub mod nats;
 pub mod price_show;
 pub mod process;
+pub mod registration;
 pub mod rtc_client;
+pub mod udp_relay;
 
 #[allow(unused_imports)]
 pub use process::Served;
@@ -62,6 +64,16 @@ impl Server {
             dir: dir.to_path_buf(),
             _tmp: None,
         }
+    }
+
+    /// A server on a fresh PostgreSQL database of the test server (instead of SQLite).
+    pub async fn start_on_postgres() -> Server {
+        let url = showfloor::store::postgres::scratch::fresh_database_url();
+        Server::start_with(|c| {
+            c.store = showfloor::config::StoreKind::Postgres;
+            c.postgres = Some(url.into());
+        })
+        .await
     }
 
     /// A server already started by the test (e.g. on a store of its own), in `dir`.
@@ -511,6 +523,32 @@ impl Control {
 /// The `showfloor` binary of this build.
 pub fn bin() -> std::process::Command {
     std::process::Command::new(env!("CARGO_BIN_EXE_showfloor"))
+}
+
+/// What `showfloor ctl` did: its exit code and output.
+pub struct CtlRun {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// `showfloor ctl --server … --key KEY ARGS…` against `server`, off the runtime's threads.
+pub async fn ctl_run(server: &Server, args: &[&str]) -> CtlRun {
+    let mut cmd = bin();
+    cmd.args(["ctl", "--server"])
+        .arg(format!("http://{}", server.app().grpc_addr))
+        .args(["--key", KEY])
+        .args(args);
+    tokio::task::spawn_blocking(move || {
+        let out = cmd.output().expect("the binary runs");
+        CtlRun {
+            code: out.status.code(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    })
+    .await
+    .unwrap()
 }
 
 /// A loopback port that was free a moment ago.

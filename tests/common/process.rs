@@ -34,6 +34,15 @@ impl Served {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
+        Served::start_logging(args, "info").await
+    }
+
+    /// As [`Served::start`], logging what `filter` (`SHOWFLOOR_LOG`) lets through.
+    pub async fn start_logging<I, S>(args: I, filter: &str) -> Served
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         let mut child = super::bin()
             .arg("serve")
             .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
@@ -44,7 +53,7 @@ impl Served {
                 "127.0.0.1:0",
             ])
             .args(args)
-            .env("SHOWFLOOR_LOG", "info")
+            .env("SHOWFLOOR_LOG", filter)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()

@@ -10,9 +10,9 @@ Prints one line per problem and exits 1, or prints a summary and exits 0."""
 import pathlib
 import sys
 
-import yaml
 
 import srcfacts
+from kustomized import load, selects
 
 errors = []
 
@@ -21,33 +21,12 @@ def err(msg):
     errors.append(msg)
 
 
-def selects(selector, labels):
-    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
-
-
 def main(root):
     k8s = pathlib.Path(root, "deploy", "k8s")
     known_env = srcfacts.env_names(root)
     routes = srcfacts.routes(root)
 
-    kust = yaml.safe_load((k8s / "kustomization.yaml").read_text())
-    files = sorted(p.name for p in k8s.glob("*.yaml") if p.name != "kustomization.yaml")
-    listed = sorted(kust.get("resources") or [])
-    if listed != files:
-        err(f"kustomization.yaml resources {listed} != manifests in deploy/k8s {files}")
-    if not kust.get("namespace"):
-        err("kustomization.yaml sets no namespace")
-
-    objs = {}
-    for name in files:
-        docs = [d for d in yaml.safe_load_all((k8s / name).read_text()) if d]
-        if len(docs) != 1:
-            err(f"{name}: expected one resource, found {len(docs)}")
-        for d in docs:
-            objs.setdefault(d["kind"], {})[d["metadata"]["name"]] = d
-
-    if "Namespace" in objs and kust.get("namespace") not in objs["Namespace"]:
-        err(f"namespace.yaml does not create kustomization's namespace {kust.get('namespace')}")
+    objs, kust = load(k8s, err)
     sets = objs.get("StatefulSet", {})
     if len(sets) != 1:
         err(f"expected one StatefulSet, found {sorted(sets)}")
@@ -163,7 +142,7 @@ def main(root):
     image = c["image"].rsplit(":", 1)[0]
     if not any(i.get("name") == image for i in kust.get("images") or []):
         err(f"kustomization.yaml images has no entry for {image!r}")
-    return report(len(files))
+    return report(sum(len(named) for named in objs.values()))
 
 
 def report(count=0):

@@ -58,3 +58,18 @@ def port_of(addr, default):
         return default
     m = re.search(r":(\d+)$", addr)
     return int(m.group(1)) if m else None
+
+
+def flag_default(root, env_name):
+    """The `[default: X]` of the flag that reads `env_name`, from its doc comment in
+    src/config.rs (digits only, `_` and `,` removed), or None."""
+    text = pathlib.Path(root, "src", "config.rs").read_text()
+    m = re.search(r'((?:\s*///[^\n]*\n)+)\s*#\[arg\([^)]*env = "' + re.escape(env_name) + '"',
+                  text)
+    if not m:
+        return None
+    d = re.search(r"\[default: ([^\]]+)\]", " ".join(m.group(1).split()))
+    if not d:
+        return None
+    value = d.group(1).replace("_", "").replace(",", "")
+    return int(value) if value.isdigit() else value

@@ -17,6 +17,7 @@ pub async fn server() -> (App, Target, tempfile::TempDir) {
         viewer_http: vec![app.http_addr],
         grpc: format!("http://{}", app.grpc_addr),
         api_key: KEY.into(),
+        tls: None,
     };
     (app, target, dir)
 }

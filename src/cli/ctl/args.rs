@@ -32,6 +32,10 @@ pub struct CtlArgs {
         default_value = "http://127.0.0.1:7881"
     )]
     pub(super) server: String,
+    /// PEM file of a certificate authority to trust for an `https://` server (besides the
+    /// system's), e.g. a private CA.
+    #[arg(long, global = true, help_heading = GLOBAL, env = "SHOWFLOOR_CA")]
+    pub(super) ca: Option<std::path::PathBuf>,
     /// Host API key, sent as `authorization: Bearer <key>` (required).
     #[arg(
         long,
@@ -77,6 +81,95 @@ pub(super) enum CtlCommand {
         /// ISO 4217 code (server default CNY).
         #[arg(long)]
         currency: Option<String>,
+        /// Who may register by themselves (default tokens-only: the host's backend mints
+        /// tokens).
+        #[arg(long, value_enum)]
+        registration: Option<RegistrationArg>,
+        /// ISO 3166 country (e.g. CN) for registrants' phone numbers typed without +.
+        #[arg(long)]
+        phone_country: Option<String>,
+    },
+    /// Set who may register by themselves (and the phones' default country).
+    SetRegistration {
+        room: String,
+        #[arg(value_enum)]
+        mode: RegistrationArg,
+        /// ISO 3166 country for phone numbers typed without + ("" for none); unchanged if
+        /// not given.
+        #[arg(long)]
+        phone_country: Option<String>,
+    },
+    /// List a room's registrations (name, company, phone, inviter, channel).
+    Registrations {
+        room: String,
+        #[arg(long, value_enum)]
+        status: Option<StatusArg>,
+    },
+    /// Approve a pending registration (approval mode).
+    ApproveRegistration { room: String, registration: String },
+    /// Reject a pending registration.
+    RejectRegistration { room: String, registration: String },
+    /// Create a channel link (a WeChat group, a newsletter, a sales rep).
+    CreateChannel { room: String, name: String },
+    /// List a room's channel links.
+    Channels { room: String },
+    /// Import dealers from a CSV file (name,company,phone,tier): each becomes a verified
+    /// dealer with a personal link. Every bad row is listed (line and reason) and then
+    /// nothing is written; --dry-run writes nothing in any case.
+    ImportDealers {
+        room: String,
+        file: std::path::PathBuf,
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// The room report: audience, concurrency per minute, watch time, brand segments,
+    /// products, funnel, channels (docs/reports.md).
+    Report { room: String },
+    /// Leads with score, stage and the breakdown behind it; companies; follow-ups per brand.
+    Leads {
+        room: String,
+        /// Only leads with at least this score.
+        #[arg(long)]
+        min_score: Option<f64>,
+        #[arg(long, value_enum)]
+        stage: Option<StageArg>,
+        /// Only companies whose name contains this (any case).
+        #[arg(long)]
+        company: Option<String>,
+        /// Only viewers interested in this brand.
+        #[arg(long)]
+        brand: Option<String>,
+        #[arg(long, value_enum, default_value = "score")]
+        sort: LeadSortArg,
+        /// At most this many leads.
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// One report as CSV on stdout (or into --out FILE): leads, orders, products, segments,
+    /// referrals.
+    Export {
+        room: String,
+        #[arg(value_enum)]
+        kind: ExportArg,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// The referral tree (who invited whom, orders attributed) and the invite ranking.
+    Referrals { room: String },
+    /// Change a room's lead-score weights: --weight ACTIVITY=POINTS:CAP (repeatable),
+    /// --half-life-hours, --warm-at, --hot-at; --reset starts from the defaults.
+    SetLeadWeights {
+        room: String,
+        #[arg(long = "weight", value_name = "ACTIVITY=POINTS:CAP")]
+        weights: Vec<String>,
+        #[arg(long)]
+        half_life_hours: Option<u32>,
+        #[arg(long)]
+        warm_at: Option<f64>,
+        #[arg(long)]
+        hot_at: Option<f64>,
+        #[arg(long)]
+        reset: bool,
     },
     /// Show one room.
     GetRoom { room: String },
@@ -397,10 +490,56 @@ pub(super) enum CtlCommand {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum ExportArg {
+    Leads,
+    Orders,
+    Products,
+    Segments,
+    Referrals,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum StageArg {
+    Cold,
+    Warm,
+    Hot,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum LeadSortArg {
+    Score,
+    WatchTime,
+    OrderValue,
+    Name,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
 pub(super) enum StateArg {
     Scheduled,
     Live,
     Ended,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum RegistrationArg {
+    #[value(alias = "tokens_only")]
+    TokensOnly,
+    Open,
+    Approval,
+    #[value(alias = "invite_only")]
+    InviteOnly,
+}
+
+impl From<RegistrationArg> for crate::pb::RegistrationMode {
+    fn from(m: RegistrationArg) -> Self {
+        use crate::pb::RegistrationMode as M;
+        match m {
+            RegistrationArg::TokensOnly => M::TokensOnly,
+            RegistrationArg::Open => M::Open,
+            RegistrationArg::Approval => M::Approval,
+            RegistrationArg::InviteOnly => M::InviteOnly,
+        }
+    }
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]

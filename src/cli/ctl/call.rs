@@ -2,7 +2,7 @@
 
 use tonic::Status;
 
-use super::args::CtlCommand;
+use super::args::{CtlCommand, StatusArg};
 use super::{Client, Reply};
 use crate::pb::*;
 
@@ -32,6 +32,8 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             history_window,
             tiers,
             currency,
+            registration,
+            phone_country,
         } => {
             let chat_rate_limit = match (chat_messages, chat_per_seconds) {
                 (Some(messages), Some(per_seconds)) => Some(ChatRateLimit {
@@ -48,8 +50,129 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
                 history_window: history_window.unwrap_or_default(),
                 tiers,
                 currency: currency.unwrap_or_default(),
+                registration: registration.map_or(0, |m| RegistrationMode::from(m) as i32),
+                phone_country: phone_country.unwrap_or_default(),
             };
             Reply::Created(c.create_room(req).await?.into_inner())
+        }
+        C::SetRegistration {
+            room,
+            mode,
+            phone_country,
+        } => {
+            let req = SetRegistrationRequest {
+                room_id: room,
+                mode: RegistrationMode::from(mode) as i32,
+                phone_country,
+            };
+            Reply::Room(c.set_registration(req).await?.into_inner())
+        }
+        C::Registrations { room, status } => {
+            let status = status.map_or(0, |s| match s {
+                StatusArg::Pending => RegistrationStatus::Pending as i32,
+                StatusArg::Approved => RegistrationStatus::Approved as i32,
+                StatusArg::Rejected => RegistrationStatus::Rejected as i32,
+            });
+            let req = ListRegistrationsRequest {
+                room_id: room,
+                status,
+            };
+            Reply::Registrations(c.list_registrations(req).await?.into_inner())
+        }
+        C::ApproveRegistration { room, registration } => {
+            let req = RegistrationRef {
+                room_id: room,
+                registration_id: registration,
+            };
+            Reply::Registration(c.approve_registration(req).await?.into_inner())
+        }
+        C::RejectRegistration { room, registration } => {
+            let req = RegistrationRef {
+                room_id: room,
+                registration_id: registration,
+            };
+            Reply::Registration(c.reject_registration(req).await?.into_inner())
+        }
+        C::CreateChannel { room, name } => {
+            let req = CreateChannelRequest {
+                room_id: room,
+                name,
+            };
+            Reply::Channel(c.create_channel(req).await?.into_inner())
+        }
+        C::Channels { room } => {
+            Reply::Channels(c.list_channels(room_ref(room)).await?.into_inner())
+        }
+        C::Report { room } => {
+            let req = GetRoomReportRequest { room_id: room };
+            Reply::Report(c.get_room_report(req).await?.into_inner())
+        }
+        C::Leads {
+            room,
+            min_score,
+            stage,
+            company,
+            brand,
+            sort,
+            limit,
+        } => Reply::Leads(
+            c.list_leads(super::reports::leads_request(
+                room, min_score, stage, company, brand, sort, limit,
+            ))
+            .await?
+            .into_inner(),
+        ),
+        C::Export { room, kind, out } => {
+            let req = ExportReportRequest {
+                room_id: room,
+                kind: super::reports::export_kind(kind) as i32,
+            };
+            let reply = c.export_report(req).await?.into_inner();
+            if let Some(path) = out {
+                std::fs::write(&path, &reply.csv).map_err(|e| {
+                    Status::internal(format!("cannot write {}: {e}", path.display()))
+                })?;
+                Reply::Done(Empty {}, format!("wrote {}", path.display()))
+            } else {
+                Reply::Export(reply)
+            }
+        }
+        C::Referrals { room } => {
+            let req = GetReferralTreeRequest { room_id: room };
+            Reply::Referrals(c.get_referral_tree(req).await?.into_inner())
+        }
+        C::SetLeadWeights {
+            room,
+            weights,
+            half_life_hours,
+            warm_at,
+            hot_at,
+            reset,
+        } => {
+            let req = SetLeadWeightsRequest {
+                room_id: room,
+                activities: super::reports::parse_weights(&weights)?,
+                half_life_hours,
+                warm_at,
+                hot_at,
+                reset,
+            };
+            Reply::Weights(c.set_lead_weights(req).await?.into_inner())
+        }
+        C::ImportDealers {
+            room,
+            file,
+            dry_run,
+        } => {
+            let csv = std::fs::read_to_string(&file).map_err(|e| {
+                Status::invalid_argument(format!("cannot read {}: {e}", file.display()))
+            })?;
+            let req = ImportDealersRequest {
+                room_id: room,
+                csv,
+                dry_run,
+            };
+            Reply::Import(c.import_dealers(req).await?.into_inner())
         }
         C::GetRoom { room } => {
             let req = GetRoomRequest { room_id: room };

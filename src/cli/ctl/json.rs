@@ -11,6 +11,11 @@ pub(super) fn reply(reply: &Reply) -> serde_json::Result<String> {
     use serde_json::to_string;
     let json = match reply {
         Reply::Created(m) => to_string(m),
+        Reply::Report(m) => to_string(m),
+        Reply::Leads(m) => to_string(m),
+        Reply::Referrals(m) => to_string(m),
+        Reply::Weights(m) => to_string(m),
+        Reply::Export(m) => to_string(m),
         Reply::Room(m) => to_string(m),
         Reply::Rooms(m) => to_string(m),
         Reply::TokenKey(m) => to_string(m),
@@ -31,6 +36,11 @@ pub(super) fn reply(reply: &Reply) -> serde_json::Result<String> {
         Reply::Draws(m) => to_string(m),
         Reply::DrawRecordJson(record) => Ok(record.trim_end().to_string()),
         Reply::Packet(m) => to_string(m),
+        Reply::Registration(m) => to_string(m),
+        Reply::Registrations(m) => to_string(m),
+        Reply::Channel(m) => to_string(m),
+        Reply::Channels(m) => to_string(m),
+        Reply::Import(m) => to_string(m),
         Reply::Done(m, _) => to_string(m),
     }?;
     Ok(json + "\n")

@@ -6,6 +6,8 @@
 mod args;
 mod call;
 mod json;
+mod registration;
+mod reports;
 mod text;
 mod watch;
 
@@ -17,7 +19,7 @@ use std::time::Duration;
 use tonic::metadata::{Ascii, MetadataValue};
 use tonic::service::interceptor::InterceptedService;
 use tonic::service::Interceptor;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic::{Code, Request, Status};
 
 use crate::pb::control_client::ControlClient;
@@ -36,7 +38,7 @@ impl Interceptor for Auth {
     }
 }
 
-type Client = ControlClient<InterceptedService<Channel, Auth>>;
+type Client = ControlClient<InterceptedService<tonic::transport::Channel, Auth>>;
 
 /// Runs one `showfloor ctl` command and returns the process exit status.
 pub async fn run(args: CtlArgs) -> ExitCode {
@@ -56,13 +58,35 @@ pub async fn run(args: CtlArgs) -> ExitCode {
     } else {
         format!("http://{}", args.server)
     };
-    let endpoint = match Endpoint::from_shared(server.clone()) {
+    let mut endpoint = match Endpoint::from_shared(server.clone()) {
         Ok(e) => e.connect_timeout(Duration::from_secs(5)),
         Err(_) => {
             eprintln!("error: bad server address `{}`", args.server);
             return ExitCode::from(2);
         }
     };
+    if server.starts_with("https://") {
+        let mut tls = tonic::transport::ClientTlsConfig::new().with_native_roots();
+        if let Some(ca) = &args.ca {
+            match std::fs::read(ca) {
+                Ok(pem) => tls = tls.ca_certificate(tonic::transport::Certificate::from_pem(pem)),
+                Err(e) => {
+                    eprintln!("error: cannot read --ca {}: {e}", ca.display());
+                    return ExitCode::from(2);
+                }
+            }
+        }
+        endpoint = match endpoint.tls_config(tls) {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("error: TLS for {server}: {}", error_chain(&e));
+                return ExitCode::from(2);
+            }
+        };
+    } else if args.ca.is_some() {
+        eprintln!("error: --ca is for an https:// server, not {server}");
+        return ExitCode::from(2);
+    }
     let channel = match endpoint.connect().await {
         Ok(c) => c,
         Err(e) => {
@@ -88,7 +112,10 @@ pub async fn run(args: CtlArgs) -> ExitCode {
     } else {
         text::print(&reply)
     };
-    ExitCode::SUCCESS
+    match &reply {
+        Reply::Import(r) if !r.errors.is_empty() => ExitCode::FAILURE,
+        _ => ExitCode::SUCCESS,
+    }
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -150,6 +177,11 @@ fn emit(text: &str) -> std::io::Result<()> {
 /// A unary reply: the reply message as the server sent it (what `--json` prints), with what
 /// the text output needs besides.
 enum Reply {
+    Report(RoomReport),
+    Leads(ListLeadsResponse),
+    Referrals(ReferralTree),
+    Weights(LeadWeights),
+    Export(ExportReportResponse),
     Created(CreateRoomResponse),
     Room(Room),
     Rooms(ListRoomsResponse),
@@ -179,6 +211,12 @@ enum Reply {
     /// A draw's `record_json`, printed as is in both modes so `verify-draw` can read it.
     DrawRecordJson(String),
     Packet(RedPacket),
+    Registration(Registration),
+    Registrations(ListRegistrationsResponse),
+    Channel(Channel),
+    Channels(ListChannelsResponse),
+    /// A dealer import; with errors, ctl exits 1.
+    Import(ImportDealersResponse),
     /// An `Empty` reply and the confirmation the text output prints.
     Done(Empty, String),
 }

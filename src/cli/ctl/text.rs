@@ -22,6 +22,11 @@ pub(super) fn print(reply: &Reply) -> std::io::Result<()> {
             );
         }
         Reply::Room(r) => room_text(&mut s, r),
+        Reply::Report(r) => super::reports::report_text(&mut s, r),
+        Reply::Leads(r) => super::reports::leads_text(&mut s, r),
+        Reply::Referrals(r) => super::reports::referrals_text(&mut s, r),
+        Reply::Weights(w) => super::reports::weights_text(&mut s, w),
+        Reply::Export(r) => s.push_str(&r.csv),
         Reply::Rooms(r) => list(&mut s, &r.rooms, "no rooms", room_line),
         Reply::TokenKey(k) => {
             let _ = writeln!(s, "{}", k.key);
@@ -57,6 +62,21 @@ pub(super) fn print(reply: &Reply) -> std::io::Result<()> {
             let _ = writeln!(s, "{}", record.trim_end());
         }
         Reply::Packet(p) => packet_text(&mut s, p),
+        Reply::Registration(r) => super::registration::registration_line(&mut s, r),
+        Reply::Registrations(r) => list(
+            &mut s,
+            &r.registrations,
+            "no registrations",
+            super::registration::registration_line,
+        ),
+        Reply::Channel(c) => super::registration::channel_line(&mut s, c),
+        Reply::Channels(r) => list(
+            &mut s,
+            &r.channels,
+            "no channels",
+            super::registration::channel_line,
+        ),
+        Reply::Import(r) => super::registration::import_text(&mut s, r),
         Reply::Done(_, msg) => {
             let _ = writeln!(s, "{msg}");
         }
@@ -139,6 +159,16 @@ fn room_text(s: &mut String, r: &Room) {
         r.tiers.join(","),
         chat,
         r.history_window
+    );
+    let _ = writeln!(
+        s,
+        "  registration {}  phone country {}",
+        super::registration::mode_name(r.registration()),
+        if r.phone_country.is_empty() {
+            "-"
+        } else {
+            &r.phone_country
+        }
     );
     let _ = writeln!(
         s,
@@ -233,7 +263,7 @@ fn application_line(s: &mut String, a: &DealerApplication) {
 }
 
 /// `12345 cents CNY`: money stays in integer cents, as on the wire.
-fn money(cents: i64, currency: &str) -> String {
+pub(super) fn money(cents: i64, currency: &str) -> String {
     if currency.is_empty() {
         format!("{cents} cents")
     } else {
@@ -432,6 +462,16 @@ pub(super) fn event_line(ev: &WatchRoomEvent) -> String {
             or_dash(&a.viewer_id),
             a.detail
         ),
+        Some(Event::LeadHot(l)) => format!(
+            "{} lead_hot {} ({}, {}) score {}{}  interest {}",
+            clock(crate::model::now_ms()),
+            l.viewer_id,
+            l.name,
+            or_dash(&l.company),
+            l.score,
+            if l.ordered { "" } else { "  not ordered yet" },
+            l.brand_interest.join(",")
+        ),
         None => "(empty event)".to_string(),
     }
 }
@@ -451,7 +491,7 @@ fn clock(ms: i64) -> String {
 }
 
 /// ISO 8601 UTC (`2025-01-31T09:00:00Z`) of a Unix-milliseconds time; `-` for 0.
-fn fmt_ms(ms: i64) -> String {
+pub(super) fn fmt_ms(ms: i64) -> String {
     if ms == 0 {
         return "-".to_string();
     }

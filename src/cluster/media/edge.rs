@@ -10,7 +10,7 @@ pub(super) fn rx_stream(rx: mpsc::Receiver<MediaSignal>) -> BoxStream<'static, M
 
 /// A relay subscription at one origin.
 struct Upstream {
-    sub: u64,
+    sub: SubKey,
     /// When it was last renewed.
     ok: Option<Instant>,
 }
@@ -85,11 +85,11 @@ impl Edge {
             .is_some_and(|r| r.is_ended())
     }
 
-    pub(super) fn sub_of(&mut self, origin: &str) -> u64 {
+    pub(super) fn sub_of(&mut self, origin: &str) -> SubKey {
         self.upstreams
             .entry(origin.to_string())
             .or_insert_with(|| Upstream {
-                sub: rand::random(),
+                sub: SubKey::random(),
                 ok: None,
             })
             .sub
@@ -388,7 +388,7 @@ impl Edge {
     pub(super) fn stop(&mut self, origin: &str) {
         if let Some(u) = self.upstreams.remove(origin) {
             if let Some(media) = self.link.media() {
-                media.drop_relay(&self.room, u.sub);
+                media.drop_relay(&self.room, u.sub.id);
             }
         }
     }

@@ -25,7 +25,7 @@ mod owner;
 use edge::{rx_stream, Edge};
 
 use crate::hub::Hub;
-use crate::media::{Media, RelayedFeed, SUBSCRIPTION_TTL};
+use crate::media::{Media, RelayedFeed, SubKey, SUBSCRIPTION_TTL};
 use crate::model::{EndReason, MediaRole, MediaSession, Refusal};
 use crate::rooms::ownership::OwnershipError;
 use crate::rooms::{MediaSignal, Rooms, RoomsError};
@@ -79,15 +79,15 @@ enum Request {
         room: String,
         node: String,
         ids: Vec<String>,
-        relay: Option<u64>,
+        relay: Option<SubKey>,
         live: BTreeSet<String>,
         address: Option<String>,
     },
-    /// Subscribes (or renews subscription `sub`) to the feeds this node publishes in `room`;
-    /// answered by any origin, whether or not it runs the room.
+    /// Subscribes (or renews subscription `sub`, with its key) to the feeds this node
+    /// publishes in `room`; answered by any origin, whether or not it runs the room.
     Relay {
         room: String,
-        sub: u64,
+        sub: SubKey,
     },
 }
 

@@ -87,7 +87,7 @@ impl MediaLink {
         }
     }
 
-    pub(super) async fn offer(&self, room: &str, sub: u64) -> Offer {
+    pub(super) async fn offer(&self, room: &str, sub: SubKey) -> Offer {
         let (Some(media), Some(address)) = (self.media(), self.relay_address()) else {
             return Err("this node does not relay media (no relay address)".into());
         };

@@ -16,6 +16,10 @@
 //! A follower subscribes to the room's events before it asks to join, and keeps the last
 //! events it received: the events after the joining seq that arrived before the answer are
 //! given to the session right after its first frames, so it sees no gap and no duplicate.
+//! Those kept events are also the node's own resume window: a resume whose events it holds
+//! is replayed here, and the owner only checks it and sends the resumed welcome
+//! (`ResumeFrom::replayed_by_node`). A `resume` message on an open connection is replayed by
+//! the owner.
 //! A class change of a remote session travels on the room's subject in order with the events.
 //! When the follower cannot vouch for the stream (a gap, the owner's lease gone or moved,
 //! NATS lost), its sessions are closed with 1013 and a reason: they reconnect and resume.
@@ -32,8 +36,8 @@ use crate::bus::Followed;
 use crate::hub::Hub;
 use crate::metrics::Metrics;
 use crate::model::{
-    AudienceClass, ClientMessage, EndReason, JoinRequest, ProtocolError, Refusal, SeqEvent,
-    SessionId, WatchEvent,
+    AudienceClass, ClientMessage, EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom,
+    SeqEvent, SessionId, WatchEvent,
 };
 use crate::room::event::render;
 use crate::rooms::ownership::OwnershipError;

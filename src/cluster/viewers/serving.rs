@@ -14,15 +14,21 @@ struct Local {
 #[derive(Default)]
 struct FollowState {
     sessions: HashMap<SessionId, Local>,
-    /// The last events received, for sessions whose join answer is on its way.
+    /// The last events received (a contiguous run: a gap ends the follower): for sessions
+    /// whose join answer is on its way, and the node's own resume window.
     kept: VecDeque<Arc<SeqEvent>>,
+    /// How many events `kept` holds at most: the room's `history_window`, and never fewer
+    /// than `KEPT_EVENTS`.
+    window: usize,
     /// Tiers and currency of the room (from the first join answer).
     render: Option<(Vec<String>, String)>,
+    /// The room's epoch, from the first join answer: the kept events are of that epoch.
+    epoch: Option<String>,
 }
 
 impl FollowState {
     fn deliver(&mut self, ev: Arc<SeqEvent>, metrics: &Metrics) {
-        if self.kept.len() >= KEPT_EVENTS {
+        while self.kept.len() >= self.window.max(KEPT_EVENTS) {
             self.kept.pop_front();
         }
         self.kept.push_back(ev.clone());
@@ -64,6 +70,15 @@ impl FollowState {
             Some(first) if first.seq != seq + 1 => None,
             _ => Some(newer),
         }
+    }
+
+    /// Whether this node can replay a resume itself: it follows the room in that epoch and
+    /// still keeps the event right after `last_seq` (or an earlier one). The owner still
+    /// decides whether the session resumes at all.
+    fn replays(&self, r: &ResumeFrom) -> bool {
+        self.epoch.is_some()
+            && r.epoch == self.epoch
+            && self.kept.front().is_some_and(|e| e.seq <= r.last_seq + 1)
     }
 
     /// One event rendered for one class (a session catching up alone).
@@ -500,6 +515,9 @@ impl RemoteViewers {
             );
             // A follower retired in between (idle, or its owner moved) takes no sessions.
             if !f.stop.is_cancelled() {
+                if let Some(r) = req.resume.as_mut() {
+                    r.replayed_by_node = state.replays(r);
+                }
                 drop(state);
                 break f;
             }
@@ -542,16 +560,24 @@ impl RemoteViewers {
                 other => break other,
             }
         };
-        let (outcome, leave) = self.settle_join(&f, room, owner, session, &sink, answer);
-        if leave {
+        let (outcome, left) = self.settle_join(&f, room, owner, session, &sink, answer);
+        if f.stop.is_cancelled()
+            && self
+                .rooms
+                .remove_if(room, |_, x| Arc::ptr_eq(x, &f))
+                .is_some()
+        {
+            self.metrics.rooms_followed.set(self.rooms.len() as i64);
+        }
+        for session in left {
             self.send_leave(owner, room, session).await;
         }
         outcome
     }
 
     /// Applies a join's answer to the follower's state: the session's first frames and the
-    /// events it needs queued, or why not. Also says whether the owner must hear that the
-    /// session left (it joined there but cannot be served here).
+    /// events it needs queued, or why not. Also returns the sessions the owner must hear
+    /// left (joined there but cannot be served here).
     fn settle_join(
         &self,
         f: &Follower,
@@ -560,7 +586,7 @@ impl RemoteViewers {
         session: SessionId,
         sink: &SessionSink,
         answer: JoinAnswer,
-    ) -> (RemoteJoin, bool) {
+    ) -> (RemoteJoin, Vec<SessionId>) {
         let mut state = f.state.lock();
         let joined = match answer {
             JoinAnswer::Joined(j) => j,
@@ -583,23 +609,41 @@ impl RemoteViewers {
                         Refusal::new(EndReason::RoomUnavailable, "the join could not complete"),
                     ),
                 };
-                return (outcome, false);
+                return (outcome, Vec::new());
             }
         };
+        if state.epoch.as_ref().is_some_and(|e| *e != joined.epoch) {
+            // The room restarted on its owner since this follower began: the events it keeps
+            // are of the earlier incarnation, and so are its sessions. They all reconnect.
+            f.stop.cancel();
+            let why = Refusal::new(EndReason::RoomUnavailable, "the room restarted; reconnect");
+            let mut left = state.close_all(why.clone());
+            if !left.contains(&session) {
+                left.push(session);
+            }
+            return (RemoteJoin::Refused(why), left);
+        }
+        state.epoch = Some(joined.epoch);
+        state.window = joined.window as usize;
         state.render = Some((joined.tiers, joined.currency));
         // Closed or gone while the answer was on its way: whoever closed it tells the owner.
         if !state.sessions.contains_key(&session) {
-            return (RemoteJoin::Refused(moved()), false);
+            return (RemoteJoin::Refused(moved()), Vec::new());
         }
-        // The events after the joining seq that came before the answer.
-        let Some(missed) = state.kept_after(joined.seq) else {
+        // The events after the joining seq that came before the answer; for a resume this
+        // node replays, every event after the session's `last_seq`.
+        let from = joined.replay_after.unwrap_or(joined.seq);
+        let Some(missed) = state.kept_after(from) else {
             state.sessions.remove(&session);
             let why = Refusal::new(
                 EndReason::RoomUnavailable,
                 "the room moved on faster than this server could follow; reconnect",
             );
-            return (RemoteJoin::Refused(why), true);
+            return (RemoteJoin::Refused(why), vec![session]);
         };
+        if joined.replay_after.is_some() {
+            self.metrics.resumes_replayed_here.inc();
+        }
         for frame in joined.initial {
             let _ = sink.offer_now(Text::from(frame));
         }
@@ -609,10 +653,11 @@ impl RemoteViewers {
             }
         }
         if let Some(s) = state.sessions.get_mut(&session) {
-            s.after = Some(joined.seq);
+            // Every event up to the newest kept one is queued: later ones come from the bus.
+            s.after = Some(from);
             s.class = joined.class;
         }
-        (RemoteJoin::Joined(joined.class), false)
+        (RemoteJoin::Joined(joined.class), Vec::new())
     }
 
     async fn send_leave(&self, owner: &str, room: &str, session: SessionId) {
@@ -796,6 +841,37 @@ mod tests {
         }
         assert_eq!(st.kept.len(), KEPT_EVENTS);
         assert_eq!(seqs(st.kept_after(6)), None);
+    }
+
+    #[test]
+    fn a_node_replays_a_resume_only_from_its_own_unbroken_window_of_that_epoch() {
+        let metrics = Metrics::new();
+        let mut st = state();
+        let r = |last_seq: u64, epoch: Option<&str>| ResumeFrom {
+            last_seq,
+            epoch: epoch.map(str::to_string),
+            replayed_by_node: false,
+        };
+        for seq in 5..=9 {
+            st.deliver(announce(seq), &metrics);
+        }
+        assert!(
+            !st.replays(&r(6, Some("e1"))),
+            "no join answer yet: the epoch of the kept events is unknown"
+        );
+        st.epoch = Some("e1".into());
+        assert!(st.replays(&r(6, Some("e1"))));
+        assert!(st.replays(&r(4, Some("e1"))), "seq 5 onwards is kept");
+        assert!(st.replays(&r(9, Some("e1"))), "nothing missed");
+        assert!(!st.replays(&r(3, Some("e1"))), "seq 4 is not kept");
+        assert!(!st.replays(&r(6, Some("e0"))), "another incarnation");
+        assert!(!st.replays(&r(6, None)));
+        // The window follows the room's history_window, never below KEPT_EVENTS.
+        st.window = KEPT_EVENTS + 100;
+        for seq in 10..(10 + KEPT_EVENTS as u64 + 200) {
+            st.deliver(announce(seq), &metrics);
+        }
+        assert_eq!(st.kept.len(), KEPT_EVENTS + 100);
     }
 
     #[test]

@@ -69,6 +69,8 @@ impl Room {
             expiry_told: false,
             error_strikes: 0,
             strike_window_start: now,
+            product_events: 0,
+            product_window_start: now,
         };
         s.due_ms = self.session_due(&s);
         self.session_timers.insert((s.due_ms, session));
@@ -81,11 +83,21 @@ impl Room {
         self.sessions.insert(session, s);
         self.peak_online = self.peak_online.max(self.online());
         let s = &self.sessions[&session];
-        let resumed = req
-            .resume
-            .and_then(|r| self.replay(s, r.last_seq, r.epoch.as_deref()));
+        let resumed = req.resume.and_then(|r| {
+            if r.replayed_by_node {
+                // The serving node gives the events itself: only the count goes out here.
+                self.resumable(&r)
+                    .then(|| (Vec::new(), self.seq - r.last_seq))
+            } else {
+                self.replay(s, r.last_seq, r.epoch.as_deref())
+                    .map(|frames| {
+                        let n = frames.len() as u64;
+                        (frames, n)
+                    })
+            }
+        });
         match resumed {
-            Some(frames) => {
+            Some((frames, replayed)) => {
                 out.push(Output::Send {
                     session,
                     frame: self.private(
@@ -94,7 +106,7 @@ impl Room {
                             "resumed": true,
                             "epoch": self.epoch,
                             "server_time_ms": now,
-                            "replayed": frames.len(),
+                            "replayed": replayed,
                             "you": self.you(s),
                         }),
                     ),
@@ -244,14 +256,7 @@ impl Room {
         last_seq: u64,
         epoch: Option<&str>,
     ) -> Option<Vec<Bytes>> {
-        if epoch != Some(self.epoch.as_str()) || last_seq > self.seq {
-            return None;
-        }
-        if last_seq == self.seq {
-            return Some(Vec::new());
-        }
-        let oldest = self.history.front()?.seq;
-        if last_seq + 1 < oldest {
+        if !self.covers(last_seq, epoch) {
             return None;
         }
         Some(
@@ -261,6 +266,25 @@ impl Room {
                 .map(|f| f.for_class(s.class).clone())
                 .collect(),
         )
+    }
+
+    /// Whether the history still holds every event after `last_seq` of `epoch`.
+    fn covers(&self, last_seq: u64, epoch: Option<&str>) -> bool {
+        if epoch != Some(self.epoch.as_str()) || last_seq > self.seq {
+            return false;
+        }
+        last_seq == self.seq
+            || self
+                .history
+                .front()
+                .is_some_and(|oldest| last_seq + 1 >= oldest.seq)
+    }
+
+    /// Whether a join with `r` resumes (rather than gets a snapshot): the events after its
+    /// `last_seq` are still in the window, here or, as the room sees them, on the node that
+    /// replays them itself.
+    pub fn resumable(&self, r: &ResumeFrom) -> bool {
+        self.covers(r.last_seq, r.epoch.as_deref())
     }
 
     /// `resume` on an open connection: the missed events, or a fresh welcome.

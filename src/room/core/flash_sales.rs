@@ -169,6 +169,15 @@ impl Room {
                 format!("flash sale {sale_id} is not in this room"),
             ));
         };
+        let viewer_id = self.sessions[&session].viewer_id.clone();
+        self.count_engagement(
+            &viewer_id,
+            EngagementKind::GrabAttempt,
+            sale_id,
+            1,
+            now,
+            out,
+        );
         let tier = self.dealer_tier(session);
         let live = self.record.state == RoomState::Live;
         let s = &self.sessions[&session];

@@ -65,6 +65,10 @@ impl Room {
             HostCommand::RevokeToken { jti, reason } => self.revoke_token(jti, reason, now, out),
             HostCommand::DeleteMessage { message_id } => self.delete_message(message_id, now, out),
             HostCommand::Announce { text } => self.announce(text, now, out),
+            HostCommand::SetRegistration {
+                mode,
+                phone_country,
+            } => self.set_registration(mode, phone_country, now, out),
             HostCommand::Commerce(c) => self.commerce_command(c, now, out),
         }
     }
@@ -116,7 +120,15 @@ impl Room {
             }
             ClientMessage::Like { count } => {
                 self.like(count);
+                let viewer_id = self.sessions[&session].viewer_id.clone();
+                self.count_engagement(&viewer_id, EngagementKind::Like, "", count, now, out);
                 Ok(())
+            }
+            ClientMessage::ProductView { product_id } => {
+                self.product_event(session, &product_id, EngagementKind::ProductView, now, out)
+            }
+            ClientMessage::ProductClick { product_id } => {
+                self.product_event(session, &product_id, EngagementKind::ProductClick, now, out)
             }
             ClientMessage::Chat { text } => self.chat(session, text, now, out),
             ClientMessage::Resume { last_seq, epoch } => {

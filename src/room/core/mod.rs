@@ -12,18 +12,21 @@ mod chat;
 mod commerce;
 mod dealers;
 mod draws;
+mod engagement;
 mod flash_sales;
 mod host;
 mod moderation;
 mod orders;
 mod program;
 mod red_packets;
+mod registration;
 mod validate;
 
 #[cfg(test)]
 mod tests;
 
 pub use chat::mask_banned;
+pub use engagement::{PRODUCT_EVENTS_PER_WINDOW, PRODUCT_EVENT_WINDOW_MS};
 
 use super::event::{envelope, render, ClassView, Frames, RoomEvent, SeqEvent};
 use crate::model::*;
@@ -117,6 +120,9 @@ struct Session {
     expiry_told: bool,
     error_strikes: u32,
     strike_window_start: i64,
+    /// product_view / product_click messages in the current window (rate limit).
+    product_events: u32,
+    product_window_start: i64,
 }
 
 #[derive(Default)]
@@ -168,6 +174,8 @@ pub struct Room {
     /// built otherwise.
     watched: bool,
     commerce: Commerce,
+    /// Engagement counted but not yet written (see `engagement.rs`).
+    engagement: engagement::OpenCounts,
     /// Brands whose presenter feed is live (told by the media module).
     live_feeds: BTreeSet<String>,
     /// The program state viewers were last told of: (brand on air, its feed is live).
@@ -236,6 +244,7 @@ impl Room {
             now,
             watched: true,
             commerce,
+            engagement: Default::default(),
             live_feeds: BTreeSet::new(),
             entropy: Box::new(StdRng::from_os_rng()),
         })
@@ -388,6 +397,7 @@ impl Room {
             self.next_session_deadline(),
             self.kicked_expiries.first().map(|(at, _)| *at),
             self.next_commerce_deadline(),
+            self.engagement_deadline(),
         ]
         .into_iter()
         .flatten()
@@ -423,6 +433,9 @@ impl Room {
         self.sessions_tick(now, out);
         self.forget_expired_kicks(now);
         self.commerce_tick(now, out);
+        if self.engagement_deadline().is_some_and(|due| due <= now) {
+            self.flush_engagement(out);
+        }
     }
 
     fn stats(&mut self, now: i64) -> RoomStats {

@@ -71,6 +71,7 @@ impl Room {
         out: &mut Vec<Output>,
     ) -> Result<HostReply, RoomError> {
         self.end_commerce(now, out);
+        self.flush_engagement(out);
         self.record.state = RoomState::Ended;
         self.record.ended_ms = Some(now);
         self.persist_room(out);
@@ -104,6 +105,7 @@ impl Room {
         out: &mut Vec<Output>,
     ) -> Result<HostReply, RoomError> {
         let brand = self.brand(&brand_id)?.clone();
+        self.log_program(Some(brand_id.clone()), now, out);
         self.record.brand_on_air = Some(brand_id.clone());
         if let Some(p) = &self.record.pinned_product {
             if !self

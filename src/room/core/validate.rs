@@ -138,6 +138,7 @@ impl Room {
                 "currency {currency:?} must be a three-letter ISO 4217 code such as CNY"
             )));
         }
+        super::registration::check_phone_country(&new.phone_country)?;
         if new.scheduled_start_ms < 0 {
             return Err(invalid("scheduled_start_ms must not be negative"));
         }
@@ -158,6 +159,8 @@ impl Room {
             opened_ms: None,
             ended_ms: None,
             next_id: 1,
+            registration: new.registration,
+            phone_country: new.phone_country,
         })
     }
 

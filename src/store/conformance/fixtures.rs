@@ -3,7 +3,7 @@
 use crate::model::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRateLimit, ChatRecord,
     DealerApplication, DealerRecord, Draw, DrawEligibility, FlashSale, LoadedRoom, Order,
-    OrderStatus, Product, RedPacket, RoomRecord, RoomState,
+    OrderStatus, Product, RedPacket, RegistrationMode, RoomRecord, RoomState,
 };
 use crate::store::{Store, StoreError, StoreOp, Violation};
 
@@ -29,6 +29,8 @@ pub fn room(id: &str) -> RoomRecord {
         opened_ms: None,
         ended_ms: None,
         next_id: 1,
+        registration: RegistrationMode::Approval,
+        phone_country: "CN".into(),
     }
 }
 

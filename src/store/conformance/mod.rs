@@ -15,10 +15,14 @@
 //! suite needs nothing but tokio; it panics on the first behaviour that does not hold.
 
 mod commerce;
+mod engagement;
 /// The records and ops the suite writes; backends' own tests may use them too.
 pub mod fixtures;
+mod registrations;
 
 pub use commerce::*;
+pub use engagement::*;
+pub use registrations::*;
 
 use crate::model::{AudienceKind, LoadedRoom, RoomState};
 use crate::store::{RoomFilter, Store, StoreOp, Violation};
@@ -57,6 +61,10 @@ pub async fn run_all<S: Storage>(fresh: impl Fn() -> S) {
         grant_sale_takes_one_unit_and_never_goes_below_zero,
         red_packet_grabs_and_draw_entrants_round_trip,
         a_fenced_writer_cannot_write_after_a_newer_owner,
+        registrations_are_unique_by_phone_code_and_viewer,
+        a_registration_is_decided_once_and_may_be_revoked,
+        channels_are_unique_by_code_and_name,
+        engagement_program_and_weights_round_trip,
     );
 }
 

@@ -7,6 +7,7 @@ use crate::model::{
     AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order,
     Product, RedPacket, RoomRecord,
 };
+use crate::model::{Channel, EngagementRecord, Registration};
 use crate::store::{StoreError, StoreOp, Violation};
 use futures_util::future::join_all;
 use std::collections::HashSet;
@@ -41,6 +42,12 @@ pub(super) struct Statements {
     add_draw_entrants: Statement,
     put_red_packet: Statement,
     grab_red_packet: Statement,
+    put_registration: Statement,
+    decide_registration: Statement,
+    put_channel: Statement,
+    append_engagement: Statement,
+    append_program: Statement,
+    put_lead_weights: Statement,
 }
 
 impl Statements {
@@ -146,6 +153,24 @@ impl Statements {
                      VALUES ($1, $2, $3, $4, $5, $6)",
                 )
                 .await?,
+            // A phone, invite code or viewer id already registered in the room keeps its
+            // registration.
+            put_registration: c
+                .prepare(&insert_sql::<Registration>("ON CONFLICT DO NOTHING"))
+                .await?,
+            decide_registration: c
+                .prepare(
+                    "UPDATE registrations SET status = $3, decided_ms = $4
+                     WHERE room = $1 AND id = $2
+                       AND (status = 'pending' OR (status = 'approved' AND $3 = 'rejected'))",
+                )
+                .await?,
+            put_channel: c
+                .prepare(&insert_sql::<Channel>("ON CONFLICT DO NOTHING"))
+                .await?,
+            append_engagement: c.prepare(super::engagement::APPEND_ENGAGEMENT).await?,
+            append_program: c.prepare(super::engagement::APPEND_PROGRAM).await?,
+            put_lead_weights: c.prepare(super::engagement::PUT_LEAD_WEIGHTS).await?,
         })
     }
 }
@@ -467,6 +492,79 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
                     s(viewer_id),
                     Box::new(i64::from(*index)),
                     Box::new(*amount_cents),
+                    Box::new(*at_ms),
+                ],
+                any,
+            ),
+            StoreOp::PutRegistration { room, registration } => step(
+                "PutRegistration",
+                &st.put_registration,
+                values(Some(room), registration.as_ref()),
+                any,
+            ),
+            StoreOp::DecideRegistration {
+                room,
+                id,
+                status,
+                at_ms,
+            } => step(
+                "DecideRegistration",
+                &st.decide_registration,
+                vec![s(room), s(id), s(status.as_str()), Box::new(*at_ms)],
+                any,
+            ),
+            StoreOp::PutChannel { room, channel } => step(
+                "PutChannel",
+                &st.put_channel,
+                values(Some(room), channel.as_ref()),
+                any,
+            ),
+            StoreOp::AppendEngagement { room, records } => {
+                if records.is_empty() {
+                    continue;
+                }
+                let column = |f: fn(&EngagementRecord) -> String| -> Param {
+                    Box::new(records.iter().map(f).collect::<Vec<String>>())
+                };
+                let ints = |f: fn(&EngagementRecord) -> i64| -> Param {
+                    Box::new(records.iter().map(f).collect::<Vec<i64>>())
+                };
+                step(
+                    "AppendEngagement",
+                    &st.append_engagement,
+                    vec![
+                        s(room),
+                        column(|r| r.viewer_id.clone()),
+                        column(|r| r.kind.as_str().to_string()),
+                        column(|r| r.target.clone()),
+                        ints(|r| i64::from(r.count)),
+                        ints(|r| r.at_ms),
+                    ],
+                    any,
+                )
+            }
+            StoreOp::AppendProgram { room, record } => step(
+                "AppendProgram",
+                &st.append_program,
+                vec![
+                    s(room),
+                    Box::new(record.brand_id.clone()),
+                    Box::new(record.at_ms),
+                ],
+                any,
+            ),
+            StoreOp::PutLeadWeights {
+                room,
+                weights,
+                at_ms,
+            } => step(
+                "PutLeadWeights",
+                &st.put_lead_weights,
+                vec![
+                    s(room),
+                    Box::new(tokio_postgres::types::Json(
+                        serde_json::to_value(weights.as_ref()).expect("weights serialise"),
+                    )),
                     Box::new(*at_ms),
                 ],
                 any,

@@ -7,6 +7,7 @@ use crate::model::{
     AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale,
     LoadedRoom, Order, PacketGrab, Product, RedPacket, RoomRecord,
 };
+use crate::model::{Channel, Registration, RegistrationKey};
 use crate::store::{RoomFilter, StoreError, WatchTime};
 use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
@@ -229,4 +230,44 @@ pub(super) async fn watch_time(
         fold.add(&a.viewer_id, a.session, a.kind, a.at_ms);
     }
     Ok(fold.finish())
+}
+
+pub(super) async fn registrations(
+    c: &impl GenericClient,
+    room: &str,
+    key: &RegistrationKey,
+) -> Result<Vec<Registration>, StoreError> {
+    let (filter, value) = crate::store::columns::registration_filter(key, '$');
+    let tail = format!("{filter} ORDER BY created_ms, pos");
+    match value {
+        None => rows(c, "registrations", &tail, &[&room]).await,
+        Some(v) => rows(c, "registrations", &tail, &[&room, &v]).await,
+    }
+}
+
+pub(super) async fn channels(
+    c: &impl GenericClient,
+    room: &str,
+) -> Result<Vec<Channel>, StoreError> {
+    rows(
+        c,
+        "channels",
+        "WHERE room = $1 ORDER BY created_ms, pos",
+        &[&room],
+    )
+    .await
+}
+
+/// Every chat message that was not deleted, oldest first.
+pub(super) async fn chat_log(
+    c: &impl GenericClient,
+    room: &str,
+) -> Result<Vec<ChatRecord>, StoreError> {
+    rows(
+        c,
+        "chat_log",
+        "WHERE room = $1 AND deleted_ms IS NULL ORDER BY at_ms, seq",
+        &[&room],
+    )
+    .await
 }

@@ -12,6 +12,7 @@
 
 mod apply;
 mod connect;
+mod engagement;
 mod error;
 mod load;
 mod rows;
@@ -25,7 +26,10 @@ mod writer;
 pub use connect::PgTarget;
 pub use writer::MAX_BATCH_OPS;
 
-use crate::model::{now_ms, AudienceRecord, ChatRecord, LoadedRoom, RoomRecord};
+use crate::model::{
+    now_ms, AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom,
+    ProgramRecord, Registration, RegistrationKey, RoomRecord,
+};
 use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use error::pg_error;
@@ -187,5 +191,33 @@ impl Store for PgStore {
 
     async fn watch_time(&self, room: &str) -> Result<Vec<(String, i64)>, StoreError> {
         load::watch_time(&self.reader("watch_time").await?, room).await
+    }
+
+    async fn registrations(
+        &self,
+        room: &str,
+        key: RegistrationKey,
+    ) -> Result<Vec<Registration>, StoreError> {
+        load::registrations(&self.reader("registrations").await?, room, &key).await
+    }
+
+    async fn channels(&self, room: &str) -> Result<Vec<Channel>, StoreError> {
+        load::channels(&self.reader("channels").await?, room).await
+    }
+
+    async fn engagement(&self, room: &str) -> Result<Vec<EngagementRecord>, StoreError> {
+        engagement::engagement(&self.reader("engagement").await?, room).await
+    }
+
+    async fn program_log(&self, room: &str) -> Result<Vec<ProgramRecord>, StoreError> {
+        engagement::program_log(&self.reader("program_log").await?, room).await
+    }
+
+    async fn chat_log(&self, room: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        load::chat_log(&self.reader("chat_log").await?, room).await
+    }
+
+    async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
+        engagement::lead_weights(&self.reader("lead_weights").await?, room).await
     }
 }

@@ -5,6 +5,9 @@ use crate::model::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
     DealerRecord, Draw, FlashSale, Order, OrderStatus, Product, RedPacket, RoomRecord, RoomState,
 };
+use crate::model::{
+    Channel, Registration, RegistrationMode, RegistrationSource, RegistrationStatus, Secret,
+};
 use crate::store::columns;
 use crate::store::{BoxError, StoreError};
 use serde::de::DeserializeOwned;
@@ -281,6 +284,8 @@ impl Stored for RoomRecord {
         p.opt_int(self.ended_ms);
         // Ids count up from 1; never near 2^63.
         p.int(self.next_id as i64);
+        p.text(self.registration.as_str());
+        p.text(&self.phone_country);
     }
 
     fn decode(c: &mut Columns<'_>) -> Result<Self, BoxError> {
@@ -301,6 +306,8 @@ impl Stored for RoomRecord {
             opened_ms: c.get()?,
             ended_ms: c.get()?,
             next_id: c.get::<i64>()? as u64,
+            registration: c.name(RegistrationMode::parse)?,
+            phone_country: c.get()?,
         })
     }
 }
@@ -618,6 +625,64 @@ impl Stored for RedPacket {
             created_ms: c.get()?,
             expires_ms: c.get()?,
             grabs: Vec::new(),
+        })
+    }
+}
+
+impl Stored for Registration {
+    const TABLE: &'static str = "registrations";
+    const COLUMNS: &'static [&'static str] = columns::REGISTRATION;
+
+    fn bind(&self, p: &mut impl Sink) {
+        p.text(&self.id);
+        p.text(&self.viewer_id);
+        p.text(&self.name);
+        p.text(&self.company);
+        p.text(&self.phone);
+        p.text(self.status.as_str());
+        p.text(self.source.as_str());
+        p.text(&self.invite_code);
+        p.text(self.secret.expose());
+        p.opt_text(&self.inviter_id);
+        p.opt_text(&self.channel);
+        p.int(self.created_ms);
+        p.opt_int(self.decided_ms);
+    }
+
+    fn decode(c: &mut Columns<'_>) -> Result<Self, BoxError> {
+        Ok(Registration {
+            id: c.get()?,
+            viewer_id: c.get()?,
+            name: c.get()?,
+            company: c.get()?,
+            phone: c.get()?,
+            status: c.name(RegistrationStatus::parse)?,
+            source: c.name(RegistrationSource::parse)?,
+            invite_code: c.get()?,
+            secret: Secret::new(c.get::<String>()?),
+            inviter_id: c.get()?,
+            channel: c.get()?,
+            created_ms: c.get()?,
+            decided_ms: c.get()?,
+        })
+    }
+}
+
+impl Stored for Channel {
+    const TABLE: &'static str = "channels";
+    const COLUMNS: &'static [&'static str] = columns::CHANNEL;
+
+    fn bind(&self, p: &mut impl Sink) {
+        p.text(&self.code);
+        p.text(&self.name);
+        p.int(self.created_ms);
+    }
+
+    fn decode(c: &mut Columns<'_>) -> Result<Self, BoxError> {
+        Ok(Channel {
+            code: c.get()?,
+            name: c.get()?,
+            created_ms: c.get()?,
         })
     }
 }

@@ -15,7 +15,34 @@ use tokio_postgres::Client;
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x5348_4f57_464c_4f52; // "SHOWFLOR"
 
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+
+/// Engagement and reports (issue 15): batched engagement counts, the log of brands on air
+/// and each room's lead-score weights.
+const SCHEMA_V3: &str = r#"
+CREATE TABLE engagement (
+    room      TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    viewer_id TEXT COLLATE "C" NOT NULL,
+    kind      TEXT NOT NULL,
+    target    TEXT COLLATE "C" NOT NULL,
+    count     BIGINT NOT NULL,
+    at_ms     BIGINT NOT NULL,
+    pos       BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX engagement_room ON engagement(room, at_ms, pos);
+CREATE TABLE program_log (
+    room     TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    brand_id TEXT COLLATE "C",
+    at_ms    BIGINT NOT NULL,
+    pos      BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX program_log_room ON program_log(room, at_ms, pos);
+CREATE TABLE lead_weights (
+    room       TEXT COLLATE "C" PRIMARY KEY REFERENCES rooms(id),
+    weights    JSONB NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+"#;
 
 const SCHEMA_V1: &str = r#"
 CREATE TABLE rooms (
@@ -226,6 +253,44 @@ CREATE TABLE red_packet_grabs (
     PRIMARY KEY (room, packet_id, viewer_id),
     UNIQUE (room, packet_id, idx),
     FOREIGN KEY (room, packet_id) REFERENCES red_packets(room, id)
+);
+"#;
+
+/// Registration (issue 15): a room's registration mode and phone country; registrations (a
+/// phone and an invite code unique per room) and the hosts' channel links.
+const SCHEMA_V2: &str = r#"
+ALTER TABLE rooms ADD COLUMN registration TEXT NOT NULL DEFAULT 'tokens_only';
+ALTER TABLE rooms ADD COLUMN phone_country TEXT NOT NULL DEFAULT '';
+CREATE TABLE registrations (
+    room        TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id          TEXT COLLATE "C" NOT NULL,
+    viewer_id   TEXT COLLATE "C" NOT NULL,
+    name        TEXT NOT NULL,
+    company     TEXT NOT NULL,
+    phone       TEXT COLLATE "C" NOT NULL,
+    status      TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    invite_code TEXT COLLATE "C" NOT NULL,
+    secret      TEXT NOT NULL,
+    inviter_id  TEXT COLLATE "C",
+    channel     TEXT COLLATE "C",
+    created_ms  BIGINT NOT NULL,
+    decided_ms  BIGINT,
+    pos         BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id),
+    UNIQUE (room, phone),
+    UNIQUE (room, invite_code),
+    UNIQUE (room, viewer_id)
+);
+CREATE INDEX registrations_inviter ON registrations(room, inviter_id);
+CREATE TABLE channels (
+    room       TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    code       TEXT COLLATE "C" NOT NULL,
+    name       TEXT NOT NULL,
+    created_ms BIGINT NOT NULL,
+    pos        BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, code),
+    UNIQUE (room, name)
 );
 "#;
 

@@ -5,6 +5,7 @@ use crate::model::{
     Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order, Product, RedPacket,
     RoomRecord,
 };
+use crate::model::{Channel, Registration};
 use crate::store::{StoreOp, Violation};
 use rusqlite::{params, Connection};
 use std::sync::LazyLock;
@@ -62,6 +63,16 @@ static PUT_DRAW: LazyLock<String> = LazyLock::new(|| {
 static PUT_RED_PACKET: LazyLock<String> =
     LazyLock::new(|| insert_sql::<RedPacket>("ON CONFLICT (room, id) DO NOTHING"));
 
+/// A phone, invite code or viewer id already registered in the room keeps its registration.
+static PUT_REGISTRATION: LazyLock<String> =
+    LazyLock::new(|| insert_sql::<Registration>("ON CONFLICT DO NOTHING"));
+static PUT_CHANNEL: LazyLock<String> =
+    LazyLock::new(|| insert_sql::<Channel>("ON CONFLICT DO NOTHING"));
+const DECIDE_REGISTRATION: &str = "
+UPDATE registrations SET status = ?3, decided_ms = ?4
+WHERE room = ?1 AND id = ?2
+  AND (status = 'pending' OR (status = 'approved' AND ?3 = 'rejected'))";
+
 const DELETE_BRAND_PRODUCTS: &str = "DELETE FROM products WHERE room = ?1 AND brand_id = ?2";
 const DELETE_BRAND: &str = "DELETE FROM brands WHERE room = ?1 AND id = ?2";
 const DELETE_PRODUCT: &str = "DELETE FROM products WHERE room = ?1 AND id = ?2";
@@ -108,6 +119,12 @@ pub(super) fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::AddDrawEntrant { .. } => "AddDrawEntrant",
         StoreOp::PutRedPacket { .. } => "PutRedPacket",
         StoreOp::GrabRedPacket { .. } => "GrabRedPacket",
+        StoreOp::PutRegistration { .. } => "PutRegistration",
+        StoreOp::DecideRegistration { .. } => "DecideRegistration",
+        StoreOp::PutChannel { .. } => "PutChannel",
+        StoreOp::AppendEngagement { .. } => "AppendEngagement",
+        StoreOp::AppendProgram { .. } => "AppendProgram",
+        StoreOp::PutLeadWeights { .. } => "PutLeadWeights",
     }
 }
 
@@ -230,6 +247,34 @@ pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
                 at_ms,
             ])?;
         }
+        StoreOp::PutRegistration { room, registration } => {
+            put(conn, &PUT_REGISTRATION, room, registration.as_ref())?
+        }
+        StoreOp::DecideRegistration {
+            room,
+            id,
+            status,
+            at_ms,
+        } => {
+            conn.prepare_cached(DECIDE_REGISTRATION)?.execute(params![
+                room,
+                id,
+                status.as_str(),
+                at_ms
+            ])?;
+        }
+        StoreOp::PutChannel { room, channel } => put(conn, &PUT_CHANNEL, room, channel.as_ref())?,
+        StoreOp::AppendEngagement { room, records } => {
+            super::engagement::append_engagement(conn, room, records)?
+        }
+        StoreOp::AppendProgram { room, record } => {
+            super::engagement::append_program(conn, room, record)?
+        }
+        StoreOp::PutLeadWeights {
+            room,
+            weights,
+            at_ms,
+        } => super::engagement::put_lead_weights(conn, room, weights, *at_ms)?,
     }
     Ok(())
 }

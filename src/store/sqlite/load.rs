@@ -6,6 +6,7 @@ use crate::model::{
     AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale,
     LoadedRoom, Order, PacketGrab, Product, RedPacket, RoomRecord,
 };
+use crate::model::{Channel, Registration, RegistrationKey};
 use crate::store::{RoomFilter, WatchTime};
 use rusqlite::{params, Connection, Params};
 use std::collections::HashMap;
@@ -15,6 +16,15 @@ fn rows<T: Stored>(conn: &Connection, tail: &str, params: impl Params) -> rusqli
     let mut stmt = conn.prepare_cached(&select_sql::<T>(tail))?;
     let rows = stmt.query_map(params, decode::<T>)?;
     rows.collect()
+}
+
+/// Every row of `T` in `room` that `tail` selects (`?1` is the room).
+pub(super) fn rows_of<T: Stored>(
+    conn: &Connection,
+    tail: &str,
+    room: &str,
+) -> rusqlite::Result<Vec<T>> {
+    rows(conn, tail, [room])
 }
 
 /// A room's own records, in the order the room restores them.
@@ -170,4 +180,25 @@ pub(super) fn watch_time(conn: &Connection, room: &str) -> rusqlite::Result<Vec<
         fold.add(&a.viewer_id, a.session, a.kind, a.at_ms);
     }
     Ok(fold.finish())
+}
+
+pub(super) fn registrations(
+    conn: &Connection,
+    room: &str,
+    key: &RegistrationKey,
+) -> rusqlite::Result<Vec<Registration>> {
+    let (filter, value) = crate::store::columns::registration_filter(key, '?');
+    let tail = format!("{filter} ORDER BY created_ms, rowid");
+    match value {
+        None => rows(conn, &tail, params![room]),
+        Some(v) => rows(conn, &tail, params![room, v]),
+    }
+}
+
+pub(super) fn channels(conn: &Connection, room: &str) -> rusqlite::Result<Vec<Channel>> {
+    rows(
+        conn,
+        "WHERE room = ?1 ORDER BY created_ms, rowid",
+        params![room],
+    )
 }

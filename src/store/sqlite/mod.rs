@@ -11,6 +11,7 @@
 // `load` (reads), `error` (SQLite's errors in the store's terms).
 
 mod apply;
+mod engagement;
 mod error;
 mod load;
 mod rows;
@@ -19,7 +20,10 @@ mod schema;
 mod tests;
 mod writer;
 
-use crate::model::{now_ms, AudienceRecord, ChatRecord, LoadedRoom, RoomRecord};
+use crate::model::{
+    now_ms, AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom,
+    ProgramRecord, Registration, RegistrationKey, RoomRecord,
+};
 use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use error::sql_error;
@@ -164,5 +168,53 @@ impl Store for SqliteStore {
         let room = room.to_string();
         self.read("watch_time", move |conn| load::watch_time(conn, &room))
             .await
+    }
+
+    async fn registrations(
+        &self,
+        room: &str,
+        key: RegistrationKey,
+    ) -> Result<Vec<Registration>, StoreError> {
+        let room = room.to_string();
+        self.read("registrations", move |conn| {
+            load::registrations(conn, &room, &key)
+        })
+        .await
+    }
+
+    async fn channels(&self, room: &str) -> Result<Vec<Channel>, StoreError> {
+        let room = room.to_string();
+        self.read("channels", move |conn| load::channels(conn, &room))
+            .await
+    }
+
+    async fn engagement(&self, room: &str) -> Result<Vec<EngagementRecord>, StoreError> {
+        let room = room.to_string();
+        self.read("engagement", move |conn| {
+            engagement::engagement(conn, &room)
+        })
+        .await
+    }
+
+    async fn program_log(&self, room: &str) -> Result<Vec<ProgramRecord>, StoreError> {
+        let room = room.to_string();
+        self.read("program_log", move |conn| {
+            engagement::program_log(conn, &room)
+        })
+        .await
+    }
+
+    async fn chat_log(&self, room: &str) -> Result<Vec<ChatRecord>, StoreError> {
+        let room = room.to_string();
+        self.read("chat_log", move |conn| engagement::chat_log(conn, &room))
+            .await
+    }
+
+    async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
+        let room = room.to_string();
+        self.read("lead_weights", move |conn| {
+            engagement::lead_weights(conn, &room)
+        })
+        .await
     }
 }

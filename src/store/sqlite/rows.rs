@@ -6,6 +6,9 @@ use crate::model::{
     ApplicationStatus, AudienceKind, AudienceRecord, Brand, ChatRecord, DealerApplication,
     DealerRecord, Draw, FlashSale, Order, OrderStatus, Product, RedPacket, RoomRecord, RoomState,
 };
+use crate::model::{
+    Channel, Registration, RegistrationMode, RegistrationSource, RegistrationStatus, Secret,
+};
 use crate::store::columns;
 use rusqlite::types::{FromSql, Type};
 use rusqlite::{Row, Statement, ToSql};
@@ -145,7 +148,9 @@ impl Stored for RoomRecord {
         p.put(self.created_ms)?;
         p.put(self.opened_ms)?;
         p.put(self.ended_ms)?;
-        p.put(self.next_id)
+        p.put(self.next_id)?;
+        p.put(self.registration.as_str())?;
+        p.put(&self.phone_country)
     }
 
     fn decode(c: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
@@ -166,6 +171,8 @@ impl Stored for RoomRecord {
             opened_ms: c.get()?,
             ended_ms: c.get()?,
             next_id: c.get()?,
+            registration: c.name(RegistrationMode::parse)?,
+            phone_country: c.get()?,
         })
     }
 }
@@ -484,6 +491,64 @@ impl Stored for RedPacket {
             created_ms: c.get()?,
             expires_ms: c.get()?,
             grabs: Vec::new(),
+        })
+    }
+}
+
+impl Stored for Registration {
+    const TABLE: &'static str = "registrations";
+    const COLUMNS: &'static [&'static str] = columns::REGISTRATION;
+
+    fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
+        p.put(&self.id)?;
+        p.put(&self.viewer_id)?;
+        p.put(&self.name)?;
+        p.put(&self.company)?;
+        p.put(&self.phone)?;
+        p.put(self.status.as_str())?;
+        p.put(self.source.as_str())?;
+        p.put(&self.invite_code)?;
+        p.put(self.secret.expose())?;
+        p.put(&self.inviter_id)?;
+        p.put(&self.channel)?;
+        p.put(self.created_ms)?;
+        p.put(self.decided_ms)
+    }
+
+    fn decode(c: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
+        Ok(Registration {
+            id: c.get()?,
+            viewer_id: c.get()?,
+            name: c.get()?,
+            company: c.get()?,
+            phone: c.get()?,
+            status: c.name(RegistrationStatus::parse)?,
+            source: c.name(RegistrationSource::parse)?,
+            invite_code: c.get()?,
+            secret: Secret::new(c.get::<String>()?),
+            inviter_id: c.get()?,
+            channel: c.get()?,
+            created_ms: c.get()?,
+            decided_ms: c.get()?,
+        })
+    }
+}
+
+impl Stored for Channel {
+    const TABLE: &'static str = "channels";
+    const COLUMNS: &'static [&'static str] = columns::CHANNEL;
+
+    fn bind(&self, p: &mut Params<'_, '_>) -> rusqlite::Result<()> {
+        p.put(&self.code)?;
+        p.put(&self.name)?;
+        p.put(self.created_ms)
+    }
+
+    fn decode(c: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
+        Ok(Channel {
+            code: c.get()?,
+            name: c.get()?,
+            created_ms: c.get()?,
         })
     }
 }

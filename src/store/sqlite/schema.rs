@@ -7,7 +7,70 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(super) const MIGRATIONS: &[&str] = &[
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+];
+
+/// Engagement and reports (issue 15): the room's batched engagement counts, the log of
+/// brands on air (segments of the running order) and each room's lead-score weights.
+pub(super) const SCHEMA_V6: &str = "
+CREATE TABLE engagement (
+    room      TEXT NOT NULL REFERENCES rooms(id),
+    viewer_id TEXT NOT NULL,
+    kind      TEXT NOT NULL,
+    target    TEXT NOT NULL,
+    count     INTEGER NOT NULL,
+    at_ms     INTEGER NOT NULL
+);
+CREATE INDEX engagement_room ON engagement(room, at_ms);
+CREATE TABLE program_log (
+    room     TEXT NOT NULL REFERENCES rooms(id),
+    brand_id TEXT,
+    at_ms    INTEGER NOT NULL
+);
+CREATE INDEX program_log_room ON program_log(room, at_ms);
+CREATE TABLE lead_weights (
+    room       TEXT PRIMARY KEY NOT NULL REFERENCES rooms(id),
+    weights    TEXT NOT NULL, -- JSON
+    updated_ms INTEGER NOT NULL
+);
+";
+
+/// Registration (issue 15): a room's registration mode and phone country; registrations (a
+/// phone and an invite code unique per room) and the hosts' channel links.
+pub(super) const SCHEMA_V5: &str = "
+ALTER TABLE rooms ADD COLUMN registration TEXT NOT NULL DEFAULT 'tokens_only';
+ALTER TABLE rooms ADD COLUMN phone_country TEXT NOT NULL DEFAULT '';
+CREATE TABLE registrations (
+    room        TEXT NOT NULL REFERENCES rooms(id),
+    id          TEXT NOT NULL,
+    viewer_id   TEXT NOT NULL,
+    name        TEXT NOT NULL,
+    company     TEXT NOT NULL,
+    phone       TEXT NOT NULL,
+    status      TEXT NOT NULL,
+    source      TEXT NOT NULL,
+    invite_code TEXT NOT NULL,
+    secret      TEXT NOT NULL,
+    inviter_id  TEXT,
+    channel     TEXT,
+    created_ms  INTEGER NOT NULL,
+    decided_ms  INTEGER,
+    PRIMARY KEY (room, id),
+    UNIQUE (room, phone),
+    UNIQUE (room, invite_code),
+    UNIQUE (room, viewer_id)
+);
+CREATE INDEX registrations_inviter ON registrations(room, inviter_id);
+CREATE TABLE channels (
+    room       TEXT NOT NULL REFERENCES rooms(id),
+    code       TEXT NOT NULL,
+    name       TEXT NOT NULL,
+    created_ms INTEGER NOT NULL,
+    PRIMARY KEY (room, code),
+    UNIQUE (room, name)
+);
+";
 
 /// Fencing tokens: the highest lease revision that has written to each room (no foreign key:
 /// a new owner claims the room before it may exist).

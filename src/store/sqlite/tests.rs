@@ -51,6 +51,8 @@ fn room(id: &str) -> RoomRecord {
         opened_ms: None,
         ended_ms: None,
         next_id: 1,
+        registration: Default::default(),
+        phone_country: String::new(),
     }
 }
 
@@ -315,8 +317,16 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
         let conn = Connection::open(&path).unwrap();
         conn.execute_batch(SCHEMA_V1).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
+        // The room as a v1 build wrote it: without the columns later versions added.
+        conn.execute(
+            "INSERT INTO rooms (id, title, state, scheduled_start_ms, chat_rate_limit,
+                 banned_words, history_window, tiers, currency, token_key, created_ms, next_id)
+             VALUES ('r1', 'Room r1', 'scheduled', 1000, '{\"messages\":5,\"per_seconds\":10}',
+                 '[\"spam\"]', 50, '[\"gold\",\"silver\"]', 'EUR', 'a2V5', 10, 1)",
+            [],
+        )
+        .unwrap();
         for op in [
-            StoreOp::PutRoom(Box::new(room("r1"))),
             StoreOp::PutBrand {
                 room: r("r1"),
                 brand: Box::new(brand("b1")),
@@ -352,14 +362,27 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
         .await
         .unwrap();
     assert_eq!(r1(&store).await.orders.len(), 1);
+    // The tables v6 added take writes in a migrated database too.
+    store
+        .submit(vec![StoreOp::AppendProgram {
+            room: r("r1"),
+            record: crate::model::ProgramRecord {
+                brand_id: Some(r("b1")),
+                at_ms: 5,
+            },
+        }])
+        .wait()
+        .await
+        .unwrap();
+    assert_eq!(store.program_log("r1").await.unwrap().len(), 1);
     store.close().unwrap();
 
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 4);
-    assert_eq!(MIGRATIONS.len(), 4);
+    assert_eq!(version, 6);
+    assert_eq!(MIGRATIONS.len(), 6);
 }
 
 #[tokio::test]

@@ -112,20 +112,25 @@ fn online_and_likes_are_coalesced_to_one_event_per_second() {
     assert_eq!(broadcasts(&out)[0]["online"], 99);
 }
 
-#[test]
-fn every_broadcast_gets_the_next_seq_and_history_is_bounded() {
-    let mut r = room();
-    let mut out = Vec::new();
+/// Six announcements (seqs 1 to 6) in a room whose history keeps 4.
+fn announce_six(r: &mut Room, out: &mut Vec<Output>) {
     for i in 0..6 {
         r.host(
             HostCommand::Announce {
                 text: format!("a{i}"),
             },
             i,
-            &mut out,
+            out,
         )
         .unwrap();
     }
+}
+
+#[test]
+fn every_broadcast_gets_the_next_seq_and_history_is_bounded() {
+    let mut r = room();
+    let mut out = Vec::new();
+    announce_six(&mut r, &mut out);
     let seqs: Vec<u64> = broadcasts(&out)
         .iter()
         .map(|b| b["seq"].as_u64().unwrap())
@@ -145,6 +150,8 @@ fn every_broadcast_gets_the_next_seq_and_history_is_bounded() {
         expiry_told: false,
         error_strikes: 0,
         strike_window_start: 0,
+        product_events: 0,
+        product_window_start: 0,
     };
     assert_eq!(r.replay(&s, 2, Some("e1")).unwrap().len(), 4);
     assert!(
@@ -158,6 +165,48 @@ fn every_broadcast_gets_the_next_seq_and_history_is_bounded() {
     );
     assert!(r.replay(&s, 6, Some("other-epoch")).is_none());
     assert_eq!(r.replay(&s, 6, Some("e1")).unwrap().len(), 0);
+}
+
+/// A node that keeps the events itself asks for the resumed welcome alone: the room checks
+/// the resume as it would its own (epoch, window) and counts the events the node replays.
+#[test]
+fn a_resume_replayed_by_the_serving_node_gets_the_welcome_alone() {
+    let mut r = room();
+    announce_six(&mut r, &mut Vec::new());
+    let resuming = |last_seq: u64, epoch: &str| {
+        let mut req = viewer("x");
+        req.resume = Some(ResumeFrom {
+            last_seq,
+            epoch: Some(epoch.into()),
+            replayed_by_node: true,
+        });
+        req
+    };
+    let mut joined = |n: u64, req: JoinRequest| {
+        assert_eq!(r.resumable(req.resume.as_ref().unwrap()), {
+            let rr = req.resume.as_ref().unwrap();
+            rr.epoch.as_deref() == Some("e1") && (2..=6).contains(&rr.last_seq)
+        });
+        let mut out = Vec::new();
+        r.join(sid(n), req, 10, &mut out).unwrap();
+        let sent: Vec<serde_json::Value> = out
+            .iter()
+            .filter_map(|o| match o {
+                Output::Send { frame, .. } => serde_json::from_slice(frame).ok(),
+                _ => None,
+            })
+            .collect();
+        sent
+    };
+    let sent = joined(1, resuming(3, "e1"));
+    assert_eq!(sent.len(), 1, "the welcome alone: {sent:?}");
+    assert_eq!(sent[0]["resumed"], true);
+    assert_eq!(sent[0]["replayed"], 3, "seqs 4 to 6, given by the node");
+    // Beyond the window or in another epoch: a snapshot, as on the owner.
+    let sent = joined(2, resuming(1, "e1"));
+    assert_eq!(sent[0]["resumed"], false, "{sent:?}");
+    let sent = joined(3, resuming(3, "other-epoch"));
+    assert_eq!(sent[0]["resumed"], false, "{sent:?}");
 }
 
 #[test]

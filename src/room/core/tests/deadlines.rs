@@ -146,6 +146,9 @@ fn a_sale_ended_by_the_host_leaves_no_timer_behind() {
         &mut out,
     );
     r.tick(2_200, &mut out);
+    // Only the batch of engagement the grab attempt was counted in is left, then nothing.
+    assert_eq!(r.next_deadline(), Some(3_100));
+    r.tick(3_100, &mut out);
     assert_eq!(r.next_deadline(), None);
 }
 

@@ -16,6 +16,8 @@ fn room() -> Room {
             tiers: vec!["gold".into(), "silver".into()],
             currency: None,
             token_key: "k".into(),
+            registration: Default::default(),
+            phone_country: String::new(),
         },
         0,
     )
@@ -192,4 +194,5 @@ fn kicked_jtis(out: &[Output]) -> Vec<String> {
 mod audience;
 mod commerce;
 mod deadlines;
+mod engagement;
 mod media;

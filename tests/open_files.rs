@@ -1,0 +1,57 @@
+//! Every viewer holds a socket: the server raises its soft limit on open files to the hard
+//! limit at start (a soft limit of 1,024 is a common default and would cap a node near 1,000
+//! viewers), and reports open files against that limit on `/metrics`.
+
+mod common;
+
+use common::process::Served;
+
+fn soft_limit_of(pid: u32) -> u64 {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_raises_its_open_file_limit_and_reports_open_files() {
+    // This test binary runs this one test: the lowered limit is inherited by the server only.
+    let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
+    assert!(
+        hard > 1024,
+        "this test needs a hard limit above 1024, not {hard}"
+    );
+    rlimit::Resource::NOFILE.set(1024, hard).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut server = Served::start([
+        "--dev".into(),
+        "--data-dir".into(),
+        std::ffi::OsString::from(dir.path()),
+    ])
+    .await;
+    assert_eq!(soft_limit_of(server.child.id()), hard);
+
+    let metrics = common::rtc_client::http(
+        ([127, 0, 0, 1], server.http).into(),
+        "GET",
+        "/metrics",
+        &[],
+        "",
+    )
+    .await
+    .body;
+    let value = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no {name} in\n{metrics}"))
+            .parse()
+            .unwrap()
+    };
+    assert_eq!(value("process_max_fds"), hard);
+    let open = value("process_open_fds");
+    assert!((5..1024).contains(&open), "{open} open files");
+    server.child.kill().unwrap();
+}
