@@ -4,6 +4,7 @@ pub mod api;
 pub mod app;
 pub mod auth;
 pub mod bus;
+pub mod catalog_import;
 pub mod cli;
 pub mod cluster;
 pub mod config;

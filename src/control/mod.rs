@@ -5,6 +5,7 @@
 
 mod audience;
 mod catalog;
+mod catalog_import;
 mod commerce;
 mod convert;
 mod registration;
@@ -275,6 +276,14 @@ impl Control for ControlService {
         req: Request<pb::ImportDealersRequest>,
     ) -> Result<Response<pb::ImportDealersResponse>, Status> {
         self.call_registrar("ImportDealers", req, registration::import_dealers)
+            .await
+    }
+
+    async fn import_catalog(
+        &self,
+        req: Request<pb::ImportCatalogRequest>,
+    ) -> Result<Response<pb::ImportCatalogResponse>, Status> {
+        self.call("ImportCatalog", req, catalog_import::import_catalog)
             .await
     }
 

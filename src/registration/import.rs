@@ -30,7 +30,7 @@ pub struct RowError {
     pub reason: String,
 }
 
-fn row_error(line: u32, field: &str, reason: impl Into<String>) -> RowError {
+pub(crate) fn row_error(line: u32, field: &str, reason: impl Into<String>) -> RowError {
     RowError {
         line,
         field: field.into(),
@@ -148,7 +148,7 @@ pub fn parse_dealers(
 
 /// The 1-based line of the file where a record starts. Counted from its byte offset (past
 /// any blank lines before it, which the reader's offset and own line count leave out).
-fn line_at(text: &str, p: &csv::Position) -> u32 {
+pub(crate) fn line_at(text: &str, p: &csv::Position) -> u32 {
     let bytes = text.as_bytes();
     let mut start = (p.byte() as usize).min(bytes.len());
     while start < bytes.len() && matches!(bytes[start], b'\n' | b'\r') {

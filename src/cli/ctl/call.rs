@@ -174,6 +174,21 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             };
             Reply::Import(c.import_dealers(req).await?.into_inner())
         }
+        C::ImportCatalog {
+            room,
+            file,
+            dry_run,
+        } => {
+            let csv = std::fs::read_to_string(&file).map_err(|e| {
+                Status::invalid_argument(format!("cannot read {}: {e}", file.display()))
+            })?;
+            let req = ImportCatalogRequest {
+                room_id: room,
+                csv,
+                dry_run,
+            };
+            Reply::Catalog(c.import_catalog(req).await?.into_inner())
+        }
         C::GetRoom { room } => {
             let req = GetRoomRequest { room_id: room };
             Reply::Room(c.get_room(req).await?.into_inner())

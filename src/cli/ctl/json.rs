@@ -41,6 +41,7 @@ pub(super) fn reply(reply: &Reply) -> serde_json::Result<String> {
         Reply::Channel(m) => to_string(m),
         Reply::Channels(m) => to_string(m),
         Reply::Import(m) => to_string(m),
+        Reply::Catalog(m) => to_string(m),
         Reply::Done(m, _) => to_string(m),
     }?;
     Ok(json + "\n")

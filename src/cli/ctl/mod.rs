@@ -5,6 +5,7 @@
 
 mod args;
 mod call;
+mod catalog_import;
 mod json;
 mod registration;
 mod reports;
@@ -114,6 +115,7 @@ pub async fn run(args: CtlArgs) -> ExitCode {
     };
     match &reply {
         Reply::Import(r) if !r.errors.is_empty() => ExitCode::FAILURE,
+        Reply::Catalog(r) if !r.errors.is_empty() => ExitCode::FAILURE,
         _ => ExitCode::SUCCESS,
     }
 }
@@ -217,6 +219,8 @@ enum Reply {
     Channels(ListChannelsResponse),
     /// A dealer import; with errors, ctl exits 1.
     Import(ImportDealersResponse),
+    /// A catalogue import; with errors, ctl exits 1.
+    Catalog(ImportCatalogResponse),
     /// An `Empty` reply and the confirmation the text output prints.
     Done(Empty, String),
 }

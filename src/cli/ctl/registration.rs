@@ -54,9 +54,10 @@ pub(super) fn channel_line(s: &mut String, c: &Channel) {
     let _ = writeln!(s, "{}  \"{}\"  {}", c.code, c.name, c.link);
 }
 
-/// Every bad row on stderr (nothing was written then), the dealers on stdout.
-pub(super) fn import_text(s: &mut String, r: &ImportDealersResponse) {
-    for e in &r.errors {
+/// Every bad row of an import on stderr (`line 3: phone: …`), and that nothing was written;
+/// false if there are none.
+pub(super) fn row_errors(errors: &[ImportRowError]) -> bool {
+    for e in errors {
         let field = if e.field.is_empty() {
             String::new()
         } else {
@@ -64,11 +65,18 @@ pub(super) fn import_text(s: &mut String, r: &ImportDealersResponse) {
         };
         eprintln!("line {}: {field}{}", e.line, e.reason);
     }
-    if !r.errors.is_empty() {
+    if !errors.is_empty() {
         eprintln!(
             "{} bad row(s): nothing was imported; fix them and import again",
-            r.errors.len()
+            errors.len()
         );
+    }
+    !errors.is_empty()
+}
+
+/// Every bad row on stderr (nothing was written then), the dealers on stdout.
+pub(super) fn import_text(s: &mut String, r: &ImportDealersResponse) {
+    if row_errors(&r.errors) {
         return;
     }
     for d in &r.dealers {

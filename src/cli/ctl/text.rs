@@ -77,6 +77,7 @@ pub(super) fn print(reply: &Reply) -> std::io::Result<()> {
             super::registration::channel_line,
         ),
         Reply::Import(r) => super::registration::import_text(&mut s, r),
+        Reply::Catalog(r) => super::catalog_import::import_text(&mut s, r),
         Reply::Done(_, msg) => {
             let _ = writeln!(s, "{msg}");
         }
@@ -318,7 +319,7 @@ fn sale_line(s: &mut String, x: &FlashSale, currency: &str) {
 }
 
 /// `gold=4900 silver=5900`.
-fn prices_text(prices: &[TierPrice]) -> String {
+pub(super) fn prices_text(prices: &[TierPrice]) -> String {
     let prices: Vec<String> = prices
         .iter()
         .map(|t| format!("{}={}", t.tier, t.price_cents))

@@ -1,6 +1,9 @@
 //! The catalog: brands in their running order, products with a price per tier, the shelf, pinning.
 
-use super::validate::{check_text, check_url, invalid, one_price_per_tier};
+use super::validate::{
+    check_brand_name, check_url, invalid, one_price_per_tier, product_problems, MAX_BRANDS,
+    MAX_PRODUCTS,
+};
 use super::{Output, Room};
 use crate::model::*;
 use crate::room::event::RoomEvent;
@@ -81,10 +84,10 @@ impl Room {
         now: i64,
         out: &mut Vec<Output>,
     ) -> Result<HostReply, RoomError> {
-        check_text("name", name.trim(), 1, 100)?;
+        check_brand_name("name", &name)?;
         check_url("logo_url", &logo_url, false)?;
-        if self.brands.len() >= 64 {
-            return Err(invalid("a room has at most 64 brands"));
+        if self.brands.len() >= MAX_BRANDS {
+            return Err(invalid(format!("a room has at most {MAX_BRANDS} brands")));
         }
         let brand = Brand {
             id: self.next_id("b"),
@@ -128,7 +131,7 @@ impl Room {
                 ))
             })?;
         if let Some(n) = &name {
-            check_text("name", n.trim(), 1, 100)?;
+            check_brand_name("name", n)?;
         }
         if let Some(u) = &logo_url {
             check_url("logo_url", u, false)?;
@@ -179,25 +182,8 @@ impl Room {
         p: &ProductInput,
     ) -> Result<Vec<(String, i64)>, RoomError> {
         self.brand(&p.brand_id)?;
-        check_text("name", p.name.trim(), 1, 200)?;
-        check_text("description", &p.description, 0, 5000)?;
-        if p.image_urls.len() > 20 {
-            return Err(invalid("at most 20 image_urls"));
-        }
-        for u in &p.image_urls {
-            check_url("image_url", u, true)?;
-        }
-        check_url("link", &p.link, true)?;
-        if p.min_order_quantity == 0 || p.min_order_quantity > 1_000_000 {
-            return Err(invalid("min_order_quantity must be 1 to 1000000"));
-        }
-        for (t, _) in &p.prices {
-            if self.record.tier_index(t).is_none() {
-                return Err(invalid(format!(
-                    "price for unknown tier {t:?}; the room's tiers are {}",
-                    self.record.tiers.join(", ")
-                )));
-            }
+        if let Some(first) = product_problems(p, &self.record.tiers).into_iter().next() {
+            return Err(invalid(first.message));
         }
         one_price_per_tier("price", &p.prices, &self.record.tiers)
     }
@@ -215,8 +201,10 @@ impl Room {
                 (id.clone(), Some(self.products[i].brand_id.clone()))
             }
             None => {
-                if self.products.len() >= 10_000 {
-                    return Err(invalid("a room has at most 10000 products"));
+                if self.products.len() >= MAX_PRODUCTS {
+                    return Err(invalid(format!(
+                        "a room has at most {MAX_PRODUCTS} products"
+                    )));
                 }
                 (self.next_id("p"), None)
             }

@@ -27,6 +27,9 @@ mod tests;
 
 pub use chat::mask_banned;
 pub use engagement::{PRODUCT_EVENTS_PER_WINDOW, PRODUCT_EVENT_WINDOW_MS};
+pub use validate::{
+    check_brand_name, product_problems, ProductField, ProductProblem, MAX_BRANDS, MAX_PRODUCTS,
+};
 
 use super::event::{envelope, render, ClassView, Frames, RoomEvent, SeqEvent};
 use crate::model::*;

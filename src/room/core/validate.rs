@@ -86,6 +86,97 @@ pub(super) fn one_price_per_tier(
     Ok(out)
 }
 
+/// The most brands and products a room holds.
+pub const MAX_BRANDS: usize = 64;
+pub const MAX_PRODUCTS: usize = 10_000;
+
+/// A brand's name, as `AddBrand` checks it (`field` names it in the message).
+pub fn check_brand_name(field: &str, name: &str) -> Result<(), RoomError> {
+    check_text(field, name.trim(), 1, 100)
+}
+
+/// The field of a product that a [`ProductProblem`] is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProductField {
+    Name,
+    Description,
+    ImageUrls,
+    Link,
+    MinOrderQuantity,
+    /// The price of this tier (or a price for a tier the room does not have).
+    Price(String),
+}
+
+/// One reason a product is refused: the field at fault and the room's message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProductProblem {
+    pub field: ProductField,
+    pub message: String,
+}
+
+/// Every reason a room with `tiers` refuses a product (its brand aside), in the order
+/// `UpsertProduct` checks them: the room answers the first, an import lists them all. Empty
+/// when the product is good.
+pub fn product_problems(p: &ProductInput, tiers: &[String]) -> Vec<ProductProblem> {
+    let mut problems = Vec::new();
+    let mut add = |field: ProductField, r: Result<(), RoomError>| {
+        if let Err(e) = r {
+            problems.push(ProductProblem {
+                field,
+                message: e.to_string(),
+            });
+        }
+    };
+    add(
+        ProductField::Name,
+        check_text("name", p.name.trim(), 1, 200),
+    );
+    add(
+        ProductField::Description,
+        check_text("description", &p.description, 0, 5000),
+    );
+    if p.image_urls.len() > 20 {
+        add(
+            ProductField::ImageUrls,
+            Err(invalid("at most 20 image_urls")),
+        );
+    }
+    for u in &p.image_urls {
+        add(ProductField::ImageUrls, check_url("image_url", u, true));
+    }
+    add(ProductField::Link, check_url("link", &p.link, true));
+    if p.min_order_quantity == 0 || p.min_order_quantity > 1_000_000 {
+        add(
+            ProductField::MinOrderQuantity,
+            Err(invalid("min_order_quantity must be 1 to 1000000")),
+        );
+    }
+    for (t, _) in &p.prices {
+        if !tiers.contains(t) {
+            add(
+                ProductField::Price(t.clone()),
+                Err(invalid(format!(
+                    "price for unknown tier {t:?}; the room's tiers are {}",
+                    tiers.join(", ")
+                ))),
+            );
+        }
+    }
+    for tier in tiers {
+        let mine: Vec<(String, i64)> = p
+            .prices
+            .iter()
+            .filter(|(t, _)| t == tier)
+            .cloned()
+            .collect();
+        add(
+            ProductField::Price(tier.clone()),
+            one_price_per_tier("price", &mine, std::slice::from_ref(tier)).map(|_| ()),
+        );
+    }
+    problems
+}
+
 impl Room {
     /// Validates the settings of a new room and returns its record.
     pub fn create(new: NewRoom, now: i64) -> Result<RoomRecord, RoomError> {
