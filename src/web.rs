@@ -63,7 +63,7 @@ macro_rules! embedded {
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     const HTML: &str = "text/html; charset=utf-8";
     const JS: &str = "text/javascript; charset=utf-8";
-    let files: [(&str, &str, &[u8]); 11] = [
+    let files: [(&str, &str, &[u8]); 12] = [
         embedded!("viewer.html", HTML),
         embedded!("host.html", HTML),
         embedded!("style.css", "text/css; charset=utf-8"),
@@ -73,6 +73,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         embedded!("viewer-register.js", JS),
         embedded!("host.js", JS),
         embedded!("host-panels.js", JS),
+        embedded!("host-setup.js", JS),
         embedded!("grpc-web.js", JS),
         embedded!("protobuf.js", JS),
     ];

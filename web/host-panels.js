@@ -1,4 +1,4 @@
-// Host console panels: running order and shelf, moments (flash sale, draw, red packet, announcement), orders, dealer applications, chat moderation, audience chart.
+// Host console panels: running order and shelf, moments (flash sale, draw, red packet, announcement), orders (one by one and in bulk, CSV export), dealer applications, chat moderation, audience chart.
 import { $, h, replaceChildren, money, clockTime, toast } from './common.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -157,31 +157,104 @@ export function renderDraws(ctx) {
 
 // ---- Orders ----------------------------------------------------------------------------------
 
+const ORDER_ACTIONS = {
+  confirmed: { from: ['placed'], verb: 'confirmed', label: 'Confirm', bulk: '#bulk-confirm' },
+  shipped: { from: ['confirmed'], verb: 'shipped', label: 'Ship', bulk: '#bulk-ship' },
+  cancelled: { from: ['placed', 'confirmed'], verb: 'cancelled', label: 'Cancel', bulk: '#bulk-cancel' },
+};
+
+const orderStatus = (ctx, o) => ctx.client.enumName('OrderStatus', o.status).replace('ORDER_STATUS_', '').toLowerCase();
+
 export function renderOrders(ctx) {
   const orders = [...ctx.orders.values()].sort((a, b) => b.created_ms - a.created_ms);
-  const statusName = (o) => ctx.client.enumName('OrderStatus', o.status).replace('ORDER_STATUS_', '').toLowerCase();
-  replaceChildren($('#orders tbody'), orders.map((o) => h('tr', { dataset: { order: o.id } },
-    h('td', {}, o.id, o.sale_id ? h('span', { class: 'badge' }, 'flash') : null),
-    h('td', {}, clockTime(o.created_ms)),
-    h('td', {}, o.display_name || o.viewer_id),
-    h('td', {}, o.tier),
-    h('td', {}, o.product_name),
-    h('td', { class: 'num' }, String(o.quantity)),
-    h('td', { class: 'num' }, money(o.total_cents, o.currency)),
-    h('td', { class: 'status' }, statusName(o)),
-    h('td', {}, statusName(o) === 'placed' ? h('button', { type: 'button', onclick: () => confirmOrder(ctx, o) }, 'Confirm') : null))));
-  const total = orders.filter((o) => statusName(o) !== 'cancelled').reduce((sum, o) => sum + o.total_cents, 0);
+  ctx.selectedOrders ??= new Set();
+  for (const id of ctx.selectedOrders) if (!ctx.orders.has(id)) ctx.selectedOrders.delete(id);
+  replaceChildren($('#orders tbody'), orders.map((o) => {
+    const status = orderStatus(ctx, o);
+    const actions = Object.entries(ORDER_ACTIONS).filter(([, a]) => a.from.includes(status));
+    return h('tr', { dataset: { order: o.id, status } },
+      h('td', {}, h('input', {
+        type: 'checkbox', class: 'pick', checked: ctx.selectedOrders.has(o.id), 'aria-label': `Select order ${o.id}`,
+        onchange: (e) => { if (e.target.checked) ctx.selectedOrders.add(o.id); else ctx.selectedOrders.delete(o.id); renderSelection(ctx); },
+      })),
+      h('td', {}, o.id, o.sale_id ? h('span', { class: 'badge' }, 'flash') : null),
+      h('td', {}, clockTime(o.created_ms)),
+      h('td', {}, o.display_name || o.viewer_id),
+      h('td', {}, o.tier),
+      h('td', {}, o.product_name),
+      h('td', { class: 'num' }, String(o.quantity)),
+      h('td', { class: 'num' }, money(o.total_cents, o.currency)),
+      h('td', { class: 'status' }, status),
+      h('td', { class: 'order-actions' }, actions.map(([to, a]) => h('button', {
+        type: 'button', class: `to-${to}`, onclick: () => updateOrders(ctx, [o], to),
+      }, a.label))));
+  }));
+  const total = orders.filter((o) => orderStatus(ctx, o) !== 'cancelled').reduce((sum, o) => sum + o.total_cents, 0);
   $('#orders-total').textContent = orders.length ? `${orders.length} · ${money(total, ctx.room.currency)}` : 'none yet';
+  renderSelection(ctx);
 }
 
-async function confirmOrder(ctx, order) {
-  const updated = await rpc(ctx, 'UpdateOrderStatus', {
-    room_id: ctx.room.id, order_id: order.id, status: ctx.client.enumValue('OrderStatus', 'ORDER_STATUS_CONFIRMED'),
-  }, `Order ${order.id} confirmed`);
-  if (updated) {
-    ctx.orders.set(updated.id, updated);
-    renderOrders(ctx);
+function renderSelection(ctx) {
+  const chosen = [...ctx.selectedOrders].map((id) => ctx.orders.get(id)).filter(Boolean);
+  $('#orders-selected').textContent = chosen.length ? `${chosen.length} selected` : 'none selected';
+  for (const a of Object.values(ORDER_ACTIONS)) $(a.bulk).disabled = !chosen.some((o) => a.from.includes(orderStatus(ctx, o)));
+  const all = $('#orders-all');
+  all.checked = ctx.orders.size > 0 && chosen.length === ctx.orders.size;
+  all.indeterminate = chosen.length > 0 && chosen.length < ctx.orders.size;
+}
+
+// Moves each order that can make the move, one call per order; orders that cannot (already
+// shipped, say) are left alone and counted. Cancelling needs the reason typed above the table.
+async function updateOrders(ctx, orders, to) {
+  const action = ORDER_ACTIONS[to];
+  let reason = '';
+  if (to === 'cancelled') {
+    reason = $('#bulk-reason').value.trim();
+    if (!reason) {
+      toast('Cancelling needs a reason: type it in the box above the orders', 'error');
+      $('#bulk-reason').focus();
+      return;
+    }
   }
+  const movable = orders.filter((o) => action.from.includes(orderStatus(ctx, o)));
+  const skipped = orders.length - movable.length;
+  const status = ctx.client.enumValue('OrderStatus', `ORDER_STATUS_${to.toUpperCase()}`);
+  let done = 0;
+  for (const o of movable) {
+    try {
+      const updated = await ctx.client.call('UpdateOrderStatus', { room_id: ctx.room.id, order_id: o.id, status, reason });
+      ctx.orders.set(updated.id, updated);
+      ctx.selectedOrders.delete(updated.id);
+      done += 1;
+    } catch (e) {
+      toast(`Order ${o.id}: ${e.codeName || 'error'} — ${e.message}`, 'error');
+    }
+  }
+  renderOrders(ctx);
+  const what = orders.length === 1 ? `Order ${orders[0].id}` : `${done} order(s)`;
+  if (done) toast(`${what} ${action.verb}${skipped ? ` (${skipped} skipped: not ${action.from.join(' or ')})` : ''}`);
+  else if (skipped) toast(`None of the selected orders can be ${action.verb}`, 'error');
+}
+
+export function setupOrders(ctx) {
+  ctx.selectedOrders = new Set();
+  const selected = () => [...ctx.selectedOrders].map((id) => ctx.orders.get(id)).filter(Boolean);
+  for (const [to, a] of Object.entries(ORDER_ACTIONS)) $(a.bulk).onclick = () => updateOrders(ctx, selected(), to);
+  $('#orders-all').onchange = (e) => {
+    ctx.selectedOrders = new Set(e.target.checked ? ctx.orders.keys() : []);
+    renderOrders(ctx);
+  };
+  $('#orders-export').onclick = async () => {
+    const r = await rpc(ctx, 'ExportReport', { room_id: ctx.room.id, kind: ctx.client.enumValue('ExportKind', 'EXPORT_KIND_ORDERS') });
+    if (!r) return;
+    const url = URL.createObjectURL(new Blob([r.csv], { type: 'text/csv;charset=utf-8' }));
+    const a = h('a', { href: url, download: r.filename || `${ctx.room.id}-orders.csv` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10000);
+    toast(`Exported ${r.filename}`);
+  };
 }
 
 // ---- Dealer applications ----------------------------------------------------------------------

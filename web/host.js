@@ -1,9 +1,12 @@
-// Host console logic: sign-in with the API key, room choice, the WatchRoom stream (orders, chat, applications, stats), camera publishing by WHIP.
+// Host console logic: sign-in with the API key, room choice and creation, the WatchRoom stream (orders, chat, applications, stats), camera publishing by WHIP.
 import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast } from './common.js';
 import { ControlClient } from './grpc-web.js';
 import {
-  rpc, renderBrands, renderProducts, buildMomentForms, renderDraws, renderOrders, renderApplications, renderChat, recordStats,
+  rpc, renderBrands, renderProducts, buildMomentForms, renderDraws, renderOrders, renderApplications, renderChat, recordStats, setupOrders,
 } from './host-panels.js';
+import {
+  setupCreateRoom, setupBrandForm, setupCatalog, renderCatalog, setupDealers, setupLinks,
+} from './host-setup.js';
 
 // The key lives in this tab's sessionStorage only: never in the URL, never in a cookie.
 const KEY_STORAGE = 'showfloor.host.key';
@@ -28,7 +31,18 @@ function newContext(client, room) {
       const badge = $('#room-state');
       badge.textContent = ['', 'scheduled', 'live', 'ended'][r.state] || '';
       badge.dataset.state = badge.textContent;
+      $('#room-open').hidden = badge.textContent !== 'scheduled';
+      $('#room-close').hidden = badge.textContent !== 'live';
       renderBrands(c);
+      renderCatalog(c);
+      c.refreshSaleProducts?.();
+    },
+    async refreshProducts() {
+      const r = await rpc(c, 'ListProducts', { room_id: c.room.id });
+      if (!r) return;
+      c.products = r.products;
+      renderProducts(c);
+      renderCatalog(c);
       c.refreshSaleProducts?.();
     },
     async refreshRoom() {
@@ -64,6 +78,18 @@ async function signIn(key) {
   sessionStorage.setItem(KEY_STORAGE, key);
   $('#sign-in').hidden = true;
   $('#sign-out').hidden = false;
+  $('#new-room').hidden = false;
+  $('#new-room').onclick = () => { $('#create-room').hidden = false; $('#create-room-form input[name=title]').focus(); };
+  setupCreateRoom(client, async (room) => {
+    sessionStorage.setItem(ROOM_STORAGE, room.id);
+    await chooseRoom(client, (await client.call('ListRooms', {})).rooms);
+  });
+  await chooseRoom(client, rooms);
+}
+
+// Fills the room picker with the rooms that have not ended, newest first, and opens the one
+// chosen last (or the newest). Without any, the new-room form shows.
+async function chooseRoom(client, rooms) {
   const select = $('#room-select');
   const ended = client.enumValue('RoomState', 'ROOM_STATE_ENDED');
   const open = rooms.filter((r) => r.state !== ended).sort((a, b) => b.created_ms - a.created_ms);
@@ -71,7 +97,7 @@ async function signIn(key) {
   select.closest('label').hidden = false;
   if (!open.length) {
     setConnection('closed', 'no open rooms');
-    toast('No open rooms: create one with `showfloor ctl create-room`', 'error');
+    $('#create-room').hidden = false;
     return;
   }
   const remembered = sessionStorage.getItem(ROOM_STORAGE);
@@ -90,8 +116,13 @@ async function openRoom(client, roomId) {
   ctx = newContext(client, room);
   $('#console').hidden = false;
   buildMomentForms(ctx);
+  setupBrandForm(ctx);
+  setupCatalog(ctx);
+  setupDealers(ctx);
+  setupOrders(ctx);
+  setupRoomState(ctx);
   ctx.setRoom(room);
-  await loadLists(ctx);
+  await Promise.all([loadLists(ctx), setupLinks(ctx)]);
   startWatch(ctx);
 }
 
@@ -106,11 +137,25 @@ async function loadLists(c) {
   if (applications) for (const a of applications.applications) c.applications.set(a.id, a);
   if (orders) for (const o of orders.orders) c.orders.set(o.id, o);
   renderProducts(c);
+  renderCatalog(c);
   c.refreshSaleProducts();
   renderApplications(c);
   renderOrders(c);
   renderChat(c);
   await c.refreshDraws();
+}
+
+// Going live and ending the room; ending asks first, as nothing can be changed afterwards.
+function setupRoomState(c) {
+  $('#room-open').onclick = async () => {
+    const room = await rpc(c, 'OpenRoom', { room_id: c.room.id }, 'The room is live');
+    if (room) c.setRoom(room);
+  };
+  $('#room-close').onclick = async () => {
+    if (!window.confirm(`End ${c.room.title}? Viewers are disconnected and the room can no longer be changed.`)) return;
+    const room = await rpc(c, 'CloseRoom', { room_id: c.room.id }, 'The room has ended');
+    if (room) c.setRoom(room);
+  };
 }
 
 // ---- The WatchRoom stream ------------------------------------------------------------------
@@ -229,6 +274,10 @@ function signOut() {
   ctx = null;
   $('#console').hidden = true;
   $('#sign-out').hidden = true;
+  $('#new-room').hidden = true;
+  $('#create-room').hidden = true;
+  $('#room-open').hidden = true;
+  $('#room-close').hidden = true;
   $('#room-select').closest('label').hidden = true;
   $('#sign-in').hidden = false;
   setConnection('closed', 'signed out');
