@@ -63,7 +63,7 @@ macro_rules! embedded {
 static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
     const HTML: &str = "text/html; charset=utf-8";
     const JS: &str = "text/javascript; charset=utf-8";
-    let files: [(&str, &str, &[u8]); 12] = [
+    let files: [(&str, &str, &[u8]); 13] = [
         embedded!("viewer.html", HTML),
         embedded!("host.html", HTML),
         embedded!("style.css", "text/css; charset=utf-8"),
@@ -74,6 +74,7 @@ static ASSETS: LazyLock<Vec<Asset>> = LazyLock::new(|| {
         embedded!("host.js", JS),
         embedded!("host-panels.js", JS),
         embedded!("host-setup.js", JS),
+        embedded!("host-report.js", JS),
         embedded!("grpc-web.js", JS),
         embedded!("protobuf.js", JS),
     ];

@@ -1,8 +1,8 @@
 //! The organiser's set-up in the host console, in headless Chromium (`tests/browser/console.sh`
 //! with `console.mjs`, against the binary cargo built; screenshots land in
 //! `target/browser-artifacts/`): create a room, add brands, check and import a catalogue and a
-//! dealer list, create a channel link, go live, confirm the dealers' orders in bulk and export
-//! them.
+//! dealer list, create a channel link, go live, confirm the dealers' orders in bulk, export
+//! them, and read the Report view's charts.
 
 use std::path::Path;
 use std::process::Command;

@@ -7,6 +7,7 @@ import {
 import {
   setupCreateRoom, setupBrandForm, setupCatalog, renderCatalog, setupDealers, setupLinks,
 } from './host-setup.js';
+import { setupReport, renderReport } from './host-report.js';
 
 // The key lives in this tab's sessionStorage only: never in the URL, never in a cookie.
 const KEY_STORAGE = 'showfloor.host.key';
@@ -121,6 +122,8 @@ async function openRoom(client, roomId) {
   setupDealers(ctx);
   setupOrders(ctx);
   setupRoomState(ctx);
+  setupReport(ctx);
+  showView('console');
   ctx.setRoom(room);
   await Promise.all([loadLists(ctx), setupLinks(ctx)]);
   startWatch(ctx);
@@ -143,6 +146,19 @@ async function loadLists(c) {
   renderOrders(c);
   renderChat(c);
   await c.refreshDraws();
+}
+
+// The console or the Report view (loaded each time it is shown; Refresh reloads it).
+function showView(view) {
+  $('#console').hidden = view !== 'console';
+  $('#report').hidden = view !== 'report';
+  $('#show-report').hidden = false;
+  $('#show-report').textContent = view === 'report' ? 'Console' : 'Report';
+  $('#show-report').onclick = () => {
+    const next = view === 'report' ? 'console' : 'report';
+    showView(next);
+    if (next === 'report' && ctx) renderReport(ctx);
+  };
 }
 
 // Going live and ending the room; ending asks first, as nothing can be changed afterwards.
@@ -276,6 +292,8 @@ function signOut() {
   $('#sign-out').hidden = true;
   $('#new-room').hidden = true;
   $('#create-room').hidden = true;
+  $('#report').hidden = true;
+  $('#show-report').hidden = true;
   $('#room-open').hidden = true;
   $('#room-close').hidden = true;
   $('#room-select').closest('label').hidden = true;

@@ -217,5 +217,61 @@ await runScenario(browser, async () => {
     await host.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
     await host.screenshot({ path: `${ARTIFACTS}/host-console-setup.png`, fullPage: true });
 
+  await step('the Report view draws the report, leads and invite ranking with the server\'s numbers', async () => {
+    // A guest registers through the gold dealer's invite link: the invite ranking has a row.
+    const chen = ctl('registrations', room).registrations.find((r) => r.name === 'Ms Chen');
+    const r = await fetch(`${HTTP}/api/rooms/${room}/registrations`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'Guest Wu', company: 'Wu Ltd', phone: '137 0013 7000', invite: chen.invite_code }),
+    });
+    check(r.status === 201, `the guest registers: ${r.status} ${await r.text()}`);
+    // Ended, so that the figures stop moving; reports trail the room by up to 5 s.
+    host.once('dialog', (d) => d.accept());
+    await host.click('#room-close');
+    await waitText(host, '#room-state', 'ended');
+    let report;
+    for (let i = 0; i < 40; i += 1) {
+      report = ctl('report', room);
+      if (report.end_ms !== '0' && report.funnel.ordered === 2 && report.registered === 3) break;
+      await host.waitForTimeout(250);
+    }
+    check(report.funnel.ordered === 2 && report.registered === 3, `the report settles: ${JSON.stringify(report.funnel)}`);
+    await host.click('#show-report');
+    await host.waitForSelector('#report:not([hidden]) #report-concurrency', { timeout: WAIT_MS });
+    check(await host.locator('#console').isHidden(), 'the Report view replaces the console');
+    report = ctl('report', room);
+    const leads = ctl('leads', room);
+    const tree = ctl('referrals', room);
+
+    const curve = report.concurrency_per_minute;
+    const chart = await host.$eval('#report-concurrency', (el) => ({
+      minutes: Number(el.dataset.minutes), peak: Number(el.dataset.peak), points: el.querySelector('polyline')?.getAttribute('points').split(' ').length,
+    }));
+    check(curve.length > 0 && chart.minutes === curve.length && chart.points === curve.length, `curve ${JSON.stringify(chart)} vs ${curve}`);
+    check(chart.peak === Math.max(...curve) && chart.peak >= 2, `peak ${chart.peak} vs ${curve}`);
+    const barsOf = (id) => host.$$eval(`#${id} g.bar`, (gs) => gs.map((g) => [g.dataset.label, Number(g.dataset.value)]));
+    const segments = await barsOf('report-segments');
+    check(JSON.stringify(segments) === JSON.stringify(report.segments.map((x) => [x.brand_name, Number(x.value_cents)])), `segments ${JSON.stringify(segments)}`);
+    check(segments.some(([name, cents]) => name === 'Alpha' && cents === 30050 * 12 + 27900 * 13), `Alpha sold 12 jackets at the gold 300.50 and 13 at the silver 279.00: ${JSON.stringify(segments)}`);
+    const f = report.funnel;
+    const funnel = await barsOf('report-funnel');
+    check(JSON.stringify(funnel.map(([, n]) => n)) === JSON.stringify([f.registered, f.watched, f.applied, f.verified_dealers, f.ordered]), `funnel ${JSON.stringify(funnel)} vs ${JSON.stringify(f)}`);
+    const products = await barsOf('report-products');
+    const best = [...report.products].sort((a, b) => Number(b.value_cents) - Number(a.value_cents))[0];
+    check(products[0][0] === best.name && products[0][1] === Number(best.value_cents), `top product ${JSON.stringify(products[0])} vs ${best.name}`);
+    const ranking = await barsOf('report-referrals');
+    check(ranking.length === tree.ranking.length && ranking[0][0] === 'Ms Chen' && ranking[0][1] === 1, `ranking ${JSON.stringify(ranking)}`);
+    const rows = await host.$$eval('#report-leads tbody tr', (trs) => trs.map((tr) => [tr.dataset.viewer, Number(tr.dataset.score), tr.querySelector('.breakdown').textContent]));
+    check(rows.length === leads.leads.length && rows.length >= 3, `lead rows ${rows.length} vs ${leads.leads.length}`);
+    for (const [i, lead] of leads.leads.entries()) {
+      check(rows[i][0] === lead.viewer_id && Math.abs(rows[i][1] - lead.score) < 0.11, `lead ${i}: ${rows[i]} vs ${lead.viewer_id} ${lead.score}`);
+    }
+    const ordered = rows.find(([viewer]) => viewer === chen.viewer_id);
+    check(ordered && ordered[2].includes('order ×1'), `the ordering dealer's breakdown: ${ordered}`);
+    await host.screenshot({ path: `${ARTIFACTS}/host-report.png`, fullPage: true });
+    await host.click('#show-report');
+    check(await host.locator('#report').isHidden(), 'back to the console');
+  });
+
   });
 });
