@@ -127,6 +127,55 @@ fn console_codec_round_trips_prost_messages() {
             ..Default::default()
         }],
     };
+    let imported = pb::ImportCatalogResponse {
+        errors: vec![pb::ImportRowError {
+            line: 3,
+            field: "price_gold".into(),
+            reason: "\"12.345\" is not a price".into(),
+        }],
+        products: vec![pb::ImportedProduct {
+            line: 2,
+            product: Some(pb::Product {
+                id: "p3".into(),
+                name: "Down jacket".into(),
+                image_urls: vec!["https://img.example/j.jpg".into()],
+                min_order_quantity: 10,
+                prices: vec![pb::TierPrice {
+                    tier: "gold".into(),
+                    price_cents: 25_900,
+                }],
+                ..Default::default()
+            }),
+            brand_name: "Alpha".into(),
+            existing: true,
+        }],
+        new_brands: vec![pb::Brand {
+            name: "Cobalt".into(),
+            position: 2,
+            ..Default::default()
+        }],
+        dry_run: true,
+    };
+    let report = pb::RoomReport {
+        room_id: "r1".into(),
+        peak_concurrency: 812,
+        concurrency_per_minute: vec![3, 812, 300, 0],
+        segments: vec![pb::SegmentReport {
+            brand_name: "Alpha".into(),
+            viewers: 4,
+            value_cents: 723_300,
+            buyers: 1,
+            conversion: 0.25,
+            ..Default::default()
+        }],
+        funnel: Some(pb::Funnel {
+            registered: 3,
+            watched: 2,
+            ordered: 2,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
     let cases = vec![
         case(
             "Order (int64, enum, UTF-8)",
@@ -163,6 +212,25 @@ fn console_codec_round_trips_prost_messages() {
             "TierPrice (negative int64)",
             &negative,
             json!({"tier": "gold", "price_cents": -5}),
+        ),
+        case(
+            "ImportCatalogResponse (row errors, nested product, bool)",
+            &imported,
+            json!({"errors": [{"line": 3, "field": "price_gold", "reason": "\"12.345\" is not a price"}],
+                   "products": [{"line": 2, "brand_name": "Alpha", "existing": true,
+                                 "product": {"id": "p3", "name": "Down jacket",
+                                             "image_urls": ["https://img.example/j.jpg"],
+                                             "min_order_quantity": 10,
+                                             "prices": [{"tier": "gold", "price_cents": 25900}]}}],
+                   "new_brands": [{"name": "Cobalt", "position": 2}], "dry_run": true}),
+        ),
+        case(
+            "RoomReport (packed repeated uint32 with a zero, double)",
+            &report,
+            json!({"room_id": "r1", "peak_concurrency": 812, "concurrency_per_minute": [3, 812, 300, 0],
+                   "segments": [{"brand_name": "Alpha", "viewers": 4, "value_cents": 723300,
+                                 "buyers": 1, "conversion": 0.25}],
+                   "funnel": {"registered": 3, "watched": 2, "ordered": 2}}),
         ),
         case(
             "ListRoomsResponse (nested and repeated messages)",

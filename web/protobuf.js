@@ -148,7 +148,16 @@ export class Codec {
       if (v === undefined || v === null) continue;
       if (repeated) {
         if (!Array.isArray(v)) throw new Error(`protobuf: ${type}.${name} must be an array`);
-        for (const item of v) this.writeOne(w, number, kind, ref, item);
+        if (wireTypeOf(kind) !== WIRE.delimited) {
+          // Repeated scalars are packed, as proto3 (and prost) write them.
+          if (!v.length) continue;
+          const run = new Writer();
+          for (const item of v) this.writeValue(run, kind, ref, item);
+          w.varint((number << 3) | WIRE.delimited);
+          w.delimited(run.finish());
+        } else {
+          for (const item of v) this.writeOne(w, number, kind, ref, item);
+        }
       } else if (oneof !== null || !isDefault(kind, v)) {
         this.writeOne(w, number, kind, ref, v);
       }
@@ -157,6 +166,10 @@ export class Codec {
 
   writeOne(w, number, kind, ref, v) {
     w.varint((number << 3) | wireTypeOf(kind));
+    this.writeValue(w, kind, ref, v);
+  }
+
+  writeValue(w, kind, ref, v) {
     if (kind === 'message') {
       const inner = new Writer();
       this.write(inner, ref, v);
