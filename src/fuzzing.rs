@@ -247,6 +247,47 @@ pub fn registration(data: &[u8]) {
     }
 }
 
+/// A catalogue CSV (`catalog_import::plan_catalog`) for a room with two tiers, a brand and a
+/// product: every product it plans passes the room's own checks, lines only grow, and every
+/// error names a line of the text.
+pub fn catalog(data: &[u8]) {
+    use crate::catalog_import::{plan_catalog, BrandOf};
+    use crate::model::{Brand, Product};
+    use crate::room::core::product_problems;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let tiers = ["gold".to_string(), "silver".to_string()];
+    let brands = [Brand {
+        id: "b1".into(),
+        logo_url: String::new(),
+        name: "Acme".into(),
+        position: 0,
+    }];
+    let products = [Product {
+        id: "p2".into(),
+        brand_id: "b1".into(),
+        name: "Jacket".into(),
+        description: String::new(),
+        image_urls: Vec::new(),
+        link: "https://shop.example/j".into(),
+        min_order_quantity: 1,
+        prices: vec![("gold".into(), 1), ("silver".into(), 2)],
+    }];
+    let plan = plan_catalog(text, &tiers, &brands, &products);
+    let lines = 1 + text.bytes().filter(|&b| b == b'\n').count() as u32;
+    assert!(plan.errors.iter().all(|e| e.line <= lines));
+    assert!(plan.products.windows(2).all(|w| w[0].line < w[1].line));
+    for p in &plan.products {
+        assert!(product_problems(&p.input, &tiers).is_empty(), "{p:?}");
+        assert_eq!(p.input.prices.len(), tiers.len());
+        match &p.brand {
+            BrandOf::Existing(id) => assert_eq!(id, &p.input.brand_id),
+            BrandOf::New(i) => assert!(*i < plan.new_brands.len() && p.input.product_id.is_none()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

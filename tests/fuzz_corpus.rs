@@ -50,3 +50,8 @@ fn media_packets_corpus() {
 fn registration_input_corpus() {
     replay("registration_input", showfloor::fuzzing::registration);
 }
+
+#[test]
+fn catalog_csv_corpus() {
+    replay("catalog_csv", showfloor::fuzzing::catalog);
+}
