@@ -256,6 +256,8 @@ await runScenario(browser, async () => {
     const f = report.funnel;
     const funnel = await barsOf('report-funnel');
     check(JSON.stringify(funnel.map(([, n]) => n)) === JSON.stringify([f.registered, f.watched, f.applied, f.verified_dealers, f.ordered]), `funnel ${JSON.stringify(funnel)} vs ${JSON.stringify(f)}`);
+    // Two imported dealers and a guest registered; the dealers watched and ordered; nobody applied.
+    check(JSON.stringify(funnel.map(([, n]) => n)) === '[3,2,0,2,2]', `the show's funnel: ${JSON.stringify(funnel)}`);
     const products = await barsOf('report-products');
     const best = [...report.products].sort((a, b) => Number(b.value_cents) - Number(a.value_cents))[0];
     check(products[0][0] === best.name && products[0][1] === Number(best.value_cents), `top product ${JSON.stringify(products[0])} vs ${best.name}`);
