@@ -122,10 +122,10 @@ pub(super) enum CtlCommand {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Import a product catalogue from a CSV file (brand,name,description,image_urls,link,
-    /// min_order_quantity and one price_<tier> column per tier; prices like 12.50). Brands
-    /// are matched by name and added if new; a product with the same brand and name is
-    /// updated. Every bad row is listed (line, column, reason) and then nothing is written;
+    /// Import a product catalogue from a CSV file
+    /// (brand,name,description,image_urls,link,min_order_quantity and one price_<tier> column
+    /// per tier; prices like 12.50). Brands are matched by name and added if new; a product
+    /// with the same brand and name is updated. Every bad row is listed (line, column, reason) and then nothing is written;
     /// --dry-run writes nothing in any case (docs/catalog.md).
     ImportCatalog {
         room: String,
