@@ -27,6 +27,14 @@ pub(super) fn print(reply: &Reply) -> std::io::Result<()> {
         Reply::Referrals(r) => super::reports::referrals_text(&mut s, r),
         Reply::Weights(w) => super::reports::weights_text(&mut s, w),
         Reply::Export(r) => s.push_str(&r.csv),
+        Reply::Webhook(w) => super::webhooks::webhook_text(&mut s, w),
+        Reply::Deliveries(r) => list(
+            &mut s,
+            &r.deliveries,
+            "no deliveries",
+            super::webhooks::delivery_text,
+        ),
+        Reply::Delivery(d) => super::webhooks::delivery_text(&mut s, d),
         Reply::Rooms(r) => list(&mut s, &r.rooms, "no rooms", room_line),
         Reply::TokenKey(k) => {
             let _ = writeln!(s, "{}", k.key);

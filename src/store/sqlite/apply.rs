@@ -1,6 +1,7 @@
 //! One [`StoreOp`] as SQL, inside the writer's transaction.
 
 use super::rows::{execute, insert_sql, Stored};
+use super::webhooks;
 use crate::model::{
     Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order, Product, RedPacket,
     RoomRecord,
@@ -125,6 +126,11 @@ pub(super) fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::AppendEngagement { .. } => "AppendEngagement",
         StoreOp::AppendProgram { .. } => "AppendProgram",
         StoreOp::PutLeadWeights { .. } => "PutLeadWeights",
+        StoreOp::PutWebhook { .. } => "PutWebhook",
+        StoreOp::DeleteWebhook { .. } => "DeleteWebhook",
+        StoreOp::QueueWebhook { .. } => "QueueWebhook",
+        StoreOp::RecordWebhookAttempt { .. } => "RecordWebhookAttempt",
+        StoreOp::RetryWebhook { .. } => "RetryWebhook",
     }
 }
 
@@ -275,6 +281,23 @@ pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
             weights,
             at_ms,
         } => super::engagement::put_lead_weights(conn, room, weights, *at_ms)?,
+        StoreOp::PutWebhook { room, webhook } => webhooks::put_webhook(conn, room, webhook)?,
+        StoreOp::DeleteWebhook { room, .. } => webhooks::delete_webhook(conn, room)?,
+        // Queued below, like the deliveries other writes queue.
+        StoreOp::QueueWebhook { .. } => {}
+        StoreOp::RecordWebhookAttempt {
+            room,
+            attempt,
+            outcome,
+        } => webhooks::record_attempt(conn, room, attempt, *outcome)?,
+        StoreOp::RetryWebhook {
+            room,
+            delivery_id,
+            at_ms,
+        } => webhooks::retry(conn, room, delivery_id, *at_ms)?,
+    }
+    if let Some(q) = crate::store::outbox::queued(op) {
+        webhooks::queue(conn, &q)?;
     }
     Ok(())
 }
