@@ -125,6 +125,7 @@ fn show() -> ShowLog {
             channel: Some(format!("ch{}", i % 5)),
             created_ms: -MIN,
             decided_ms: None,
+            erased_ms: None,
         })
         .collect();
     let channels = (0..5)

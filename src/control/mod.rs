@@ -252,6 +252,14 @@ impl Control for ControlService {
             .await
     }
 
+    async fn erase_registrant(
+        &self,
+        req: Request<pb::RegistrationRef>,
+    ) -> Result<Response<pb::Registration>, Status> {
+        self.call_registrar("EraseRegistrant", req, registration::erase_registrant)
+            .await
+    }
+
     async fn approve_registration(
         &self,
         req: Request<pb::RegistrationRef>,

@@ -143,6 +143,14 @@ pub enum StoreOp {
         weights: Box<crate::model::LeadWeights>,
         at_ms: i64,
     },
+    /// A host erased a registrant's personal data: their registration's name, company and
+    /// phone, and the name and company on their orders, chat messages, dealer record and
+    /// applications (the records and counts stay).
+    EraseViewer {
+        room: String,
+        viewer_id: String,
+        at_ms: i64,
+    },
     /// A room's webhook is set or replaced (any node; not fenced).
     PutWebhook {
         room: String,

@@ -34,6 +34,7 @@ fn reg(
         channel: ch.map(String::from),
         created_ms: -m(60.0),
         decided_ms: None,
+        erased_ms: None,
     }
 }
 

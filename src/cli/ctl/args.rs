@@ -171,6 +171,9 @@ pub(super) enum CtlCommand {
         #[arg(long)]
         reset: bool,
     },
+    /// Erase a registrant's personal data (name, company, phone; their name on orders and
+    /// chat); orders and counts stay, anonymised.
+    EraseRegistrant { room: String, registration: String },
     /// Set the room's CRM webhook (docs/webhooks.md): signed POSTs to URL for the events
     /// chosen (--event, repeatable: registration, lead.stage, order.placed, order.status;
     /// default all). Without --secret the current secret is kept, or one is generated and

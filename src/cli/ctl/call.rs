@@ -159,6 +159,13 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             };
             Reply::Weights(c.set_lead_weights(req).await?.into_inner())
         }
+        C::EraseRegistrant { room, registration } => {
+            let req = RegistrationRef {
+                room_id: room,
+                registration_id: registration,
+            };
+            Reply::Registration(c.erase_registrant(req).await?.into_inner())
+        }
         C::SetWebhook {
             room,
             url,

@@ -69,6 +69,7 @@ pub async fn run_all<S: Storage>(fresh: impl Fn() -> S) {
         registrations_are_unique_by_phone_code_and_viewer,
         a_registration_is_decided_once_and_may_be_revoked,
         channels_are_unique_by_code_and_name,
+        an_erased_registrant_keeps_records_but_no_personal_data,
         engagement_program_and_weights_round_trip,
         writes_queue_webhook_deliveries_with_them,
         attempts_move_deliveries_and_are_logged,

@@ -49,6 +49,7 @@ pub(super) struct Statements {
     append_engagement: Statement,
     append_program: Statement,
     put_lead_weights: Statement,
+    erase_viewer: Statement,
     queue_webhooks: Statement,
     put_webhook: Statement,
     delete_webhook: Statement,
@@ -178,6 +179,22 @@ impl Statements {
             append_engagement: c.prepare(super::engagement::APPEND_ENGAGEMENT).await?,
             append_program: c.prepare(super::engagement::APPEND_PROGRAM).await?,
             put_lead_weights: c.prepare(super::engagement::PUT_LEAD_WEIGHTS).await?,
+            // A registrant's personal data erased ($3 the time, $4 the name left on records).
+            erase_viewer: c
+                .prepare(
+                    "WITH r AS (UPDATE registrations SET name = '', company = '',
+                                    phone = 'erased:' || id, erased_ms = $3
+                                WHERE room = $1 AND viewer_id = $2 AND erased_ms IS NULL),
+                          o AS (UPDATE orders SET display_name = $4
+                                WHERE room = $1 AND viewer_id = $2),
+                          c AS (UPDATE chat SET display_name = $4
+                                WHERE room = $1 AND viewer_id = $2),
+                          a AS (UPDATE applications SET display_name = $4, company = '',
+                                    licence_number = '', contact = ''
+                                WHERE room = $1 AND viewer_id = $2)
+                     UPDATE dealers SET company = '' WHERE room = $1 AND viewer_id = $2",
+                )
+                .await?,
             queue_webhooks: c.prepare(webhooks::QUEUE).await?,
             put_webhook: c.prepare(webhooks::PUT_WEBHOOK).await?,
             delete_webhook: c.prepare(webhooks::DELETE_WEBHOOK).await?,
@@ -583,6 +600,21 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
                         serde_json::to_value(weights.as_ref()).expect("weights serialise"),
                     )),
                     Box::new(*at_ms),
+                ],
+                any,
+            ),
+            StoreOp::EraseViewer {
+                room,
+                viewer_id,
+                at_ms,
+            } => step(
+                "EraseViewer",
+                &st.erase_viewer,
+                vec![
+                    s(room),
+                    s(viewer_id),
+                    Box::new(*at_ms),
+                    s(crate::model::ERASED_NAME),
                 ],
                 any,
             ),

@@ -15,7 +15,12 @@ use tokio_postgres::Client;
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x5348_4f57_464c_4f52; // "SHOWFLOR"
 
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+
+/// Personal data erased on request (issue 15): when a host erased a registrant.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE registrations ADD COLUMN erased_ms BIGINT;
+"#;
 
 /// CRM webhooks (issue 15): a room's endpoint, the outbox of deliveries (queued in the
 /// transaction of the change each reports; `claimed_until` hands a due one to one node at a

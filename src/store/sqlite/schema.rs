@@ -8,8 +8,13 @@ use std::time::Duration;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
+
+/// Personal data erased on request (issue 15): when a host erased a registrant.
+pub(super) const SCHEMA_V8: &str = "
+ALTER TABLE registrations ADD COLUMN erased_ms INTEGER;
+";
 
 /// CRM webhooks (issue 15): a room's endpoint, the outbox of deliveries (queued in the
 /// transaction of the change each reports) and the log of attempts.

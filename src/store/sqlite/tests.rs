@@ -392,8 +392,8 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
-    assert_eq!(MIGRATIONS.len(), 7);
+    assert_eq!(version, 8);
+    assert_eq!(MIGRATIONS.len(), 8);
 }
 
 #[tokio::test]
