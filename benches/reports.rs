@@ -165,6 +165,12 @@ fn show() -> ShowLog {
         dealers,
         applications: Vec::new(),
         orders,
+        // The sale the grab attempts are for: its forensics scan every record.
+        sales: vec![{
+            let mut s = fixtures::sale("s1", 500);
+            s.product_id = "p0".into();
+            s
+        }],
         draws: Vec::new(),
         red_packets: Vec::new(),
         registrations,

@@ -9,6 +9,7 @@ mod commerce;
 mod convert;
 mod registration;
 mod reports;
+mod reports_commerce;
 mod rooms;
 mod webhooks;
 

@@ -101,6 +101,9 @@ pub(super) async fn room_report(
                 value_cents: c.value_cents,
             })
             .collect(),
+        flash_sales: super::reports_commerce::flash_sales_pb(x.flash_sales),
+        draws: super::reports_commerce::draws_pb(x.draws),
+        red_packets: super::reports_commerce::red_packets_pb(x.red_packets),
     })
 }
 

@@ -286,6 +286,7 @@ pub(crate) fn scripted_show() -> ShowLog {
                 OrderStatus::Cancelled,
             ),
         ],
+        sales: Vec::new(),
         draws: vec![draw],
         red_packets: vec![packet],
         registrations: vec![
