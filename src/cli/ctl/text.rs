@@ -480,6 +480,15 @@ pub(super) fn event_line(ev: &WatchRoomEvent) -> String {
             if l.ordered { "" } else { "  not ordered yet" },
             l.brand_interest.join(",")
         ),
+        Some(Event::RegistrationPending(r)) => {
+            let mut s = String::new();
+            super::registration::registration_line(&mut s, r);
+            format!(
+                "{} registration_pending {}",
+                clock(r.created_ms),
+                s.trim_end()
+            )
+        }
         None => "(empty event)".to_string(),
     }
 }
