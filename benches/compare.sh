@@ -2,10 +2,14 @@
 # Showfloor side by side with the systems people would pick instead, on this machine, in one
 # run, with the same harness, and a table at the end (ratios where a peer exists).
 #
-#   benches/compare.sh [events] [commerce] [media] [targets]     (default: all four)
+#   benches/compare.sh [events] [floor] [commerce] [media] [targets]     (default: all five)
 #
 #   events    `audience` (memory per idle viewer) and `chat-storm --find-max-p99-ms` against
 #             Showfloor and the Socket.IO peer (benches/peers/socketio).
+#   floor     Showfloor against the fan-out floor (benches/peers/floor: one pre-built frame,
+#             one write() per connection, nothing else): the p99 of one broadcast to
+#             FLOOR_VIEWERS after a quiet spell (a brand switch's shape), and the same
+#             `chat-storm --find-max-p99-ms` searches as `events`.
 #   commerce  `cargo bench --bench commerce` (durable grabs vs a Redis Lua seckill), then the
 #             harness's `flash-sale` against Showfloor (no peer speaks our WebSocket).
 #   media     `media --find-max` against Showfloor and Janus VideoRoom (benches/peers/janus),
@@ -29,7 +33,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 what=("$@")
-[ ${#what[@]} -eq 0 ] && what=(events commerce media targets)
+[ ${#what[@]} -eq 0 ] && what=(events floor commerce media targets)
 AUDIENCE=${AUDIENCE:-10000}
 CHAT=${CHAT:-"2000:100 5000:200"}
 STEP_SECS=${STEP_SECS:-4}
@@ -37,6 +41,7 @@ GRABS=${GRABS:-100000}
 MEDIA_SECS=${MEDIA_SECS:-4}
 RUNS=${RUNS:-2}
 TARGET_VIEWERS=${TARGET_VIEWERS:-5000}
+FLOOR_VIEWERS=${FLOOR_VIEWERS:-5000}
 out=$root/target/compare
 mkdir -p "$out"
 ncpu=$(nproc)
@@ -108,6 +113,18 @@ start_socketio() {
     --socketio 127.0.0.1:17890 >/dev/null || true
 }
 stop_socketio() { kill "$io_pid" 2>/dev/null || true; wait "$io_pid" 2>/dev/null || true; }
+start_floor() {
+  local floor
+  floor=$(benches/peers/floor/setup.sh)
+  "${server_cpu[@]}" "$floor" 17891 >>"$out/floor.log" 2>&1 &
+  fl_pid=$!
+  pids+=("$fl_pid")
+  sleep 0.3
+  [ "${WARM:-1}" = 1 ] || return 0
+  "$bin/showfloor-loadtest" --json audience --viewers 2000 --rate 2000 --hold-secs 1 \
+    --socketio 127.0.0.1:17891 >/dev/null || true
+}
+stop_floor() { kill "$fl_pid" 2>/dev/null || true; wait "$fl_pid" 2>/dev/null || true; }
 
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $ncpu CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 echo "== machine: $machine" >&2
@@ -148,6 +165,38 @@ for w in "${what[@]}"; do
       a=$(json "$out/chat-$v-showfloor.json" 'd["numbers"].get("max_deliveries_per_s")')
       b=$(json "$out/chat-$v-socketio.json" 'd["numbers"].get("max_deliveries_per_s")')
       row "chat-storm: deliveries/s at p99 <= $p99 ms, no loss ($v viewers)" "$a" "$b" "$(ratio "$a" "$b")"
+    done
+    ;;
+  floor)
+    echo "== floor: one broadcast to $FLOOR_VIEWERS after a quiet spell, 1 message/s for 20 s" >&2
+    start_floor
+    "${lt[@]}" --json chat-storm --viewers "$FLOOR_VIEWERS" --senders 1 --rate 1 --seconds 20 \
+      --socketio 127.0.0.1:17891 >"$out/broadcast-floor.json" || true
+    stop_floor
+    start_showfloor "${server_cpu[@]}"
+    "${lt[@]}" "${sf[@]}" chat-storm --viewers "$FLOOR_VIEWERS" --senders 1 --rate 1 --seconds 20 \
+      --server-pid "$sf_pid" >"$out/broadcast-showfloor.json" || true
+    stop_showfloor
+    a=$(json "$out/broadcast-showfloor.json" 'd["latency"]["p99_ms"]')
+    b=$(json "$out/broadcast-floor.json" 'd["latency"]["p99_ms"]')
+    row "one broadcast to $FLOOR_VIEWERS: delivery p99 ms (peer: the floor)" "$a" "$b" "$(ratio "$a" "$b") of the floor"
+    for set in $CHAT; do
+      v=${set%%:*}
+      p99=${set##*:}
+      echo "== floor: chat-storm search, $v viewers, p99 <= $p99 ms" >&2
+      start_floor
+      "${lt[@]}" --json chat-storm --viewers "$v" --senders 50 --rate 20 \
+        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --socketio 127.0.0.1:17891 \
+        --server-pid "$fl_pid" >"$out/chat-$v-floor.json" || true
+      stop_floor
+      start_showfloor "${server_cpu[@]}"
+      "${lt[@]}" "${sf[@]}" chat-storm --viewers "$v" --senders 50 --rate 20 \
+        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --server-pid "$sf_pid" \
+        >"$out/chat-$v-showfloor-vs-floor.json" || true
+      stop_showfloor
+      a=$(json "$out/chat-$v-showfloor-vs-floor.json" 'd["numbers"].get("max_deliveries_per_s")')
+      b=$(json "$out/chat-$v-floor.json" 'd["numbers"].get("max_deliveries_per_s")')
+      row "chat-storm: deliveries/s at p99 <= $p99 ms ($v viewers; peer: the floor)" "$a" "$b" "$(ratio "$a" "$b") of the floor"
     done
     ;;
   commerce)
@@ -210,7 +259,7 @@ for w in "${what[@]}"; do
       "$(json "$out/reconnect-storm.json" '"pass" if all(c["ok"] for c in d["checks"]) else "FAIL"')"
     ;;
   *)
-    echo "unknown part: $w (events, commerce, media, targets)" >&2
+    echo "unknown part: $w (events, floor, commerce, media, targets)" >&2
     exit 2
     ;;
   esac

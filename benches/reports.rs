@@ -125,6 +125,7 @@ fn show() -> ShowLog {
             channel: Some(format!("ch{}", i % 5)),
             created_ms: -MIN,
             decided_ms: None,
+            erased_ms: None,
         })
         .collect();
     let channels = (0..5)
@@ -164,6 +165,12 @@ fn show() -> ShowLog {
         dealers,
         applications: Vec::new(),
         orders,
+        // The sale the grab attempts are for: its forensics scan every record.
+        sales: vec![{
+            let mut s = fixtures::sale("s1", 500);
+            s.product_id = "p0".into();
+            s
+        }],
         draws: Vec::new(),
         red_packets: Vec::new(),
         registrations,

@@ -265,6 +265,13 @@ impl App {
             },
         });
         tokio::spawn(ready.clone().report(metrics.clone(), drain.clone()));
+        // CRM webhooks: every node sends what the store's outbox holds.
+        crate::webhooks::spawn(
+            store.clone(),
+            config.webhooks,
+            metrics.clone(),
+            drain.clone(),
+        );
         let mut media_link = None;
         let rooms: Arc<dyn Rooms> = match membership {
             Membership::Sole => hub.clone(),
@@ -378,10 +385,22 @@ impl App {
             store.clone(),
             config.heartbeat_secs as i64 * 1000,
         ));
+        crate::webhooks::leads::spawn(
+            rooms.clone(),
+            reports.clone(),
+            store.clone(),
+            config.node_id.clone(),
+            config.webhooks.lead_check,
+            drain.clone(),
+        );
         let control = pb::control_server::ControlServer::new(ControlService::new(
             rooms.clone(),
             registrar.clone(),
             reports.clone(),
+            Arc::new(crate::webhooks::host::Hooks::new(
+                store.clone(),
+                config.webhooks,
+            )),
             metrics.clone(),
             HostKeys::new(&keys),
         ));

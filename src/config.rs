@@ -166,6 +166,15 @@ pub struct ServeArgs {
     /// long is dropped from memory (made again on the next request) [default: 30].
     #[arg(long, env = "SHOWFLOOR_MEDIA_ROOM_IDLE_SECS")]
     pub media_room_idle_secs: Option<u64>,
+    /// Whether CRM webhooks may be sent to loopback, private and link-local addresses (a
+    /// receiver on this host or this network). Off by default, so a host's webhook URL
+    /// cannot reach the server's own network; on with --dev [default: false].
+    #[arg(long, env = "SHOWFLOOR_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: Option<bool>,
+    /// The first webhook retry's delay in ms; later ones scale from it (docs/webhooks.md).
+    /// For tests [default: 10000].
+    #[arg(long, env = "SHOWFLOOR_WEBHOOK_RETRY_BASE_MS", hide = true)]
+    pub webhook_retry_base_ms: Option<u64>,
     /// Self-registrations one client address may make at once (POST
     /// /api/rooms/{room}/registrations); then 429 [default: 10].
     #[arg(long, env = "SHOWFLOOR_REGISTRATIONS_PER_ADDRESS_BURST")]
@@ -227,6 +236,8 @@ struct FileConfig {
     media_queue: Option<usize>,
     publisher_idle_secs: Option<u64>,
     media_room_idle_secs: Option<u64>,
+    webhook_allow_private: Option<bool>,
+    webhook_retry_base_ms: Option<u64>,
     registrations_per_address_burst: Option<u32>,
     registrations_per_address_per_minute: Option<u32>,
     registrations_per_room_burst: Option<u32>,
@@ -269,6 +280,8 @@ pub struct Config {
     pub media_queue: usize,
     pub publisher_idle_secs: u64,
     pub media_room_idle_secs: u64,
+    /// How CRM webhooks are sent.
+    pub webhooks: crate::webhooks::Settings,
     /// Rate limits of the registration endpoint (defaults in `RegistrationLimits`).
     pub registration_limits: RegistrationLimits,
 }
@@ -307,6 +320,11 @@ impl Config {
             media_queue: 512,
             publisher_idle_secs: 30,
             media_room_idle_secs: 30,
+            webhooks: crate::webhooks::Settings {
+                allow_private: true,
+                schedule: crate::store::outbox::Schedule { base_ms: 200 },
+                lead_check: std::time::Duration::from_millis(500),
+            },
             registration_limits: RegistrationLimits::default(),
         }
     }
@@ -433,6 +451,20 @@ impl Config {
                 .media_room_idle_secs
                 .or(file.media_room_idle_secs)
                 .unwrap_or(30),
+            webhooks: crate::webhooks::Settings {
+                allow_private: args
+                    .webhook_allow_private
+                    .or(file.webhook_allow_private)
+                    .unwrap_or(args.dev || file.dev.unwrap_or(false)),
+                schedule: crate::store::outbox::Schedule {
+                    base_ms: args
+                        .webhook_retry_base_ms
+                        .or(file.webhook_retry_base_ms)
+                        .unwrap_or(10_000)
+                        .clamp(1, 3_600_000) as i64,
+                },
+                lead_check: std::time::Duration::from_secs(30),
+            },
             registration_limits: {
                 let d = RegistrationLimits::default();
                 RegistrationLimits {

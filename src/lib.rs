@@ -27,6 +27,7 @@ pub mod rooms;
 pub mod store;
 pub mod tls;
 pub mod web;
+pub mod webhooks;
 
 /// An error and its sources on one line (`a: b: c`), for messages that must carry the cause
 /// across a boundary that keeps only text (a log line, a forwarded answer, a CLI's stderr).

@@ -23,6 +23,12 @@ pub struct DependencyLabels {
     pub dependency: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookLabels {
+    /// `delivered`, `retry` (failed, tried again later) or `failed` (no attempt left).
+    pub outcome: String,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub connections: Gauge,
@@ -48,6 +54,7 @@ pub struct Metrics {
     pub media_keyframe_requests: Counter,
     pub media_switches: Counter,
     pub dependency_up: Family<DependencyLabels, Gauge>,
+    pub webhook_attempts: Family<WebhookLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -201,9 +208,16 @@ impl Metrics {
             "Program source changes (brand switches, feeds starting or ending)",
             media_switches.clone(),
         );
+        let webhook_attempts = Family::<WebhookLabels, Counter>::default();
+        registry.register(
+            "webhook_attempts",
+            "CRM webhook deliveries attempted by this node, by outcome",
+            webhook_attempts.clone(),
+        );
         Metrics {
             registry,
             dependency_up,
+            webhook_attempts,
             media_publishers,
             media_viewers,
             media_rooms,
@@ -227,6 +241,15 @@ impl Metrics {
             ws_closes,
             grpc_calls,
         }
+    }
+
+    /// Counts a webhook attempt's outcome.
+    pub fn webhook_attempt(&self, outcome: &str) {
+        self.webhook_attempts
+            .get_or_create(&WebhookLabels {
+                outcome: outcome.to_string(),
+            })
+            .inc();
     }
 
     /// Records whether `dependency` answered its last check.

@@ -80,6 +80,39 @@ impl Store for Counting {
     async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
         self.inner.lead_weights(room).await
     }
+
+    async fn order(
+        &self,
+        room: &str,
+        id: &str,
+    ) -> Result<Option<showfloor::model::Order>, StoreError> {
+        self.inner.order(room, id).await
+    }
+    async fn webhook(&self, room: &str) -> Result<Option<showfloor::model::Webhook>, StoreError> {
+        self.inner.webhook(room).await
+    }
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<showfloor::model::DueDelivery>, StoreError> {
+        self.inner.due_webhooks(now_ms, lease_ms, limit).await
+    }
+    async fn webhook_deliveries(
+        &self,
+        room: &str,
+        filter: showfloor::model::DeliveryFilter,
+        limit: u32,
+    ) -> Result<
+        Vec<(
+            showfloor::model::WebhookDelivery,
+            Vec<showfloor::model::WebhookAttempt>,
+        )>,
+        StoreError,
+    > {
+        self.inner.webhook_deliveries(room, filter, limit).await
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -455,7 +455,8 @@ async fn watch_room_streams_chat_applications_and_stats() {
             pb::watch_room_event::Event::Stats(s) => stats_online |= s.online == 1,
             pb::watch_room_event::Event::Action(_)
             | pb::watch_room_event::Event::Order(_)
-            | pb::watch_room_event::Event::LeadHot(_) => {}
+            | pb::watch_room_event::Event::LeadHot(_)
+            | pb::watch_room_event::Event::RegistrationPending(_) => {}
         }
     }
     // Deleting that message reaches viewers.

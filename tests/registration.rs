@@ -435,6 +435,14 @@ async fn approval_mode_hands_the_token_out_once_the_host_approves() {
     let server = Server::start().await;
     let mut c = server.control().await;
     let room = room_with(&mut c, pb::RegistrationMode::Approval, "CN").await;
+    let mut watch = c
+        .client
+        .watch_room(authed(pb::RoomRef {
+            room_id: room.clone(),
+        }))
+        .await
+        .unwrap()
+        .into_inner();
     let r = register(
         &server,
         &room,
@@ -444,6 +452,22 @@ async fn approval_mode_hands_the_token_out_once_the_host_approves() {
     .await;
     assert_eq!(r.status, 202, "{}", r.body);
     let pending = json_of(&r);
+    // The host watching the room hears of it.
+    let told = tokio::time::timeout(Duration::from_secs(15), async {
+        loop {
+            let ev = watch.message().await.unwrap().expect("the watch goes on");
+            if let Some(pb::watch_room_event::Event::RegistrationPending(r)) = ev.event {
+                return r;
+            }
+        }
+    })
+    .await
+    .expect("a registration_pending event within 15 s");
+    assert_eq!(
+        (told.name.as_str(), told.phone.as_str()),
+        ("Ann", "+8613800138000")
+    );
+    assert_eq!(told.status(), pb::RegistrationStatus::Pending);
     assert_eq!(pending["status"], "pending");
     assert!(pending.get("token").is_none());
     let poll = pending["poll"].as_str().unwrap().to_string();

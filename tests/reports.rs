@@ -490,3 +490,80 @@ async fn a_show_is_reported_on_sqlite() {
 async fn a_show_is_reported_on_postgres() {
     a_show_is_reported(Server::start_on_postgres().await).await;
 }
+
+/// Flash-sale forensics from a real sale: one unit, two dealers grab; the report names the
+/// winner, the dealer who missed, the attempts against stock and when it sold out; `ctl
+/// report` prints them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_report_has_flash_sale_forensics() {
+    let server = Server::start().await;
+    let mut c = server.control().await;
+    let show = setup_show(&mut c).await;
+    let sale = c
+        .flash_sale(&show.room, &show.products[0].id, 1, 1, 600)
+        .await;
+    let mut dealers = Vec::new();
+    for d in ["fast", "slow"] {
+        c.verify(&show.room, d, "gold").await;
+        let mut v = server
+            .viewer(&show.room, &dealer_token(&show.room, &show.key, d, "gold"))
+            .await;
+        v.expect("welcome").await;
+        dealers.push(v);
+    }
+    dealers[0]
+        .send(json!({"type": "grab", "sale_id": sale.id, "key": "f1"}))
+        .await;
+    assert_eq!(dealers[0].expect("grab_result").await["result"], "won");
+    for k in ["s1", "s2"] {
+        dealers[1]
+            .send(json!({"type": "grab", "sale_id": sale.id, "key": k}))
+            .await;
+        assert_eq!(dealers[1].expect("grab_result").await["result"], "sold_out");
+    }
+    // Grab attempts reach the store in the room's engagement batches (every 2 s); a report
+    // is at most 5 s old.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let f = loop {
+        let r = c
+            .client
+            .get_room_report(authed(pb::GetRoomReportRequest {
+                room_id: show.room.clone(),
+            }))
+            .await
+            .unwrap()
+            .into_inner();
+        let f = r.flash_sales.into_iter().find(|f| f.sale_id == sale.id);
+        if let Some(f) = f.filter(|f| f.attempts == 3) {
+            break f;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the attempts never reached the report"
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!((f.stock, f.sold, f.attempters), (1, 1, 2));
+    assert!(f.sold_out_ms >= f.start_ms && f.sold_out_ms > 0);
+    assert_eq!(f.revenue_cents, 5_000);
+    let winner = f.winners[0].person.as_ref().unwrap();
+    assert_eq!((winner.viewer_id.as_str(), f.winners[0].units), ("fast", 1));
+    let missed = f.missed[0].person.as_ref().unwrap();
+    assert_eq!(
+        (missed.viewer_id.as_str(), f.missed[0].attempts),
+        ("slow", 2)
+    );
+    assert_eq!(missed.company, "Acme Trading");
+    let out = ctl_run(&server, &["report", &show.room]).await;
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    assert!(
+        out.stdout.contains("sold 1/1  3 grabs by 2 dealers"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        out.stdout.contains("missed after 2 grab(s)  slow"),
+        "{}",
+        out.stdout
+    );
+}

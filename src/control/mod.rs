@@ -10,7 +10,9 @@ mod commerce;
 mod convert;
 mod registration;
 mod reports;
+mod reports_commerce;
 mod rooms;
+mod webhooks;
 
 use crate::auth::HostKeys;
 use crate::metrics::Metrics;
@@ -31,6 +33,7 @@ pub struct ControlService {
     hub: Arc<dyn Rooms>,
     registrar: Arc<Registrar>,
     reports: Arc<Reports>,
+    hooks: Arc<crate::webhooks::host::Hooks>,
     keys: HostKeys,
     metrics: Arc<Metrics>,
 }
@@ -40,6 +43,7 @@ impl ControlService {
         rooms: Arc<dyn Rooms>,
         registrar: Arc<Registrar>,
         reports: Arc<Reports>,
+        hooks: Arc<crate::webhooks::host::Hooks>,
         metrics: Arc<Metrics>,
         keys: HostKeys,
     ) -> ControlService {
@@ -47,6 +51,7 @@ impl ControlService {
             hub: rooms,
             registrar,
             reports,
+            hooks,
             keys,
             metrics,
         }
@@ -78,6 +83,20 @@ impl ControlService {
     {
         let reports = self.reports.clone();
         self.call(method, req, move |_, r| f(reports, r)).await
+    }
+
+    /// `call` for the webhook RPCs, whose work is the store's.
+    async fn call_hooks<T, R, Fut>(
+        &self,
+        method: &'static str,
+        req: Request<T>,
+        f: impl FnOnce(Arc<crate::webhooks::host::Hooks>, T) -> Fut,
+    ) -> Result<Response<R>, Status>
+    where
+        Fut: Future<Output = Result<R, Status>>,
+    {
+        let hooks = self.hooks.clone();
+        self.call(method, req, move |_, r| f(hooks, r)).await
     }
 
     fn authorize(&self, md: &tonic::metadata::MetadataMap) -> Result<(), Status> {
@@ -235,6 +254,14 @@ impl Control for ControlService {
             .await
     }
 
+    async fn erase_registrant(
+        &self,
+        req: Request<pb::RegistrationRef>,
+    ) -> Result<Response<pb::Registration>, Status> {
+        self.call_registrar("EraseRegistrant", req, registration::erase_registrant)
+            .await
+    }
+
     async fn approve_registration(
         &self,
         req: Request<pb::RegistrationRef>,
@@ -326,6 +353,46 @@ impl Control for ControlService {
         req: Request<pb::SetLeadWeightsRequest>,
     ) -> Result<Response<pb::LeadWeights>, Status> {
         self.call_reports("SetLeadWeights", req, reports::set_lead_weights)
+            .await
+    }
+
+    async fn set_webhook(
+        &self,
+        req: Request<pb::SetWebhookRequest>,
+    ) -> Result<Response<pb::Webhook>, Status> {
+        self.call_hooks("SetWebhook", req, webhooks::set_webhook)
+            .await
+    }
+
+    async fn get_webhook(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::Webhook>, Status> {
+        self.call_hooks("GetWebhook", req, webhooks::get_webhook)
+            .await
+    }
+
+    async fn delete_webhook(
+        &self,
+        req: Request<pb::RoomRef>,
+    ) -> Result<Response<pb::Empty>, Status> {
+        self.call_hooks("DeleteWebhook", req, webhooks::delete_webhook)
+            .await
+    }
+
+    async fn list_webhook_deliveries(
+        &self,
+        req: Request<pb::ListWebhookDeliveriesRequest>,
+    ) -> Result<Response<pb::ListWebhookDeliveriesResponse>, Status> {
+        self.call_hooks("ListWebhookDeliveries", req, webhooks::list_deliveries)
+            .await
+    }
+
+    async fn retry_webhook_delivery(
+        &self,
+        req: Request<pb::WebhookDeliveryRef>,
+    ) -> Result<Response<pb::WebhookDelivery>, Status> {
+        self.call_hooks("RetryWebhookDelivery", req, webhooks::retry_delivery)
             .await
     }
 

@@ -77,12 +77,13 @@ pub(super) fn registration_pb(room: &str, r: &Registration) -> pb::Registration 
         channel: r.channel.clone().unwrap_or_default(),
         created_ms: r.created_ms,
         decided_ms: r.decided_ms.unwrap_or(0),
-        personal_link: if has_id {
+        erased_ms: r.erased_ms.unwrap_or(0),
+        personal_link: if has_id && r.erased_ms.is_none() {
             registration::personal_link(room, r)
         } else {
             String::new()
         },
-        invite_link: if has_id {
+        invite_link: if has_id && r.erased_ms.is_none() {
             registration::invite_link(room, r)
         } else {
             String::new()
@@ -147,6 +148,25 @@ pub(super) async fn list_registrations(
             .map(|x| registration_pb(&r.room_id, x))
             .collect(),
     })
+}
+
+pub(super) async fn erase_registrant(
+    reg: Arc<Registrar>,
+    r: pb::RegistrationRef,
+) -> Result<pb::Registration, Status> {
+    need("room_id", &r.room_id)?;
+    need("registration_id", &r.registration_id)?;
+    let erased = reg
+        .erase(&r.room_id, &r.registration_id)
+        .await
+        .map_err(|e| match e {
+            RegistrationError::NotFound => Status::not_found(format!(
+                "registration {:?} not found in room {}",
+                r.registration_id, r.room_id
+            )),
+            e => status_of_registration(e),
+        })?;
+    Ok(registration_pb(&r.room_id, &erased))
 }
 
 pub(super) async fn decide_registration(

@@ -2,7 +2,7 @@
 //! "dealer turned hot" notices mixed into `WatchRoom`.
 
 use super::*;
-use crate::model::{ActivityWeight, LeadWeights, WatchEvent};
+use crate::model::{ActivityWeight, LeadWeights, Registration, WatchEvent};
 use crate::report::{self as r, LeadQuery, LeadSort, LeadStage};
 use crate::reports::{ReportError, Reports};
 use std::collections::BTreeSet;
@@ -101,6 +101,9 @@ pub(super) async fn room_report(
                 value_cents: c.value_cents,
             })
             .collect(),
+        flash_sales: super::reports_commerce::flash_sales_pb(x.flash_sales),
+        draws: super::reports_commerce::draws_pb(x.draws),
+        red_packets: super::reports_commerce::red_packets_pb(x.red_packets),
     })
 }
 
@@ -366,6 +369,7 @@ pub(super) async fn watch_room(
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<pb::WatchRoomEvent, Status>>(64);
     tokio::spawn(async move {
         let mut hot: Option<BTreeSet<String>> = None;
+        let mut pending: Option<BTreeSet<String>> = None;
         let mut check = tokio::time::interval(HOT_CHECK);
         loop {
             tokio::select! {
@@ -387,6 +391,27 @@ pub(super) async fn watch_room(
                     }
                 }
                 _ = check.tick() => {
+                    if let Ok(log) = reports.show_log(&room).await {
+                        let now: Vec<&Registration> = log
+                            .registrations
+                            .iter()
+                            .filter(|r| r.status == RegistrationStatus::Pending)
+                            .collect();
+                        let seen = pending
+                            .get_or_insert_with(|| now.iter().map(|r| r.id.clone()).collect());
+                        for r in now {
+                            if seen.insert(r.id.clone()) {
+                                let ev = pb::WatchRoomEvent {
+                                    event: Some(pb::watch_room_event::Event::RegistrationPending(
+                                        super::registration::registration_pb(&room, r),
+                                    )),
+                                };
+                                if tx.send(Ok(ev)).await.is_err() {
+                                    return;
+                                }
+                            }
+                        }
+                    }
                     let Ok(leads) = reports.leads(&room).await else { continue };
                     let now: Vec<&r::Lead> = r::hot_dealers(&leads);
                     let seen = hot.get_or_insert_with(|| {

@@ -96,9 +96,25 @@ pub enum HostCommand {
         phone_country: Option<String>,
     },
     Commerce(CommerceCommand),
+    /// Erases a registrant's personal data the room holds (`StoreOp::EraseViewer`): their
+    /// name and company on orders, chat, dealer record and applications. Also after the
+    /// room ended.
+    EraseViewer {
+        viewer_id: String,
+    },
 }
 
 impl HostCommand {
+    /// Whether the command may change a room that has ended: order fulfilment and erasure
+    /// go on after the show.
+    pub fn allowed_after_end(&self) -> bool {
+        matches!(
+            self,
+            HostCommand::EraseViewer { .. }
+                | HostCommand::Commerce(CommerceCommand::UpdateOrderStatus { .. })
+        )
+    }
+
     /// Whether the command only reads (changes nothing, writes nothing).
     pub fn is_read(&self) -> bool {
         matches!(

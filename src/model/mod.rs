@@ -10,6 +10,7 @@ pub mod registration;
 pub mod secret;
 pub mod session;
 pub mod store_op;
+pub mod webhook;
 
 pub use client::{ClientMessage, ProtocolError};
 pub use command::*;
@@ -20,6 +21,7 @@ pub use registration::*;
 pub use secret::Secret;
 pub use session::*;
 pub use store_op::StoreOp;
+pub use webhook::*;
 
 /// Milliseconds since the Unix epoch by the system clock (0 if the clock is before it).
 pub fn now_ms() -> i64 {

@@ -129,7 +129,14 @@ pub struct Registration {
     pub channel: Option<String>,
     pub created_ms: i64,
     pub decided_ms: Option<i64>,
+    /// When a host erased the registrant's personal data (name, company and phone are then
+    /// empty; the phone column keeps an unguessable placeholder unique in the room).
+    #[serde(default)]
+    pub erased_ms: Option<i64>,
 }
+
+/// The name an erased registrant's orders, chat messages and applications carry.
+pub const ERASED_NAME: &str = "(erased)";
 
 /// A host's channel link: a name (a WeChat group, a newsletter, a sales rep) and the code
 /// used in `?ch=` on the room link.

@@ -143,4 +143,44 @@ pub enum StoreOp {
         weights: Box<crate::model::LeadWeights>,
         at_ms: i64,
     },
+    /// A host erased a registrant's personal data: their registration's name, company and
+    /// phone, and the name and company on their orders, chat messages, dealer record and
+    /// applications (the records and counts stay).
+    EraseViewer {
+        room: String,
+        viewer_id: String,
+        at_ms: i64,
+    },
+    /// A room's webhook is set or replaced (any node; not fenced).
+    PutWebhook {
+        room: String,
+        webhook: Box<crate::model::Webhook>,
+    },
+    /// A room's webhook is removed; its queued deliveries fail with "webhook removed" and its
+    /// log is kept.
+    DeleteWebhook {
+        room: String,
+        at_ms: i64,
+    },
+    /// Queues a delivery in the outbox unless one with its id is there. Written by the store
+    /// itself beside the change it reports (see `store::outbox`), and for lead stages by the
+    /// node that noticed the change; nothing is queued without an enabled webhook taking the
+    /// event.
+    QueueWebhook {
+        room: String,
+        delivery: Box<crate::model::WebhookDelivery>,
+    },
+    /// An attempt to deliver and what became of the delivery.
+    RecordWebhookAttempt {
+        room: String,
+        attempt: Box<crate::model::WebhookAttempt>,
+        outcome: crate::model::AttemptOutcome,
+    },
+    /// A host asks for a failed (or pending) delivery to be tried again now, with a full
+    /// set of attempts.
+    RetryWebhook {
+        room: String,
+        delivery_id: String,
+        at_ms: i64,
+    },
 }

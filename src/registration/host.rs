@@ -46,6 +46,30 @@ impl Registrar {
     /// rejects an approved one: revoked, it gets no more tokens, and its viewer's sessions
     /// are kicked (tokens handed out before stay valid until they expire, 24 h at most,
     /// unless kicked when in use).
+    /// Erases a registrant's personal data (docs/registration.md): the registration's name,
+    /// company and phone, and their name and company on the room's orders, chat, dealer
+    /// record and applications; the records, counts and amounts stay. Also after the room
+    /// ended. Erasing twice is the same as once.
+    pub async fn erase(&self, room: &str, id: &str) -> Result<Registration, RegistrationError> {
+        self.room(room).await?;
+        let find = || async {
+            self.by(room, RegistrationKey::Id(id.to_string()))
+                .await?
+                .ok_or(RegistrationError::NotFound)
+        };
+        let before = find().await?;
+        if before.erased_ms.is_none() {
+            let erase = HostCommand::EraseViewer {
+                viewer_id: before.viewer_id.clone(),
+            };
+            self.rooms
+                .host(room, erase)
+                .await
+                .map_err(|e| RegistrationError::Unavailable(crate::error_chain(&e)))?;
+        }
+        find().await
+    }
+
     pub async fn decide(
         &self,
         room: &str,
@@ -272,5 +296,6 @@ fn new_dealer(row: &DealerRow, now: i64, dry_run: bool) -> Registration {
         channel: None,
         created_ms: now,
         decided_ms: Some(now),
+        erased_ms: None,
     }
 }

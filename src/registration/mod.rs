@@ -171,6 +171,7 @@ impl Registrar {
             channel: input.channel.clone(),
             created_ms: now,
             decided_ms: (status == RegistrationStatus::Approved).then_some(now),
+            erased_ms: None,
         };
         let (stored, created) = self.insert(room, fresh).await?;
         if !created {

@@ -2,6 +2,9 @@
 //! figure): the room report, lead scores and the referral tree. Pure functions of a
 //! [`ShowLog`] and `now`: any node computes the same figures from the same store.
 
+mod commerce;
+#[cfg(test)]
+mod commerce_tests;
 mod export;
 mod leads;
 mod referrals;
@@ -10,6 +13,7 @@ mod watch;
 #[cfg(test)]
 mod tests;
 
+pub use commerce::{DrawReport, FlashSaleReport, Person, RedPacketReport, SaleMiss, SaleWinner};
 pub use export::{export_csv, ExportKind};
 pub use leads::{
     filter_leads, hot_dealers, leads, ActivityPoints, CompanyLead, FollowUp, Lead, LeadQuery,
@@ -30,6 +34,7 @@ pub struct ShowLog {
     pub dealers: Vec<DealerRecord>,
     pub applications: Vec<DealerApplication>,
     pub orders: Vec<Order>,
+    pub sales: Vec<FlashSale>,
     pub draws: Vec<Draw>,
     pub red_packets: Vec<RedPacket>,
     pub registrations: Vec<Registration>,
@@ -65,6 +70,7 @@ impl ShowLog {
             dealers: loaded.dealers,
             applications: loaded.applications,
             orders: loaded.orders,
+            sales: loaded.sales,
             draws: loaded.draws,
             red_packets: loaded.red_packets,
             registrations,
@@ -106,6 +112,9 @@ pub struct RoomReport {
     pub products: Vec<ProductReport>,
     pub funnel: Funnel,
     pub channels: Vec<ChannelReport>,
+    pub flash_sales: Vec<FlashSaleReport>,
+    pub draws: Vec<DrawReport>,
+    pub red_packets: Vec<RedPacketReport>,
 }
 
 /// Viewers whose watch time is in `[min_ms, max_ms)` (`max_ms` 0: no upper bound).
@@ -287,6 +296,9 @@ pub fn room_report(log: &ShowLog, clock: ReportClock) -> RoomReport {
         products: product_reports(&show),
         funnel,
         channels: channel_reports(&show),
+        flash_sales: commerce::flash_sale_reports(log),
+        draws: commerce::draw_reports(log),
+        red_packets: commerce::red_packet_reports(log),
     }
 }
 

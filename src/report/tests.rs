@@ -34,6 +34,7 @@ fn reg(
         channel: ch.map(String::from),
         created_ms: -m(60.0),
         decided_ms: None,
+        erased_ms: None,
     }
 }
 
@@ -285,6 +286,7 @@ pub(crate) fn scripted_show() -> ShowLog {
                 OrderStatus::Cancelled,
             ),
         ],
+        sales: Vec::new(),
         draws: vec![draw],
         red_packets: vec![packet],
         registrations: vec![

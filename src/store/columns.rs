@@ -170,6 +170,7 @@ pub(crate) const REGISTRATION: &[&str] = &[
     "channel",
     "created_ms",
     "decided_ms",
+    "erased_ms",
 ];
 
 /// [`crate::model::Channel`]'s own columns (a room's table also has `room` first).

@@ -8,6 +8,7 @@ mod columns;
 pub mod conformance;
 mod durable;
 mod error;
+pub mod outbox;
 pub mod postgres;
 pub mod sqlite;
 pub mod testing;
@@ -22,6 +23,7 @@ use crate::model::{
     AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom, ProgramRecord,
     Registration, RegistrationKey, RoomRecord, RoomState,
 };
+use crate::model::{DeliveryFilter, DueDelivery, Order, Webhook, WebhookAttempt, WebhookDelivery};
 use async_trait::async_trait;
 
 /// Which rooms [`Store::list_rooms`] returns. The default is every room.
@@ -93,6 +95,32 @@ pub trait Store: Send + Sync + 'static {
 
     /// A room's lead-score weights, if a host set them (`StoreOp::PutLeadWeights`).
     async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError>;
+
+    /// One order of a room, as stored.
+    async fn order(&self, room: &str, id: &str) -> Result<Option<Order>, StoreError>;
+
+    /// A room's webhook (`StoreOp::PutWebhook`), if one is set.
+    async fn webhook(&self, room: &str) -> Result<Option<Webhook>, StoreError>;
+
+    /// Up to `limit` deliveries due at `now_ms` (pending, their next attempt reached, their
+    /// room's webhook enabled), oldest due first, each with its webhook. A backend shared by
+    /// several nodes hands a delivery to one caller at a time: it is not due again for
+    /// `lease_ms` unless an attempt is recorded (`StoreOp::RecordWebhookAttempt`) first.
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError>;
+
+    /// A room's deliveries (with `status` only, if given), newest first, each with its
+    /// attempts oldest first.
+    async fn webhook_deliveries(
+        &self,
+        room: &str,
+        filter: DeliveryFilter,
+        limit: u32,
+    ) -> Result<Vec<(WebhookDelivery, Vec<WebhookAttempt>)>, StoreError>;
 
     /// Whether the backend answers now (readiness): an embedded one always does.
     async fn ping(&self) -> Result<(), StoreError> {

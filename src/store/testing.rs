@@ -127,6 +127,35 @@ impl<S: Store> Store for SlowStore<S> {
     async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
         self.inner.lead_weights(room).await
     }
+
+    async fn order(&self, room: &str, id: &str) -> Result<Option<crate::model::Order>, StoreError> {
+        self.inner.order(room, id).await
+    }
+    async fn webhook(&self, room: &str) -> Result<Option<crate::model::Webhook>, StoreError> {
+        self.inner.webhook(room).await
+    }
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::model::DueDelivery>, StoreError> {
+        self.inner.due_webhooks(now_ms, lease_ms, limit).await
+    }
+    async fn webhook_deliveries(
+        &self,
+        room: &str,
+        filter: crate::model::DeliveryFilter,
+        limit: u32,
+    ) -> Result<
+        Vec<(
+            crate::model::WebhookDelivery,
+            Vec<crate::model::WebhookAttempt>,
+        )>,
+        StoreError,
+    > {
+        self.inner.webhook_deliveries(room, filter, limit).await
+    }
 }
 
 #[cfg(test)]

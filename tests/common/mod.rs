@@ -6,6 +6,7 @@ pub mod cluster;
 pub mod nats;
 pub mod price_show;
 pub mod process;
+pub mod receiver;
 pub mod registration;
 pub mod rtc_client;
 pub mod udp_relay;

@@ -182,6 +182,40 @@ pub(super) enum CtlCommand {
         #[arg(long)]
         reset: bool,
     },
+    /// Erase a registrant's personal data (name, company, phone; their name on orders and
+    /// chat); orders and counts stay, anonymised.
+    EraseRegistrant { room: String, registration: String },
+    /// Set the room's CRM webhook (docs/webhooks.md): signed POSTs to URL for the events
+    /// chosen (--event, repeatable: registration, lead.stage, order.placed, order.status;
+    /// default all). Without --secret the current secret is kept, or one is generated and
+    /// printed once; --rotate-secret generates a new one.
+    SetWebhook {
+        room: String,
+        url: String,
+        #[arg(long = "event", value_name = "EVENT")]
+        events: Vec<String>,
+        #[arg(long)]
+        secret: Option<String>,
+        #[arg(long)]
+        rotate_secret: bool,
+        /// Keep the webhook but queue and send nothing.
+        #[arg(long)]
+        disabled: bool,
+    },
+    /// Show the room's webhook (its secret's last four characters only).
+    Webhook { room: String },
+    /// Remove the room's webhook; what is still queued fails, the log stays.
+    DeleteWebhook { room: String },
+    /// The webhook delivery log, newest first, with every attempt.
+    WebhookDeliveries {
+        room: String,
+        #[arg(long, value_enum)]
+        status: Option<DeliveryArg>,
+        #[arg(long)]
+        limit: Option<u32>,
+    },
+    /// Try a failed (or pending) webhook delivery again now.
+    RetryWebhook { room: String, delivery: String },
     /// Show one room.
     GetRoom { room: String },
     /// List rooms, optionally only those in one state.
@@ -532,6 +566,13 @@ pub(super) enum StateArg {
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub(super) enum DeliveryArg {
+    Pending,
+    Delivered,
+    Failed,
+}
+
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
 pub(super) enum RegistrationArg {
     #[value(alias = "tokens_only")]
     TokensOnly,

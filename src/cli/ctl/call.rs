@@ -159,6 +159,57 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             };
             Reply::Weights(c.set_lead_weights(req).await?.into_inner())
         }
+        C::EraseRegistrant { room, registration } => {
+            let req = RegistrationRef {
+                room_id: room,
+                registration_id: registration,
+            };
+            Reply::Registration(c.erase_registrant(req).await?.into_inner())
+        }
+        C::SetWebhook {
+            room,
+            url,
+            events,
+            secret,
+            rotate_secret,
+            disabled,
+        } => {
+            let req = SetWebhookRequest {
+                room_id: room,
+                url,
+                secret: secret.unwrap_or_default(),
+                events,
+                disabled,
+                rotate_secret,
+            };
+            Reply::Webhook(c.set_webhook(req).await?.into_inner())
+        }
+        C::Webhook { room } => Reply::Webhook(c.get_webhook(room_ref(room)).await?.into_inner()),
+        C::DeleteWebhook { room } => Reply::Done(
+            c.delete_webhook(room_ref(room)).await?.into_inner(),
+            "webhook removed".into(),
+        ),
+        C::WebhookDeliveries {
+            room,
+            status,
+            limit,
+        } => {
+            let req = ListWebhookDeliveriesRequest {
+                room_id: room,
+                status: status
+                    .map(|s| format!("{s:?}").to_lowercase())
+                    .unwrap_or_default(),
+                limit: limit.unwrap_or_default(),
+            };
+            Reply::Deliveries(c.list_webhook_deliveries(req).await?.into_inner())
+        }
+        C::RetryWebhook { room, delivery } => {
+            let req = WebhookDeliveryRef {
+                room_id: room,
+                delivery_id: delivery,
+            };
+            Reply::Delivery(c.retry_webhook_delivery(req).await?.into_inner())
+        }
         C::ImportDealers {
             room,
             file,

@@ -11,6 +11,7 @@ mod registration;
 mod reports;
 mod text;
 mod watch;
+mod webhooks;
 
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -184,6 +185,9 @@ enum Reply {
     Referrals(ReferralTree),
     Weights(LeadWeights),
     Export(ExportReportResponse),
+    Webhook(Webhook),
+    Deliveries(ListWebhookDeliveriesResponse),
+    Delivery(WebhookDelivery),
     Created(CreateRoomResponse),
     Room(Room),
     Rooms(ListRoomsResponse),

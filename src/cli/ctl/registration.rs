@@ -45,6 +45,13 @@ pub(super) fn registration_line(s: &mut String, r: &Registration) {
         or_dash(&r.channel),
         or_dash(&r.invite_code),
     );
+    if r.erased_ms > 0 {
+        let _ = writeln!(
+            s,
+            "  personal data erased {}",
+            super::text::fmt_ms(r.erased_ms)
+        );
+    }
     if !r.personal_link.is_empty() {
         let _ = writeln!(s, "  personal link {}", r.personal_link);
     }

@@ -176,6 +176,89 @@ pub(super) fn report_text(s: &mut String, r: &RoomReport) {
             money(c.value_cents, cur)
         );
     }
+    commerce_text(s, r);
+}
+
+fn who(p: &Option<ReportPerson>) -> String {
+    let Some(p) = p else { return "-".into() };
+    match (p.name.is_empty(), p.company.is_empty()) {
+        (true, true) => p.viewer_id.clone(),
+        (false, true) => format!("{} \"{}\"", p.viewer_id, p.name),
+        (_, false) => format!("{} \"{}\" ({})", p.viewer_id, p.name, p.company),
+    }
+}
+
+/// Flash sales (with the dealers who missed), draws and red packets.
+fn commerce_text(s: &mut String, r: &RoomReport) {
+    let cur = &r.currency;
+    if !r.flash_sales.is_empty() {
+        let _ = writeln!(s, "flash sales:");
+    }
+    for f in &r.flash_sales {
+        let sold_out = if f.sold_out_ms > 0 {
+            format!(
+                "sold out in {:.1} s",
+                (f.sold_out_ms - f.start_ms) as f64 / 1000.0
+            )
+        } else {
+            "did not sell out".to_string()
+        };
+        let _ = writeln!(
+            s,
+            "  {} {}  sold {}/{}  {} grabs by {} dealers  {}  {}",
+            f.sale_id,
+            f.product_name,
+            f.sold,
+            f.stock,
+            f.attempts,
+            f.attempters,
+            sold_out,
+            money(f.revenue_cents, cur)
+        );
+        for w in &f.winners {
+            let _ = writeln!(s, "    won {}  {}", w.units, who(&w.person));
+        }
+        for m in &f.missed {
+            let _ = writeln!(
+                s,
+                "    missed after {} grab(s)  {}",
+                m.attempts,
+                who(&m.person)
+            );
+        }
+    }
+    if !r.draws.is_empty() {
+        let _ = writeln!(s, "draws:");
+    }
+    for d in &r.draws {
+        let winners: Vec<String> = d.winners.iter().map(|w| who(&Some(w.clone()))).collect();
+        let _ = writeln!(
+            s,
+            "  {} \"{}\"  {} entrants  winners: {}",
+            d.draw_id,
+            d.prize,
+            d.entrants,
+            if winners.is_empty() {
+                "-".to_string()
+            } else {
+                winners.join(", ")
+            }
+        );
+    }
+    if !r.red_packets.is_empty() {
+        let _ = writeln!(s, "red packets:");
+    }
+    for p in &r.red_packets {
+        let _ = writeln!(
+            s,
+            "  {}  {} of {} grabbed  {} of {}",
+            p.packet_id,
+            p.grabbed,
+            p.count,
+            money(p.grabbed_cents, cur),
+            money(p.total_cents, cur)
+        );
+    }
 }
 
 fn stage_name(stage: i32) -> &'static str {

@@ -27,6 +27,14 @@ pub(super) fn print(reply: &Reply) -> std::io::Result<()> {
         Reply::Referrals(r) => super::reports::referrals_text(&mut s, r),
         Reply::Weights(w) => super::reports::weights_text(&mut s, w),
         Reply::Export(r) => s.push_str(&r.csv),
+        Reply::Webhook(w) => super::webhooks::webhook_text(&mut s, w),
+        Reply::Deliveries(r) => list(
+            &mut s,
+            &r.deliveries,
+            "no deliveries",
+            super::webhooks::delivery_text,
+        ),
+        Reply::Delivery(d) => super::webhooks::delivery_text(&mut s, d),
         Reply::Rooms(r) => list(&mut s, &r.rooms, "no rooms", room_line),
         Reply::TokenKey(k) => {
             let _ = writeln!(s, "{}", k.key);
@@ -473,6 +481,15 @@ pub(super) fn event_line(ev: &WatchRoomEvent) -> String {
             if l.ordered { "" } else { "  not ordered yet" },
             l.brand_interest.join(",")
         ),
+        Some(Event::RegistrationPending(r)) => {
+            let mut s = String::new();
+            super::registration::registration_line(&mut s, r);
+            format!(
+                "{} registration_pending {}",
+                clock(r.created_ms),
+                s.trim_end()
+            )
+        }
         None => "(empty event)".to_string(),
     }
 }

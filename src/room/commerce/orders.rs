@@ -142,6 +142,16 @@ impl OrderBook {
         self.orders.get(&n)
     }
 
+    /// Puts `name` on every order of `viewer` (personal data erased); how many.
+    pub fn rename_buyer(&mut self, viewer: &str, name: &str) -> usize {
+        let mut n = 0;
+        for o in self.orders.values_mut().filter(|o| o.viewer_id == viewer) {
+            o.display_name = name.to_string();
+            n += 1;
+        }
+        n
+    }
+
     pub fn by_id(&self, id: &str) -> Option<&Order> {
         number(id, 'o').and_then(|n| self.orders.get(&n))
     }

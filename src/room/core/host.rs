@@ -16,7 +16,7 @@ impl Room {
         out: &mut Vec<Output>,
     ) -> Result<HostReply, RoomError> {
         self.now = now;
-        if !cmd.is_read() {
+        if !cmd.is_read() && !cmd.allowed_after_end() {
             self.require_not_ended()?;
         }
         match cmd {
@@ -70,6 +70,7 @@ impl Room {
                 phone_country,
             } => self.set_registration(mode, phone_country, now, out),
             HostCommand::Commerce(c) => self.commerce_command(c, now, out),
+            HostCommand::EraseViewer { viewer_id } => self.erase_viewer(viewer_id, now, out),
         }
     }
 

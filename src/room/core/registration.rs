@@ -1,5 +1,5 @@
 //! The room's registration settings: who may register by themselves, and the default
-//! country of registrants' phone numbers.
+//! country of registrants' phone numbers; a registrant's personal data erased.
 
 use super::validate::invalid;
 use super::{Output, Room};
@@ -36,5 +36,45 @@ impl Room {
         self.persist_room(out);
         out.push(self.action("registration", "", mode.as_str().into(), now));
         Ok(HostReply::Room(Box::new(self.summary())))
+    }
+
+    /// Erases `viewer`'s name and company from what the room holds (orders, recent chat,
+    /// dealer record, applications) and has the store do the same, registration included.
+    /// Counts, orders and their amounts stay. The replay window of recent events (frames
+    /// already sent) is left to age out.
+    pub(super) fn erase_viewer(
+        &mut self,
+        viewer: String,
+        now: i64,
+        out: &mut Vec<Output>,
+    ) -> Result<HostReply, RoomError> {
+        super::validate::check_text("viewer_id", &viewer, 1, 64)?;
+        self.commerce.orders.rename_buyer(&viewer, ERASED_NAME);
+        for m in self
+            .recent_chat
+            .iter_mut()
+            .filter(|m| m.viewer_id == viewer)
+        {
+            m.display_name = ERASED_NAME.to_string();
+        }
+        if let Some(d) = self.dealers.get_mut(&viewer) {
+            d.company.clear();
+        }
+        for a in self
+            .applications
+            .values_mut()
+            .filter(|a| a.viewer_id == viewer)
+        {
+            a.display_name = ERASED_NAME.to_string();
+            a.company.clear();
+            a.licence_number.clear();
+            a.contact.clear();
+        }
+        out.push(Output::Persist(StoreOp::EraseViewer {
+            room: self.record.id.clone(),
+            viewer_id: viewer,
+            at_ms: now,
+        }));
+        Ok(HostReply::Done)
     }
 }

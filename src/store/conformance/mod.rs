@@ -19,10 +19,12 @@ mod engagement;
 /// The records and ops the suite writes; backends' own tests may use them too.
 pub mod fixtures;
 mod registrations;
+mod webhooks;
 
 pub use commerce::*;
 pub use engagement::*;
 pub use registrations::*;
+pub use webhooks::*;
 
 use crate::model::{AudienceKind, LoadedRoom, RoomState};
 use crate::store::{RoomFilter, Store, StoreOp, Violation};
@@ -36,6 +38,9 @@ pub trait Storage: Send + Sync {
     /// Opens a store on this storage; the first open finds it empty. Before opening again the
     /// suite flushes and drops the store it had.
     async fn open(&self) -> Box<dyn Store>;
+
+    /// Whether several nodes may share it (their stores then hand out leases and claims).
+    fn shared(&self) -> bool;
 }
 
 /// Runs every behaviour, each on storage of its own from `fresh`.
@@ -64,7 +69,11 @@ pub async fn run_all<S: Storage>(fresh: impl Fn() -> S) {
         registrations_are_unique_by_phone_code_and_viewer,
         a_registration_is_decided_once_and_may_be_revoked,
         channels_are_unique_by_code_and_name,
+        an_erased_registrant_keeps_records_but_no_personal_data,
         engagement_program_and_weights_round_trip,
+        writes_queue_webhook_deliveries_with_them,
+        attempts_move_deliveries_and_are_logged,
+        a_claimed_delivery_waits_for_its_lease,
     );
 }
 

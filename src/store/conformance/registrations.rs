@@ -22,6 +22,7 @@ pub fn registration(id: &str, phone: &str, code: &str) -> Registration {
         channel: Some("wechat1".into()),
         created_ms: 100,
         decided_ms: None,
+        erased_ms: None,
     }
 }
 
@@ -188,4 +189,90 @@ pub async fn channels_are_unique_by_code_and_name(storage: &dyn Storage) {
         ]
     );
     assert!(store.channels("r2").await.unwrap().is_empty());
+}
+
+/// Erasing a viewer blanks their registration (phone read back empty, erased time kept) and
+/// their name on orders and chat and company on the dealer record; other viewers and rooms
+/// are untouched; the same phone may register again; all of it survives a reopen.
+pub async fn an_erased_registrant_keeps_records_but_no_personal_data(storage: &dyn Storage) {
+    use crate::model::ERASED_NAME;
+    let store = storage.open().await;
+    let mut chat_a = chat("m1", 1);
+    chat_a.viewer_id = "v-g1".into();
+    chat_a.display_name = "Name g1".into();
+    let mut dealer_a = dealer("v-g1");
+    dealer_a.company = "Acme".into();
+    put(
+        &*store,
+        vec![
+            put_room(room("r1")),
+            put_room(room("r2")),
+            put_registration("r1", registration("g1", "+8613800138000", "code1")),
+            put_registration("r1", registration("g2", "+8613900139000", "code2")),
+            put_registration("r2", registration("g1", "+8613800138000", "code1")),
+            put_order(order("o1", "v-g1", "k1", None, 100)),
+            put_order(order("o2", "v-g2", "k2", None, 100)),
+            append_chat("r1", chat_a),
+            StoreOp::PutDealer {
+                room: r("r1"),
+                dealer: Box::new(dealer_a),
+            },
+        ],
+    )
+    .await;
+    let erase = StoreOp::EraseViewer {
+        room: r("r1"),
+        viewer_id: "v-g1".into(),
+        at_ms: 500,
+    };
+    put(&*store, vec![erase.clone()]).await;
+    // Again: the first erasure's time stays.
+    put(
+        &*store,
+        vec![StoreOp::EraseViewer {
+            room: r("r1"),
+            viewer_id: "v-g1".into(),
+            at_ms: 900,
+        }],
+    )
+    .await;
+    // The same phone registers again as someone new.
+    put(
+        &*store,
+        vec![put_registration(
+            "r1",
+            registration("g3", "+8613800138000", "code3"),
+        )],
+    )
+    .await;
+    let store = reopen(storage, store).await;
+    let by_id = |id: &str| RegistrationKey::Id(id.into());
+    let g1 = store.registrations("r1", by_id("g1")).await.unwrap();
+    assert_eq!(
+        (
+            g1[0].name.as_str(),
+            g1[0].company.as_str(),
+            g1[0].phone.as_str()
+        ),
+        ("", "", "")
+    );
+    assert_eq!(g1[0].erased_ms, Some(500));
+    assert_eq!(g1[0].viewer_id, "v-g1");
+    let g3 = store.registrations("r1", by_id("g3")).await.unwrap();
+    assert_eq!(g3.len(), 1, "the phone is free again");
+    let g2 = store.registrations("r1", by_id("g2")).await.unwrap();
+    assert_eq!((g2[0].name.as_str(), g2[0].erased_ms), ("Name g2", None));
+    let other_room = store.registrations("r2", by_id("g1")).await.unwrap();
+    assert_eq!(other_room[0].phone, "+8613800138000");
+    let loaded = loaded(&*store, "r1").await;
+    let names: Vec<(&str, &str)> = loaded
+        .orders
+        .iter()
+        .map(|o| (o.id.as_str(), o.display_name.as_str()))
+        .collect();
+    assert_eq!(names, [("o1", ERASED_NAME), ("o2", "Dealer v-g2")]);
+    assert_eq!(loaded.orders[0].total_cents, 5_400);
+    assert_eq!(loaded.dealers[0].company, "");
+    let chat = store.chat_log("r1").await.unwrap();
+    assert_eq!(chat[0].display_name, ERASED_NAME);
 }

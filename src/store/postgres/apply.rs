@@ -3,6 +3,7 @@
 
 use super::error::classify;
 use super::rows::{insert_sql, refs, unnest_sql, values, Arrays, Param, Stored};
+use super::webhooks::{self, QueueRows};
 use crate::model::{
     AudienceRecord, Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order,
     Product, RedPacket, RoomRecord,
@@ -48,6 +49,13 @@ pub(super) struct Statements {
     append_engagement: Statement,
     append_program: Statement,
     put_lead_weights: Statement,
+    erase_viewer: Statement,
+    queue_webhooks: Statement,
+    put_webhook: Statement,
+    delete_webhook: Statement,
+    log_webhook_attempt: Statement,
+    after_webhook_attempt: Statement,
+    retry_webhook: Statement,
 }
 
 impl Statements {
@@ -171,6 +179,28 @@ impl Statements {
             append_engagement: c.prepare(super::engagement::APPEND_ENGAGEMENT).await?,
             append_program: c.prepare(super::engagement::APPEND_PROGRAM).await?,
             put_lead_weights: c.prepare(super::engagement::PUT_LEAD_WEIGHTS).await?,
+            // A registrant's personal data erased ($3 the time, $4 the name left on records).
+            erase_viewer: c
+                .prepare(
+                    "WITH r AS (UPDATE registrations SET name = '', company = '',
+                                    phone = 'erased:' || id, erased_ms = $3
+                                WHERE room = $1 AND viewer_id = $2 AND erased_ms IS NULL),
+                          o AS (UPDATE orders SET display_name = $4
+                                WHERE room = $1 AND viewer_id = $2),
+                          c AS (UPDATE chat SET display_name = $4
+                                WHERE room = $1 AND viewer_id = $2),
+                          a AS (UPDATE applications SET display_name = $4, company = '',
+                                    licence_number = '', contact = ''
+                                WHERE room = $1 AND viewer_id = $2)
+                     UPDATE dealers SET company = '' WHERE room = $1 AND viewer_id = $2",
+                )
+                .await?,
+            queue_webhooks: c.prepare(webhooks::QUEUE).await?,
+            put_webhook: c.prepare(webhooks::PUT_WEBHOOK).await?,
+            delete_webhook: c.prepare(webhooks::DELETE_WEBHOOK).await?,
+            log_webhook_attempt: c.prepare(webhooks::LOG_ATTEMPT).await?,
+            after_webhook_attempt: c.prepare(webhooks::AFTER_ATTEMPT).await?,
+            retry_webhook: c.prepare(webhooks::RETRY).await?,
         })
     }
 }
@@ -264,8 +294,8 @@ fn s(v: &str) -> Param {
 }
 
 /// The statements that apply `ops` in order. A fence already checked in this batch is not
-/// checked again (its row stays locked until the commit), and consecutive grants share
-/// their two statements.
+/// checked again (its row stays locked until the commit), consecutive grants share their two
+/// statements, and the webhook deliveries the ops queue are inserted by one statement last.
 fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> Vec<Step<'s>> {
     let mut steps = Vec::new();
     let mut fenced: HashSet<(&str, u64)> = HashSet::new();
@@ -277,6 +307,7 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
         expect,
     };
     let mut run = Run::new(&st.append_chat);
+    let mut queued = QueueRows::default();
     // Adds a row to the run, first flushing whatever cannot share its statement.
     macro_rules! gather {
         ($name:literal, $bulk:expr, $id:expr, $room:expr, $record:expr) => {{
@@ -289,6 +320,9 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
         }};
     }
     for op in ops {
+        if let Some(q) = crate::store::outbox::queued(op) {
+            queued.push(q);
+        }
         match op {
             StoreOp::GrantSale {
                 room,
@@ -569,11 +603,105 @@ fn plan<'s, 'o>(st: &'s Statements, ops: impl Iterator<Item = &'o StoreOp>) -> V
                 ],
                 any,
             ),
+            StoreOp::EraseViewer {
+                room,
+                viewer_id,
+                at_ms,
+            } => step(
+                "EraseViewer",
+                &st.erase_viewer,
+                vec![
+                    s(room),
+                    s(viewer_id),
+                    Box::new(*at_ms),
+                    s(crate::model::ERASED_NAME),
+                ],
+                any,
+            ),
+            StoreOp::PutWebhook { room, webhook } => step(
+                "PutWebhook",
+                &st.put_webhook,
+                vec![
+                    s(room),
+                    s(&webhook.url),
+                    s(webhook.secret.expose()),
+                    Box::new(crate::model::WebhookEvent::join(&webhook.events)),
+                    Box::new(webhook.enabled),
+                    Box::new(webhook.updated_ms),
+                ],
+                any,
+            ),
+            StoreOp::DeleteWebhook { room, .. } => {
+                step("DeleteWebhook", &st.delete_webhook, vec![s(room)], any)
+            }
+            // Queued with the others, last.
+            StoreOp::QueueWebhook { .. } => continue,
+            StoreOp::RecordWebhookAttempt {
+                room,
+                attempt,
+                outcome,
+            } => {
+                use crate::model::{AttemptOutcome, DeliveryStatus};
+                let code = || -> Param { Box::new(attempt.code.map(i64::from)) };
+                steps.push(step(
+                    "RecordWebhookAttempt",
+                    &st.log_webhook_attempt,
+                    vec![
+                        s(room),
+                        s(&attempt.delivery_id),
+                        Box::new(attempt.at_ms),
+                        Box::new(attempt.duration_ms),
+                        code(),
+                        s(&attempt.error),
+                    ],
+                    Expect::Any,
+                ));
+                let (status, next, delivered) = match outcome {
+                    AttemptOutcome::Delivered => {
+                        (DeliveryStatus::Delivered, None, Some(attempt.at_ms))
+                    }
+                    AttemptOutcome::RetryAt(t) => (DeliveryStatus::Pending, Some(*t), None),
+                    AttemptOutcome::Failed => (DeliveryStatus::Failed, None, None),
+                };
+                step(
+                    "RecordWebhookAttempt",
+                    &st.after_webhook_attempt,
+                    vec![
+                        s(room),
+                        s(&attempt.delivery_id),
+                        s(status.as_str()),
+                        Box::new(next),
+                        Box::new(attempt.at_ms),
+                        code(),
+                        s(&attempt.error),
+                        Box::new(delivered),
+                    ],
+                    any,
+                )
+            }
+            StoreOp::RetryWebhook {
+                room,
+                delivery_id,
+                at_ms,
+            } => step(
+                "RetryWebhook",
+                &st.retry_webhook,
+                vec![s(room), s(delivery_id), Box::new(*at_ms)],
+                any,
+            ),
         };
         steps.push(next);
     }
     flush_grants(st, &mut grants, &mut steps);
     run.flush(&mut steps);
+    if !queued.is_empty() {
+        steps.push(Step {
+            op: "QueueWebhook",
+            statement: &st.queue_webhooks,
+            params: queued.into_params(),
+            expect: Expect::Any,
+        });
+    }
     steps
 }
 

@@ -32,6 +32,19 @@ async fn rows<T: Stored>(
         .collect()
 }
 
+/// One order of a room.
+pub(super) async fn order(
+    c: &impl GenericClient,
+    room: &str,
+    id: &str,
+) -> Result<Option<Order>, StoreError> {
+    Ok(
+        rows::<Order>(c, "order", "WHERE room = $1 AND id = $2", &[&room, &id])
+            .await?
+            .pop(),
+    )
+}
+
 /// A room's own records, in the order the room restores them.
 async fn of_room<T: Stored>(
     c: &impl GenericClient,

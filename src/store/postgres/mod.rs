@@ -21,6 +21,7 @@ mod schema;
 pub mod scratch;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 mod writer;
 
 pub use connect::PgTarget;
@@ -30,6 +31,7 @@ use crate::model::{
     now_ms, AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom,
     ProgramRecord, Registration, RegistrationKey, RoomRecord,
 };
+use crate::model::{DeliveryFilter, DueDelivery, Order, Webhook, WebhookAttempt, WebhookDelivery};
 use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use error::pg_error;
@@ -219,5 +221,37 @@ impl Store for PgStore {
 
     async fn lead_weights(&self, room: &str) -> Result<Option<LeadWeights>, StoreError> {
         engagement::lead_weights(&self.reader("lead_weights").await?, room).await
+    }
+
+    async fn order(&self, room: &str, id: &str) -> Result<Option<Order>, StoreError> {
+        load::order(&self.reader("order").await?, room, id).await
+    }
+
+    async fn webhook(&self, room: &str) -> Result<Option<Webhook>, StoreError> {
+        webhooks::webhook(&self.reader("webhook").await?, room).await
+    }
+
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        webhooks::claim_due(&self.reader("due_webhooks").await?, now_ms, lease_ms, limit).await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        room: &str,
+        filter: DeliveryFilter,
+        limit: u32,
+    ) -> Result<Vec<(WebhookDelivery, Vec<WebhookAttempt>)>, StoreError> {
+        webhooks::deliveries(
+            &self.reader("webhook_deliveries").await?,
+            room,
+            &filter,
+            limit,
+        )
+        .await
     }
 }

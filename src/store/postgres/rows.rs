@@ -647,10 +647,11 @@ impl Stored for Registration {
         p.opt_text(&self.channel);
         p.int(self.created_ms);
         p.opt_int(self.decided_ms);
+        p.opt_int(self.erased_ms);
     }
 
     fn decode(c: &mut Columns<'_>) -> Result<Self, BoxError> {
-        Ok(Registration {
+        let mut r = Registration {
             id: c.get()?,
             viewer_id: c.get()?,
             name: c.get()?,
@@ -664,7 +665,13 @@ impl Stored for Registration {
             channel: c.get()?,
             created_ms: c.get()?,
             decided_ms: c.get()?,
-        })
+            erased_ms: c.get()?,
+        };
+        // The column keeps a placeholder (phones are unique in a room); the phone is gone.
+        if r.erased_ms.is_some() {
+            r.phone.clear();
+        }
+        Ok(r)
     }
 }
 

@@ -15,7 +15,56 @@ use tokio_postgres::Client;
 /// Any constant works, as long as every node uses the same one.
 const MIGRATION_LOCK: i64 = 0x5348_4f57_464c_4f52; // "SHOWFLOR"
 
-pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3];
+pub(super) const MIGRATIONS: &[&str] = &[SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5];
+
+/// Personal data erased on request (issue 15): when a host erased a registrant.
+const SCHEMA_V5: &str = r#"
+ALTER TABLE registrations ADD COLUMN erased_ms BIGINT;
+"#;
+
+/// CRM webhooks (issue 15): a room's endpoint, the outbox of deliveries (queued in the
+/// transaction of the change each reports; `claimed_until` hands a due one to one node at a
+/// time) and the log of attempts.
+const SCHEMA_V4: &str = r#"
+CREATE TABLE webhooks (
+    room       TEXT COLLATE "C" PRIMARY KEY REFERENCES rooms(id),
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    events     TEXT NOT NULL,
+    enabled    BOOLEAN NOT NULL,
+    updated_ms BIGINT NOT NULL
+);
+CREATE TABLE webhook_outbox (
+    room            TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    id              TEXT COLLATE "C" NOT NULL,
+    event           TEXT NOT NULL,
+    subject         TEXT COLLATE "C" NOT NULL,
+    state           TEXT NOT NULL,
+    occurred_ms     BIGINT NOT NULL,
+    status          TEXT NOT NULL,
+    attempts        BIGINT NOT NULL,
+    next_ms         BIGINT,
+    last_attempt_ms BIGINT,
+    last_code       BIGINT,
+    last_error      TEXT NOT NULL,
+    delivered_ms    BIGINT,
+    claimed_until   BIGINT NOT NULL DEFAULT 0,
+    pos             BIGINT GENERATED ALWAYS AS IDENTITY,
+    PRIMARY KEY (room, id)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox(next_ms) WHERE status = 'pending';
+CREATE INDEX webhook_outbox_room ON webhook_outbox(room, occurred_ms);
+CREATE TABLE webhook_attempts (
+    room        TEXT COLLATE "C" NOT NULL REFERENCES rooms(id),
+    delivery_id TEXT COLLATE "C" NOT NULL,
+    at_ms       BIGINT NOT NULL,
+    duration_ms BIGINT NOT NULL,
+    code        BIGINT,
+    error       TEXT NOT NULL,
+    pos         BIGINT GENERATED ALWAYS AS IDENTITY
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts(room, delivery_id, pos);
+"#;
 
 /// Engagement and reports (issue 15): batched engagement counts, the log of brands on air
 /// and each room's lead-score weights.

@@ -16,6 +16,10 @@ impl Storage for Scratch {
     async fn open(&self) -> Box<dyn Store> {
         Box::new(PgStore::open(&self.0).await.expect("open the store"))
     }
+
+    fn shared(&self) -> bool {
+        true
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! One [`StoreOp`] as SQL, inside the writer's transaction.
 
 use super::rows::{execute, insert_sql, Stored};
+use super::webhooks;
 use crate::model::{
     Brand, ChatRecord, DealerApplication, DealerRecord, Draw, FlashSale, Order, Product, RedPacket,
     RoomRecord,
@@ -73,6 +74,19 @@ UPDATE registrations SET status = ?3, decided_ms = ?4
 WHERE room = ?1 AND id = ?2
   AND (status = 'pending' OR (status = 'approved' AND ?3 = 'rejected'))";
 
+/// A registrant's personal data erased: the registration (`?3` the time), their name on
+/// records (`?3` the name left), the dealer record's company.
+const ERASE_REGISTRATION: &str = "
+UPDATE registrations SET name = '', company = '', phone = 'erased:' || id, erased_ms = ?3
+WHERE room = ?1 AND viewer_id = ?2 AND erased_ms IS NULL";
+const ERASE_NAMES: [&str; 3] = [
+    "UPDATE orders SET display_name = ?3 WHERE room = ?1 AND viewer_id = ?2",
+    "UPDATE chat SET display_name = ?3 WHERE room = ?1 AND viewer_id = ?2",
+    "UPDATE applications SET display_name = ?3, company = '', licence_number = '', contact = ''
+     WHERE room = ?1 AND viewer_id = ?2",
+];
+const ERASE_DEALER: &str = "UPDATE dealers SET company = '' WHERE room = ?1 AND viewer_id = ?2";
+
 const DELETE_BRAND_PRODUCTS: &str = "DELETE FROM products WHERE room = ?1 AND brand_id = ?2";
 const DELETE_BRAND: &str = "DELETE FROM brands WHERE room = ?1 AND id = ?2";
 const DELETE_PRODUCT: &str = "DELETE FROM products WHERE room = ?1 AND id = ?2";
@@ -125,6 +139,12 @@ pub(super) fn op_name(op: &StoreOp) -> &'static str {
         StoreOp::AppendEngagement { .. } => "AppendEngagement",
         StoreOp::AppendProgram { .. } => "AppendProgram",
         StoreOp::PutLeadWeights { .. } => "PutLeadWeights",
+        StoreOp::EraseViewer { .. } => "EraseViewer",
+        StoreOp::PutWebhook { .. } => "PutWebhook",
+        StoreOp::DeleteWebhook { .. } => "DeleteWebhook",
+        StoreOp::QueueWebhook { .. } => "QueueWebhook",
+        StoreOp::RecordWebhookAttempt { .. } => "RecordWebhookAttempt",
+        StoreOp::RetryWebhook { .. } => "RetryWebhook",
     }
 }
 
@@ -275,6 +295,40 @@ pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
             weights,
             at_ms,
         } => super::engagement::put_lead_weights(conn, room, weights, *at_ms)?,
+        StoreOp::EraseViewer {
+            room,
+            viewer_id,
+            at_ms,
+        } => {
+            conn.prepare_cached(ERASE_REGISTRATION)?
+                .execute(params![room, viewer_id, at_ms])?;
+            for sql in ERASE_NAMES {
+                conn.prepare_cached(sql)?.execute(params![
+                    room,
+                    viewer_id,
+                    crate::model::ERASED_NAME
+                ])?;
+            }
+            conn.prepare_cached(ERASE_DEALER)?
+                .execute(params![room, viewer_id])?;
+        }
+        StoreOp::PutWebhook { room, webhook } => webhooks::put_webhook(conn, room, webhook)?,
+        StoreOp::DeleteWebhook { room, .. } => webhooks::delete_webhook(conn, room)?,
+        // Queued below, like the deliveries other writes queue.
+        StoreOp::QueueWebhook { .. } => {}
+        StoreOp::RecordWebhookAttempt {
+            room,
+            attempt,
+            outcome,
+        } => webhooks::record_attempt(conn, room, attempt, *outcome)?,
+        StoreOp::RetryWebhook {
+            room,
+            delivery_id,
+            at_ms,
+        } => webhooks::retry(conn, room, delivery_id, *at_ms)?,
+    }
+    if let Some(q) = crate::store::outbox::queued(op) {
+        webhooks::queue(conn, &q)?;
     }
     Ok(())
 }

@@ -61,6 +61,11 @@ pub(super) fn load_rooms(conn: &mut Connection, now: i64) -> rusqlite::Result<Ve
     Ok(rooms)
 }
 
+/// One order of a room.
+pub(super) fn order(conn: &Connection, room: &str, id: &str) -> rusqlite::Result<Option<Order>> {
+    Ok(rows::<Order>(conn, "WHERE room = ?1 AND id = ?2", [room, id])?.pop())
+}
+
 pub(super) fn list_rooms(
     conn: &Connection,
     filter: &RoomFilter,

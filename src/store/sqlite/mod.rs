@@ -18,12 +18,14 @@ mod rows;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod webhooks;
 mod writer;
 
 use crate::model::{
     now_ms, AudienceRecord, Channel, ChatRecord, EngagementRecord, LeadWeights, LoadedRoom,
     ProgramRecord, Registration, RegistrationKey, RoomRecord,
 };
+use crate::model::{DeliveryFilter, DueDelivery, Order, Webhook, WebhookAttempt, WebhookDelivery};
 use crate::store::{Durable, RoomFilter, Store, StoreError, StoreOp};
 use async_trait::async_trait;
 use error::sql_error;
@@ -214,6 +216,45 @@ impl Store for SqliteStore {
         let room = room.to_string();
         self.read("lead_weights", move |conn| {
             engagement::lead_weights(conn, &room)
+        })
+        .await
+    }
+
+    async fn order(&self, room: &str, id: &str) -> Result<Option<Order>, StoreError> {
+        let (room, id) = (room.to_string(), id.to_string());
+        self.read("order", move |conn| load::order(conn, &room, &id))
+            .await
+    }
+
+    async fn webhook(&self, room: &str) -> Result<Option<Webhook>, StoreError> {
+        let room = room.to_string();
+        self.read("webhook", move |conn| webhooks::webhook(conn, &room))
+            .await
+    }
+
+    /// One process uses an embedded store: nothing to claim, the caller keeps what it has in
+    /// flight.
+    async fn due_webhooks(
+        &self,
+        now_ms: i64,
+        _lease_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<DueDelivery>, StoreError> {
+        self.read("due_webhooks", move |conn| {
+            webhooks::due(conn, now_ms, limit)
+        })
+        .await
+    }
+
+    async fn webhook_deliveries(
+        &self,
+        room: &str,
+        filter: DeliveryFilter,
+        limit: u32,
+    ) -> Result<Vec<(WebhookDelivery, Vec<WebhookAttempt>)>, StoreError> {
+        let room = room.to_string();
+        self.read("webhook_deliveries", move |conn| {
+            webhooks::deliveries(conn, &room, &filter, limit)
         })
         .await
     }

@@ -512,11 +512,12 @@ impl Stored for Registration {
         p.put(&self.inviter_id)?;
         p.put(&self.channel)?;
         p.put(self.created_ms)?;
-        p.put(self.decided_ms)
+        p.put(self.decided_ms)?;
+        p.put(self.erased_ms)
     }
 
     fn decode(c: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
-        Ok(Registration {
+        let mut r = Registration {
             id: c.get()?,
             viewer_id: c.get()?,
             name: c.get()?,
@@ -530,7 +531,13 @@ impl Stored for Registration {
             channel: c.get()?,
             created_ms: c.get()?,
             decided_ms: c.get()?,
-        })
+            erased_ms: c.get()?,
+        };
+        // The column keeps a placeholder (phones are unique in a room); the phone is gone.
+        if r.erased_ms.is_some() {
+            r.phone.clear();
+        }
+        Ok(r)
     }
 }
 

@@ -8,8 +8,54 @@ use std::time::Duration;
 
 /// Schema migrations; `PRAGMA user_version` is the number applied so far.
 pub(super) const MIGRATIONS: &[&str] = &[
-    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6,
+    SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5, SCHEMA_V6, SCHEMA_V7, SCHEMA_V8,
 ];
+
+/// Personal data erased on request (issue 15): when a host erased a registrant.
+pub(super) const SCHEMA_V8: &str = "
+ALTER TABLE registrations ADD COLUMN erased_ms INTEGER;
+";
+
+/// CRM webhooks (issue 15): a room's endpoint, the outbox of deliveries (queued in the
+/// transaction of the change each reports) and the log of attempts.
+pub(super) const SCHEMA_V7: &str = "
+CREATE TABLE webhooks (
+    room       TEXT PRIMARY KEY NOT NULL REFERENCES rooms(id),
+    url        TEXT NOT NULL,
+    secret     TEXT NOT NULL,
+    events     TEXT NOT NULL, -- ,registration,order.placed,
+    enabled    INTEGER NOT NULL,
+    updated_ms INTEGER NOT NULL
+);
+CREATE TABLE webhook_outbox (
+    room            TEXT NOT NULL REFERENCES rooms(id),
+    id              TEXT NOT NULL,
+    event           TEXT NOT NULL,
+    subject         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    occurred_ms     INTEGER NOT NULL,
+    status          TEXT NOT NULL, -- pending, delivered, failed
+    attempts        INTEGER NOT NULL,
+    next_ms         INTEGER,
+    last_attempt_ms INTEGER,
+    last_code       INTEGER,
+    last_error      TEXT NOT NULL,
+    delivered_ms    INTEGER,
+    claimed_until   INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (room, id)
+);
+CREATE INDEX webhook_outbox_due ON webhook_outbox(next_ms) WHERE status = 'pending';
+CREATE INDEX webhook_outbox_room ON webhook_outbox(room, occurred_ms);
+CREATE TABLE webhook_attempts (
+    room        TEXT NOT NULL REFERENCES rooms(id),
+    delivery_id TEXT NOT NULL,
+    at_ms       INTEGER NOT NULL,
+    duration_ms INTEGER NOT NULL,
+    code        INTEGER,
+    error       TEXT NOT NULL
+);
+CREATE INDEX webhook_attempts_delivery ON webhook_attempts(room, delivery_id, at_ms);
+";
 
 /// Engagement and reports (issue 15): the room's batched engagement counts, the log of
 /// brands on air (segments of the running order) and each room's lead-score weights.

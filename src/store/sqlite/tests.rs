@@ -22,6 +22,10 @@ impl Storage for TempStorage {
     async fn open(&self) -> Box<dyn Store> {
         Box::new(SqliteStore::open(self.0.path()).expect("open the store"))
     }
+
+    fn shared(&self) -> bool {
+        false
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -375,14 +379,21 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
         .await
         .unwrap();
     assert_eq!(store.program_log("r1").await.unwrap().len(), 1);
+    // The webhook tables (v7) are there.
+    assert_eq!(store.webhook("r1").await.unwrap(), None);
+    assert!(store
+        .webhook_deliveries("r1", Default::default(), 10)
+        .await
+        .unwrap()
+        .is_empty());
     store.close().unwrap();
 
     let conn = Connection::open(&path).unwrap();
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 6);
-    assert_eq!(MIGRATIONS.len(), 6);
+    assert_eq!(version, 8);
+    assert_eq!(MIGRATIONS.len(), 8);
 }
 
 #[tokio::test]
