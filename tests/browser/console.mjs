@@ -206,6 +206,10 @@ await runScenario(browser, async () => {
   });
 
   await step('the orders export as CSV from the console', async () => {
+    // Exports come from the report's read of the store, which trails the room by a few seconds.
+    for (let i = 0; i < 40 && !/shipped[\s\S]*confirmed|confirmed[\s\S]*shipped/.test(ctl('export', room, 'orders').csv); i += 1) {
+      await host.waitForTimeout(250);
+    }
     const [download] = await Promise.all([host.waitForEvent('download', { timeout: WAIT_MS }), host.click('#orders-export')]);
     const text = readFileSync(await download.path(), 'utf8');
     check(download.suggestedFilename().endsWith('.csv'), download.suggestedFilename());
