@@ -130,7 +130,7 @@ pub struct Registration {
     pub created_ms: i64,
     pub decided_ms: Option<i64>,
     /// When a host erased the registrant's personal data (name, company and phone are then
-    /// empty; the phone column keeps an unguessable placeholder unique in the room).
+    /// empty; the stored phone becomes `erased:<registration id>`, still unique in the room).
     #[serde(default)]
     pub erased_ms: Option<i64>,
 }

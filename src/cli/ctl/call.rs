@@ -197,7 +197,8 @@ pub(super) async fn call(c: &mut Client, cmd: CtlCommand) -> Result<Reply, Statu
             let req = ListWebhookDeliveriesRequest {
                 room_id: room,
                 status: status
-                    .map(|s| format!("{s:?}").to_lowercase())
+                    .and_then(|s| clap::ValueEnum::to_possible_value(&s))
+                    .map(|v| v.get_name().to_string())
                     .unwrap_or_default(),
                 limit: limit.unwrap_or_default(),
             };

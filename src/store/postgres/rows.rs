@@ -667,7 +667,7 @@ impl Stored for Registration {
             decided_ms: c.get()?,
             erased_ms: c.get()?,
         };
-        // The column keeps a placeholder (phones are unique in a room); the phone is gone.
+        // An erased phone is stored as `erased:<id>` (phones are unique in a room): read as none.
         if r.erased_ms.is_some() {
             r.phone.clear();
         }
