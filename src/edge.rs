@@ -3,7 +3,7 @@
 use crate::metrics::Metrics;
 use crate::model::{EndReason, JoinRequest, ProtocolError, Refusal, ResumeFrom, SessionId};
 use crate::room::protocol::parse_client_message;
-use crate::rooms::{CloseSignal, Rooms, SessionQueue, SessionSink, Text};
+use crate::rooms::{CloseSignal, FrameQueue, Rooms, SessionQueue, SessionSink, Text};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -13,7 +13,7 @@ use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -411,19 +411,22 @@ fn protocol_refusal(e: axum::Error) -> Option<Refusal> {
 
 /// Writes queued frames: everything available is fed, then flushed once.
 ///
-/// Coalescing: a connection that flushed less than `write_delay` ago waits out the rest
-/// before it writes again, so under a burst (a chat storm) each flush — one syscall — carries
-/// every frame that arrived meanwhile instead of one. The first frame after a quiet spell goes
-/// out at once, so sparse events (a brand switch) pay nothing; a queue that fills up to half
-/// its bound ends the wait early, so batching never makes a viewer a slow consumer.
+/// Coalescing: a frame that arrives less than `write_delay` after the connection's last flush
+/// waits out the rest before it is written, so under a burst (a chat storm) each flush — one
+/// syscall — carries every frame that arrived meanwhile instead of one. The first frame after
+/// a quiet spell goes out at once, so sparse events (a brand switch) pay nothing; a queue that
+/// fills up to half its bound ends the wait early, so batching never makes a viewer a slow
+/// consumer.
 ///
 /// Per wake-up costs are kept off the hot path: the close signal is awaited by one future for
-/// the whole session (not re-registered per batch), and the write timeout is armed only when
-/// a write cannot complete at once.
+/// the whole session (not re-registered per batch); a timer is armed only for a frame that
+/// must wait (never after a flush, so one broadcast to thousands of quiet connections sets
+/// no timers and wakes each writer once); the write timeout is armed only when a write cannot
+/// complete at once.
 /// Returns the close code the server sent, if any.
 async fn write_loop(
     mut sink: futures_util::stream::SplitSink<WebSocket, Message>,
-    mut rx: mpsc::Receiver<Text>,
+    mut rx: FrameQueue,
     close_signal: Arc<CloseSignal>,
     metrics: Arc<Metrics>,
     write_delay: Duration,
@@ -433,28 +436,40 @@ async fn write_loop(
     ping.reset();
     let closing = close_signal.wait();
     tokio::pin!(closing);
-    // When the last flush was recent: the earliest time for the next one.
-    let mut hold_until: Option<tokio::time::Instant> = None;
+    // When the connection last flushed (only kept when coalescing is on).
+    let mut last_flush: Option<tokio::time::Instant> = None;
+    // A frame taken off the queue when the close request was seen: it goes out first if the
+    // close drains.
+    let mut taken: Option<Text> = None;
     let req = loop {
-        if let Some(due) = hold_until.take() {
-            // Frames arriving meanwhile queue up; a close request ends the wait at once, and
-            // so does a queue that is half full (the room urges).
-            tokio::select! {
-                biased;
-                req = &mut closing => break req,
-                _ = urge.notified() => {}
-                _ = tokio::time::sleep_until(due) => {}
-            }
-        }
+        // Frames first: a writer woken for a frame polls nothing else. A close request is
+        // still seen before the frame is written (one load), and the wait future is polled
+        // only once the queue is empty.
         tokio::select! {
             biased;
-            req = &mut closing => break req,
             first = rx.recv() => {
                 let Some(first) = first else {
                     // The room let go of us (we left); nothing more to say.
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
                     return None;
                 };
+                if let Some(req) = close_signal.get() {
+                    taken = Some(first);
+                    break req;
+                }
+                let hold = last_flush
+                    .map(|t| t + write_delay)
+                    .filter(|due| *due > tokio::time::Instant::now());
+                if let Some(due) = hold {
+                    // Frames arriving meanwhile queue up behind `first`; a close request ends
+                    // the wait at once, and so does a queue that is half full (the room urges).
+                    tokio::select! {
+                        biased;
+                        req = &mut closing => break req,
+                        _ = urge.notified() => {}
+                        _ = tokio::time::sleep_until(due) => {}
+                    }
+                }
                 let write = async {
                     let (mut n, mut next) = (0u64, Some(first));
                     while let Some(t) = next.take() {
@@ -477,7 +492,7 @@ async fn write_loop(
                         metrics.frames_sent.inc_by(n);
                         metrics.ws_flushes.inc();
                         if !write_delay.is_zero() {
-                            hold_until = Some(tokio::time::Instant::now() + write_delay);
+                            last_flush = Some(tokio::time::Instant::now());
                         }
                     }
                     _ => {
@@ -490,6 +505,7 @@ async fn write_loop(
                     }
                 }
             }
+            req = &mut closing => break req,
             _ = ping.tick() => {
                 if tokio::time::timeout(WRITE_TIMEOUT, sink.send(Message::Ping(bytes::Bytes::new()))).await.is_err() {
                     return None;
@@ -498,14 +514,22 @@ async fn write_loop(
         }
     };
     if req.drain {
-        let mut n = 0;
-        while let Ok(t) = rx.try_recv() {
-            if sink.feed(Message::Text(t)).await.is_err() {
-                return None;
+        let drain = async {
+            let mut n = 0;
+            let mut next = taken.take().or_else(|| rx.try_recv().ok());
+            while let Some(t) = next {
+                sink.feed(Message::Text(t)).await?;
+                n += 1;
+                next = rx.try_recv().ok();
             }
-            n += 1;
+            Ok::<u64, axum::Error>(n)
+        };
+        match tokio::time::timeout(WRITE_TIMEOUT, drain).await {
+            Ok(Ok(n)) => {
+                metrics.frames_sent.inc_by(n);
+            }
+            _ => return None,
         }
-        metrics.frames_sent.inc_by(n);
     }
     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close_frame(&req.why))).await;
     Some(close_code(req.why.reason))

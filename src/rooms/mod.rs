@@ -17,7 +17,9 @@ use crate::model::{
 };
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-pub use sink::{CloseRequest, CloseSignal, QueueFull, SessionQueue, SessionSink, Text};
+pub use sink::{
+    CloseRequest, CloseSignal, Empty, FrameQueue, QueueFull, SessionQueue, SessionSink, Text,
+};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

@@ -3,8 +3,11 @@
 
 use crate::model::Refusal;
 use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, Notify};
+use std::task::{Context, Poll, Waker};
+use tokio::sync::Notify;
 
 /// A frame as a session's writer takes it: checked as UTF-8 once per event and class, then
 /// shared by every viewer of the class by reference count (the socket writes it as is).
@@ -23,6 +26,9 @@ pub struct CloseRequest {
 pub struct CloseSignal {
     notify: Notify,
     request: Mutex<Option<CloseRequest>>,
+    /// Whether `request` holds one: a writer busy with frames checks this (one load) instead
+    /// of polling its wait future per batch.
+    requested: AtomicBool,
 }
 
 impl CloseSignal {
@@ -30,6 +36,7 @@ impl CloseSignal {
         let mut r = self.request.lock();
         if r.is_none() {
             *r = Some(req);
+            self.requested.store(true, Ordering::Release);
             self.notify.notify_waiters();
         }
     }
@@ -48,6 +55,9 @@ impl CloseSignal {
     }
 
     pub fn get(&self) -> Option<CloseRequest> {
+        if !self.requested.load(Ordering::Acquire) {
+            return None;
+        }
         self.request.lock().clone()
     }
 }
@@ -56,10 +66,95 @@ impl CloseSignal {
 #[derive(Debug)]
 pub struct QueueFull;
 
+/// Nothing is queued right now (or the room let go and everything was taken).
+#[derive(Debug)]
+pub struct Empty;
+
+/// A session's bounded frame queue, shared by the room (which offers) and the session's
+/// writer (which takes). One short lock per offer and per frame taken, and the writer's
+/// waker sits next to the frames: a broadcast to thousands of sessions touches a couple of
+/// cache lines per session and wakes each writer at most once. (A tokio bounded channel
+/// touched several padded lines per frame and took a semaphore lock per frame received.)
+struct Queue {
+    inner: Mutex<QueueState>,
+    capacity: usize,
+}
+
+struct QueueState {
+    frames: VecDeque<Text>,
+    /// The writer waiting for a frame, if it is waiting.
+    waker: Option<Waker>,
+    /// Every sink is gone: once the frames are taken, the writer hears the end.
+    sinks_gone: bool,
+    /// The writer is gone: offers are accepted and dropped (the room hears of it by the leave).
+    writer_gone: bool,
+}
+
+/// Frames queued beyond this many slots are released once the queue is empty again, so a
+/// burst does not leave a large buffer behind on every connection.
+const KEEP_SLOTS: usize = 64;
+
+/// The room's hold on a queue; the last one dropped ends the writer's stream.
+struct Sender(Arc<Queue>);
+
+impl Drop for Sender {
+    fn drop(&mut self) {
+        let waker = {
+            let mut q = self.0.inner.lock();
+            q.sinks_gone = true;
+            q.waker.take()
+        };
+        if let Some(w) = waker {
+            w.wake();
+        }
+    }
+}
+
+/// The writer's end of a session's queue.
+pub struct FrameQueue(Arc<Queue>);
+
+impl FrameQueue {
+    /// The next frame; `None` once every sink is gone and nothing is left.
+    pub async fn recv(&mut self) -> Option<Text> {
+        std::future::poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<Text>> {
+        let mut q = self.0.inner.lock();
+        if let Some(f) = q.frames.pop_front() {
+            return Poll::Ready(Some(f));
+        }
+        if q.frames.capacity() > KEEP_SLOTS {
+            q.frames.shrink_to(KEEP_SLOTS);
+        }
+        if q.sinks_gone {
+            return Poll::Ready(None);
+        }
+        match &q.waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => q.waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+
+    /// The next frame if one is queued.
+    pub fn try_recv(&mut self) -> Result<Text, Empty> {
+        self.0.inner.lock().frames.pop_front().ok_or(Empty)
+    }
+}
+
+impl Drop for FrameQueue {
+    fn drop(&mut self) {
+        let mut q = self.0.inner.lock();
+        q.writer_gone = true;
+        q.frames = VecDeque::new();
+    }
+}
+
 /// What a room holds of a session: offer it frames, ask it to close. Cheap to clone.
 #[derive(Clone)]
 pub struct SessionSink {
-    frames: mpsc::Sender<Text>,
+    frames: Arc<Sender>,
     close: Arc<CloseSignal>,
     /// Wakes the writer out of its coalescing wait: once the queue is half full (so batching
     /// never turns a viewer who keeps up into a slow consumer), and for a frame that answers
@@ -69,25 +164,34 @@ pub struct SessionSink {
 
 /// The session's own end: what its writer drains and waits on.
 pub struct SessionQueue {
-    pub frames: mpsc::Receiver<Text>,
+    pub frames: FrameQueue,
     pub close: Arc<CloseSignal>,
     pub urge: Arc<Notify>,
 }
 
 impl SessionSink {
-    /// A sink holding at most `capacity` frames, and the queue its session drains.
+    /// A sink holding at most `capacity` frames (at least one), and the queue its session
+    /// drains.
     pub fn new(capacity: usize) -> (SessionSink, SessionQueue) {
-        let (tx, rx) = mpsc::channel(capacity);
+        let queue = Arc::new(Queue {
+            inner: Mutex::new(QueueState {
+                frames: VecDeque::new(),
+                waker: None,
+                sinks_gone: false,
+                writer_gone: false,
+            }),
+            capacity: capacity.max(1),
+        });
         let close = Arc::new(CloseSignal::default());
         let urge = Arc::new(Notify::new());
         (
             SessionSink {
-                frames: tx,
+                frames: Arc::new(Sender(queue.clone())),
                 close: close.clone(),
                 urge: urge.clone(),
             },
             SessionQueue {
-                frames: rx,
+                frames: FrameQueue(queue),
                 close,
                 urge,
             },
@@ -97,17 +201,26 @@ impl SessionSink {
     /// Queues a broadcast frame without waiting; the writer may hold it to batch it with
     /// others (write coalescing).
     pub fn offer(&self, frame: Text) -> Result<(), QueueFull> {
-        match self.frames.try_send(frame) {
-            Ok(()) => {
-                if self.frames.capacity() < self.frames.max_capacity() / 2 {
-                    self.urge.notify_one();
-                }
-                Ok(())
+        let queue = &self.frames.0;
+        let (waker, half_full) = {
+            let mut q = queue.inner.lock();
+            if q.writer_gone {
+                // The session is gone; the room hears of it through its leave.
+                return Ok(());
             }
-            Err(mpsc::error::TrySendError::Full(_)) => Err(QueueFull),
-            // The session is gone; the room hears of it through its leave.
-            Err(mpsc::error::TrySendError::Closed(_)) => Ok(()),
+            if q.frames.len() >= queue.capacity {
+                return Err(QueueFull);
+            }
+            q.frames.push_back(frame);
+            (q.waker.take(), q.frames.len() > queue.capacity / 2)
+        };
+        if let Some(w) = waker {
+            w.wake();
         }
+        if half_full {
+            self.urge.notify_one();
+        }
+        Ok(())
     }
 
     /// Queues an answer to this session's own request: written without the coalescing wait.
@@ -148,6 +261,36 @@ mod tests {
         let req = q.close.wait().await;
         assert_eq!(req.why.reason, EndReason::SlowConsumer);
         assert!(sink.is_closing());
+    }
+
+    #[tokio::test]
+    async fn the_writer_is_woken_by_an_offer_and_hears_the_end_after_the_last_frame() {
+        let (sink, mut q) = SessionSink::new(4);
+        let second = sink.clone();
+        let writer = tokio::spawn(async move {
+            let mut got = Vec::new();
+            while let Some(f) = q.frames.recv().await {
+                got.push(f.as_str().to_string());
+            }
+            got
+        });
+        tokio::task::yield_now().await;
+        sink.offer(Text::from("a")).unwrap();
+        second.offer(Text::from("b")).unwrap();
+        drop(sink);
+        tokio::task::yield_now().await;
+        second.offer(Text::from("c")).unwrap();
+        drop(second);
+        assert_eq!(writer.await.unwrap(), ["a", "b", "c"]);
+    }
+
+    #[test]
+    fn offers_to_a_session_whose_writer_is_gone_are_dropped_quietly() {
+        let (sink, q) = SessionSink::new(1);
+        drop(q);
+        for _ in 0..3 {
+            assert!(sink.offer(Text::from("x")).is_ok());
+        }
     }
 
     #[tokio::test]
