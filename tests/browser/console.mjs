@@ -421,6 +421,7 @@ await runScenario(browser, async () => {
     const shown = await host.$eval(`#report-packets tr[data-packet="${packet.packet_id}"]`, (tr) => ({ ...tr.dataset }));
     check(shown.total === '1000' && shown.count === '3' && shown.grabbed === '1' && shown.grabbedCents === packet.grabbed_cents
       && Number(packet.grabbed_cents) > 0, `the red packet ${JSON.stringify(shown)} vs ${JSON.stringify(packet)}`);
+    await host.evaluate(() => document.querySelectorAll('.toast').forEach((t) => t.remove()));
     await host.screenshot({ path: `${ARTIFACTS}/host-report.png`, fullPage: true });
     await host.click('#show-report');
     check(await host.locator('#report').isHidden(), 'back to the console');
