@@ -1,8 +1,10 @@
 //! The organiser's set-up in the host console, in headless Chromium (`tests/browser/console.sh`
 //! with `console.mjs`, against the binary cargo built; screenshots land in
 //! `target/browser-artifacts/`): create a room, add brands, check and import a catalogue and a
-//! dealer list, create a channel link, go live, confirm the dealers' orders in bulk, export
-//! them, and read the Report view's charts.
+//! dealer list, add a product with the form (bad ones refused with the reason shown), create a
+//! channel link, go live, confirm the dealers' orders in bulk, export them, run a flash sale, a
+//! draw and a red packet, approve and reject registrations as they arrive, and read the Report
+//! view's charts and its flash-sale, draw and red-packet tables.
 
 use std::path::Path;
 use std::process::Command;

@@ -589,6 +589,53 @@ fn prometheus_rules_config_and_dashboard_queries_pass_promtool() {
     assert_all_ok("promtool", results);
 }
 
+/// Sets a webhook on `room` (open registration) to a receiver on loopback, registers someone
+/// and waits until the server has counted the delivery in `showfloor_webhook_attempts_total`.
+async fn deliver_one_webhook(served: &common::Served, control: &mut common::Control, room: &str) {
+    use showfloor::pb;
+    let hook = common::receiver::Receiver::start().await;
+    control
+        .client
+        .set_registration(common::authed(pb::SetRegistrationRequest {
+            room_id: room.into(),
+            mode: pb::RegistrationMode::Open as i32,
+            phone_country: Some("CN".into()),
+        }))
+        .await
+        .expect("open registration");
+    control
+        .client
+        .set_webhook(common::authed(pb::SetWebhookRequest {
+            room_id: room.into(),
+            url: hook.url(),
+            ..Default::default()
+        }))
+        .await
+        .expect("set the webhook");
+    let posted = common::rtc_client::http(
+        served.http_addr().parse().expect("an address"),
+        "POST",
+        &format!("/api/rooms/{room}/registrations"),
+        &[("content-type", "application/json")],
+        r#"{"name":"Ms Chen","company":"Chen Trading","phone":"138 0013 8000"}"#,
+    )
+    .await;
+    assert_eq!(posted.status, 201, "registration: {}", posted.body);
+    for _ in 0..300 {
+        if http_get(served.http, "/metrics")
+            .await
+            .contains("showfloor_webhook_attempts_total{")
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!(
+        "no webhook attempt was counted within 30 s; the receiver got {}",
+        hook.got().len()
+    );
+}
+
 /// GET `path` from a server on a loopback port: the body of a 200 answer. HTTP/1.0, so the
 /// body is neither chunked nor kept alive: it ends where the connection does.
 async fn http_get(port: u16, path: &str) -> String {
@@ -617,10 +664,14 @@ async fn dashboard_and_alerts_query_only_metrics_the_server_exports() {
         common::KEY,
         "--data-dir",
         data.path().to_str().expect("utf-8 path"),
+        // The webhook below points at a receiver on loopback.
+        "--webhook-allow-private",
+        "true",
     ])
     .await;
-    // The labelled families (gRPC calls by method and code, closes by code) show up only
-    // once they have a sample: one control-plane call and one refused viewer give them one.
+    // The labelled families (gRPC calls by method and code, closes by code, webhook attempts
+    // by outcome) show up only once they have a sample: one control-plane call, one refused
+    // viewer and one webhook delivery give them one.
     let mut control = common::Control::at(served.grpc).await;
     let room = control
         .create_room("metrics")
@@ -631,6 +682,7 @@ async fn dashboard_and_alerts_query_only_metrics_the_server_exports() {
     let mut refused = common::connect(&served.http_addr(), &room, "not-a-token").await;
     let (code, _) = refused.closed().await;
     assert_eq!(code, 4001, "a bad token is refused with 4001");
+    deliver_one_webhook(&served, &mut control, &room).await;
 
     let scrape = http_get(served.http, "/metrics").await;
     let dir = tempfile::tempdir().expect("tempdir");

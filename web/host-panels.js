@@ -1,4 +1,4 @@
-// Host console panels: running order and shelf, moments (flash sale, draw, red packet, announcement), orders (one by one and in bulk, CSV export), dealer applications, chat moderation, audience chart.
+// Host console panels: running order and shelf, moments (flash sale, draw, red packet, announcement), orders (one by one and in bulk, CSV export), dealer applications, registrations waiting for approval, chat moderation, audience chart.
 import { $, h, replaceChildren, money, clockTime, toast } from './common.js';
 
 const SVG = 'http://www.w3.org/2000/svg';
@@ -281,6 +281,35 @@ export function renderApplications(ctx) {
       h('div', { class: 'row' },
         tier, h('button', { type: 'button', class: 'approve', onclick: () => decide('ApproveDealerApplication', { tier: tier.value }, `approved as ${tier.value}`) }, 'Approve'),
         reason, h('button', { type: 'button', class: 'reject', onclick: () => decide('RejectDealerApplication', { reason: reason.value.trim() }, 'rejected') }, 'Reject')));
+  }));
+}
+
+// ---- Registrations waiting for the host's approval (approval mode) ----------------------------
+
+export function renderRegistrations(ctx) {
+  const pending = ctx.client.enumValue('RegistrationStatus', 'REGISTRATION_STATUS_PENDING');
+  const waiting = [...ctx.registrations.values()].filter((r) => r.status === pending).sort((a, b) => a.created_ms - b.created_ms);
+  $('#registrations-count').textContent = String(waiting.length);
+  $('#registrations-count').hidden = !waiting.length;
+  if (!waiting.length) {
+    replaceChildren($('#registrations'), h('li', { class: 'empty' }, 'No registrations waiting.'));
+    return;
+  }
+  replaceChildren($('#registrations'), waiting.map((r) => {
+    const who = `${r.name || r.viewer_id}${r.company ? ` (${r.company})` : ''}`;
+    const decide = async (method, verb) => {
+      const decided = await rpc(ctx, method, { room_id: ctx.room.id, registration_id: r.id }, `${who}: ${verb}`);
+      if (decided) {
+        ctx.registrations.set(decided.id, decided);
+        renderRegistrations(ctx);
+      }
+    };
+    return h('li', { dataset: { registration: r.id, viewer: r.viewer_id } },
+      h('div', {}, h('strong', {}, r.name || r.viewer_id), r.company ? ` · ${r.company}` : ''),
+      h('div', { class: 'note' }, [r.phone, r.channel && `channel ${r.channel}`, r.inviter_id && `invited by ${r.inviter_id}`, clockTime(r.created_ms)].filter(Boolean).join(' · ')),
+      h('div', { class: 'row' },
+        h('button', { type: 'button', class: 'approve', onclick: () => decide('ApproveRegistration', 'approved') }, 'Approve'),
+        h('button', { type: 'button', class: 'reject', onclick: () => decide('RejectRegistration', 'rejected') }, 'Reject')));
   }));
 }
 

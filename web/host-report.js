@@ -1,4 +1,4 @@
-// Host console Report view: the room report, leads and referral ranking (GetRoomReport, ListLeads, GetReferralTree) drawn as plain SVG charts and tables.
+// Host console Report view: the room report, leads and referral ranking (GetRoomReport, ListLeads, GetReferralTree) drawn as plain SVG charts and tables, with flash-sale forensics, lucky draws (and their published records, ListDraws) and red packets.
 import { $, h, replaceChildren, money, clockTime, duration } from './common.js';
 import { rpc } from './host-panels.js';
 
@@ -79,15 +79,98 @@ function leadTable(ctx, leads) {
         `${b.activity} ×${b.count} = ${b.points.toFixed(1)}${b.raw > b.points + 1e-9 ? ` (capped from ${b.raw.toFixed(1)})` : ''}`))))))));
 }
 
-// Loads the three reports and draws them; a refusal shows its status and leaves the view as it was.
+// "Name (Company)", else the viewer id: someone in a report, as the room knows them.
+const person = (p) => {
+  if (!p) return '—';
+  if (!p.name && !p.company) return p.viewer_id;
+  return `${p.name || p.viewer_id}${p.company ? ` (${p.company})` : ''}`;
+};
+
+const seconds = (ms) => `${(ms / 1000).toFixed(1)} s`;
+
+// A two-column table of figures: [label, text, data key, value] rows; each row carries its
+// value in data-value, under data-figure, for checks.
+function figures(rows) {
+  return h('tbody', {}, rows.map(([label, text, key, value]) => h('tr', { dataset: { figure: key, value: String(value) } },
+    h('th', { scope: 'row' }, label), h('td', { class: 'num' }, text))));
+}
+
+// People with a number each (winners with their units, misses with their attempts).
+function people(title, cls, list, count) {
+  return h('div', { class: `report-people ${cls}` }, h('h4', {}, title),
+    list.length
+      ? h('ol', {}, list.map((x) => h('li', { dataset: { viewer: x.person?.viewer_id || '', count: String(count(x)) } }, `${person(x.person)} · ${count(x)}`)))
+      : h('p', { class: 'note' }, 'nobody'));
+}
+
+// One table per flash sale: stock against attempts and wins, how fast it sold out, who won
+// and which dealers tried and missed (the sales calls to make).
+function flashSales(report, currency) {
+  if (!report.flash_sales.length) return h('p', { class: 'note' }, 'No flash sales.');
+  return report.flash_sales.map((s) => h('section', { class: 'report-sale', dataset: { sale: s.sale_id, attempters: String(s.attempters) } },
+    h('h4', {}, `${s.product_name || s.product_id} · ${s.sale_id} · ${clockTime(s.start_ms)}`),
+    h('table', { class: 'orders-table figures' }, figures([
+      ['Stock', String(s.stock), 'stock', s.stock],
+      ['Sold', `${s.sold} of ${s.stock}`, 'sold', s.sold],
+      ['Grabs tried', `${s.attempts} by ${s.attempters} dealer(s)`, 'attempts', s.attempts],
+      ['Time to sell out', s.sold_out_ms ? seconds(s.sold_out_ms - s.start_ms) : 'did not sell out', 'sold-out-ms', s.sold_out_ms ? s.sold_out_ms - s.start_ms : 0],
+      ['Revenue', money(s.revenue_cents, currency), 'revenue', s.revenue_cents],
+    ])),
+    h('div', { class: 'row' },
+      people('Winners (units)', 'winners', s.winners, (w) => w.units),
+      people('Tried and missed (grabs)', 'missed', s.missed, (m) => m.attempts))));
+}
+
+// Draws with entrants and winners, and what anyone needs to check them: the commitment
+// published at open, the entrants hash, the beacon and the revealed seed (ListDraws' records).
+function draws(report, records) {
+  if (!report.draws.length) return h('p', { class: 'note' }, 'No lucky draws.');
+  return h('div', { class: 'table-wrap' }, h('table', { id: 'report-draws', class: 'orders-table' },
+    h('thead', {}, h('tr', {}, ['Draw', 'Prize', 'Opened', 'Entrants', 'Winners', 'Verification'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, report.draws.map((d) => {
+      const r = records.find((x) => x.draw_id === d.draw_id);
+      const state = d.drawn_ms ? 'drawn' : d.closed_ms ? 'entry closed' : 'open';
+      return h('tr', { dataset: { draw: d.draw_id, entrants: String(d.entrants), winners: String(d.winners.length) } },
+        h('td', {}, d.draw_id, h('span', { class: 'note' }, ` ${state}`)),
+        h('td', {}, d.prize),
+        h('td', {}, clockTime(d.opened_ms)),
+        h('td', { class: 'num' }, String(d.entrants)),
+        h('td', { class: 'wrap' }, d.winners.length ? d.winners.map(person).join(', ') : '—'),
+        h('td', { class: 'verify' }, r ? [
+          h('div', {}, 'commitment ', h('code', { class: 'commitment' }, r.commitment)),
+          r.entrants_hash ? h('div', {}, 'entrants hash ', h('code', {}, r.entrants_hash)) : null,
+          r.beacon ? h('div', {}, 'beacon ', h('code', {}, r.beacon)) : null,
+          h('div', {}, 'seed ', r.seed ? h('code', { class: 'seed' }, r.seed) : 'not revealed yet'),
+        ] : '—'));
+    }))));
+}
+
+function redPackets(report, currency) {
+  if (!report.red_packets.length) return h('p', { class: 'note' }, 'No red packets.');
+  return h('div', { class: 'table-wrap' }, h('table', { id: 'report-packets', class: 'orders-table' },
+    h('thead', {}, h('tr', {}, ['Packet', 'Message', 'Dropped', 'Amount', 'Grabbed', 'Shares', 'Largest grabs'].map((t) => h('th', {}, t)))),
+    h('tbody', {}, report.red_packets.map((p) => h('tr', {
+      dataset: { packet: p.packet_id, total: String(p.total_cents), grabbedCents: String(p.grabbed_cents), grabbed: String(p.grabbed), count: String(p.count) },
+    },
+    h('td', {}, p.packet_id),
+    h('td', {}, p.message),
+    h('td', {}, clockTime(p.created_ms)),
+    h('td', { class: 'num' }, money(p.total_cents, currency)),
+    h('td', { class: 'num' }, money(p.grabbed_cents, currency)),
+    h('td', { class: 'num' }, `${p.grabbed} of ${p.count}`),
+    h('td', { class: 'wrap' }, p.grabs.slice(0, 5).map((g) => `${person(g.person)} ${money(g.amount_cents, currency)}`).join(', ') || '—'))))));
+}
+
+// Loads the reports (and the draws' records) and draws them; a refusal shows its status and leaves the view as it was.
 export async function renderReport(ctx) {
   const room = ctx.room.id;
-  const [report, leads, tree] = await Promise.all([
+  const [report, leads, tree, drawRecords] = await Promise.all([
     rpc(ctx, 'GetRoomReport', { room_id: room }),
     rpc(ctx, 'ListLeads', { room_id: room, limit: 50 }),
     rpc(ctx, 'GetReferralTree', { room_id: room }),
+    rpc(ctx, 'ListDraws', { room_id: room }),
   ]);
-  if (!report || !leads || !tree) return;
+  if (!report || !leads || !tree || !drawRecords) return;
   const currency = report.currency || ctx.room.currency;
   const f = report.funnel || {};
   const funnel = [['registered', f.registered], ['watched', f.watched], ['applied', f.applied], ['verified dealers', f.verified_dealers], ['ordered', f.ordered]]
@@ -118,6 +201,12 @@ export async function renderReport(ctx) {
       value: (r) => r.direct_invitees,
       text: (r) => `${r.direct_invitees} invited · ${r.subtree_size} in all · ${r.subtree_orders} orders · ${money(r.subtree_value_cents, currency)}`,
     }),
+    h('h3', {}, 'Flash sales'),
+    h('div', { id: 'report-sales' }, flashSales(report, currency)),
+    h('h3', {}, 'Lucky draws'),
+    draws(report, drawRecords.draws),
+    h('h3', {}, 'Red packets'),
+    redPackets(report, currency),
     h('h3', {}, 'Leads'),
     leadTable(ctx, leads.leads));
 }

@@ -1,4 +1,4 @@
-// Host console set-up panels: a new room, brands in running order, the catalogue (CSV import with a dry run, product editing), dealer import, viewer and channel links.
+// Host console set-up panels: a new room, brands in running order, the catalogue (CSV import with a dry run, adding and editing products one by one), dealer import, viewer and channel links.
 import { $, h, replaceChildren, money, toast } from './common.js';
 import { rpc } from './host-panels.js';
 
@@ -164,6 +164,7 @@ export function setupCatalog(ctx) {
     },
   });
   $('#product-form').hidden = true;
+  $('#product-new').onclick = () => productForm(ctx, null);
 }
 
 export function renderCatalog(ctx) {
@@ -172,51 +173,92 @@ export function renderCatalog(ctx) {
   const items = byBrand.flatMap(({ brand, products }) => products.map((p) => h('li', { dataset: { product: p.id } },
     h('span', { class: 'name' }, `${brand.name} · ${p.name}`),
     h('span', { class: 'note' }, `moq ${p.min_order_quantity} · ${p.prices.map((t) => `${t.tier} ${money(t.price_cents, room.currency)}`).join(' · ')}`),
-    h('button', { type: 'button', class: 'edit', onclick: () => editProduct(ctx, p) }, 'Edit'))));
-  replaceChildren($('#catalog-products'), items.length ? items : h('li', { class: 'empty' }, 'No products yet: import a catalogue.'));
+    h('button', { type: 'button', class: 'edit', onclick: () => productForm(ctx, p) }, 'Edit'))));
+  replaceChildren($('#catalog-products'), items.length ? items : h('li', { class: 'empty' }, 'No products yet: import a catalogue or add one.'));
+  $('#product-new').disabled = !room.brands.length;
+  $('#product-new').title = room.brands.length ? '' : 'Add a brand first';
 }
 
-function editProduct(ctx, product) {
+// What the product form holds, checked as UpsertProduct checks it (validate.rs), so that a
+// mistake is named at its field before anything is sent: the request, or the first problem.
+const MAX_IMAGES = 20;
+function productRequest(room, f) {
+  const name = f.get('name').trim();
+  if (!f.get('brand')) return { error: 'Brand: add a brand to the running order first' };
+  if (name.length < 1 || name.length > 200) return { error: 'Name: 1 to 200 characters' };
+  const web = (text) => {
+    try {
+      const u = new URL(text);
+      return (u.protocol === 'https:' || u.protocol === 'http:') && text.length <= 2048;
+    } catch {
+      return false;
+    }
+  };
+  const images = f.get('image_urls').split(/[\s|]+/).filter(Boolean);
+  if (images.length > MAX_IMAGES) return { error: `Image URLs: at most ${MAX_IMAGES}` };
+  const badImage = images.find((u) => !web(u));
+  if (badImage) return { error: `Image URLs: "${badImage}" is not a full http:// or https:// address` };
+  const link = f.get('link').trim();
+  if (!web(link)) return { error: 'Link: a full http:// or https:// address, like https://shop.example/item' };
+  const moq = f.get('moq').trim();
+  if (!/^\d+$/.test(moq) || Number(moq) < 1 || Number(moq) > 1000000) return { error: 'Minimum order: a whole number from 1 to 1000000' };
+  const prices = [];
+  for (const t of room.tiers) {
+    const cents = priceCents(f.get(`price_${t}`));
+    if (cents === null) return { error: `Price ${t}: write it like 12.50 (digits, at most two decimals)` };
+    prices.push({ tier: t, price_cents: cents });
+  }
+  return {
+    request: {
+      room_id: room.id, brand_id: f.get('brand'), name, description: f.get('description'), image_urls: images, link,
+      min_order_quantity: Number(moq), prices,
+    },
+  };
+}
+
+// The product form: a new product (`product` null; the brand on air is chosen) or an edit of
+// one. Problems found in the page and the server's refusals are shown under the form.
+function productForm(ctx, product) {
   const { room } = ctx;
   const form = $('#product-form');
-  const price = (tier) => product.prices.find((t) => t.tier === tier)?.price_cents ?? 0;
+  const price = (tier) => product?.prices.find((t) => t.tier === tier)?.price_cents;
   const input = (label, attrs) => h('label', {}, label, h('input', { autocomplete: 'off', ...attrs }));
-  const error = h('p', { class: 'error', role: 'alert' });
+  const error = h('p', { class: 'error wide', role: 'alert' });
+  const brandId = product ? product.brand_id : room.brand_on_air || room.brands[0]?.id;
   replaceChildren(form,
-    h('label', {}, 'Brand', h('select', { name: 'brand' }, room.brands.map((b) => h('option', { value: b.id, selected: b.id === product.brand_id }, b.name)))),
-    input('Name', { name: 'name', value: product.name, required: true, maxlength: '200' }),
-    h('label', { class: 'wide' }, 'Description', h('textarea', { name: 'description', maxlength: '5000', rows: '3' }, product.description)),
-    input('Image URLs (space-separated)', { name: 'image_urls', value: product.image_urls.join(' ') }),
-    input('Link', { name: 'link', value: product.link, required: true }),
-    input('Minimum order', { name: 'moq', type: 'number', min: '1', max: '1000000', value: String(product.min_order_quantity), required: true }),
-    room.tiers.map((t) => input(`Price ${t} (${room.currency})`, { name: `price_${t}`, value: decimal(price(t)), inputmode: 'decimal', required: true })),
-    h('button', { type: 'submit' }, 'Save product'),
+    h('h3', { class: 'wide' }, product ? `Edit ${product.name}` : 'New product'),
+    h('label', {}, 'Brand', h('select', { name: 'brand' }, room.brands.map((b) => h('option', { value: b.id, selected: b.id === brandId }, b.name)))),
+    input('Name', { name: 'name', value: product?.name ?? '', maxlength: '200' }),
+    h('label', { class: 'wide' }, 'Description', h('textarea', { name: 'description', maxlength: '5000', rows: '3' }, product?.description ?? '')),
+    input('Image URLs (space-separated)', { name: 'image_urls', value: product?.image_urls.join(' ') ?? '' }),
+    input('Link', { name: 'link', value: product?.link ?? '', placeholder: 'https://' }),
+    input('Minimum order', { name: 'moq', inputmode: 'numeric', value: String(product?.min_order_quantity ?? 1) }),
+    room.tiers.map((t) => input(`Price ${t} (${room.currency})`, {
+      name: `price_${t}`, value: price(t) === undefined ? '' : decimal(price(t)), inputmode: 'decimal', placeholder: '12.50',
+    })),
+    h('button', { type: 'submit' }, product ? 'Save product' : 'Add product'),
     h('button', { type: 'button', onclick: () => { form.hidden = true; } }, 'Cancel'),
     error);
-  form.dataset.product = product.id;
+  form.dataset.product = product?.id ?? '';
   form.hidden = false;
   form.onsubmit = async (e) => {
     e.preventDefault();
-    const f = new FormData(form);
-    const prices = [];
-    for (const t of room.tiers) {
-      const cents = priceCents(f.get(`price_${t}`));
-      if (cents === null) {
-        error.textContent = `Price ${t}: write it like 12.50 (digits, at most two decimals)`;
-        return;
-      }
-      prices.push({ tier: t, price_cents: cents });
+    error.textContent = '';
+    const checked = productRequest(room, new FormData(form));
+    if (checked.error) {
+      error.textContent = checked.error;
+      return;
     }
-    const saved = await rpc(ctx, 'UpsertProduct', {
-      room_id: room.id, product_id: product.id, brand_id: f.get('brand'), name: f.get('name').trim(),
-      description: f.get('description'), image_urls: f.get('image_urls').split(/[\s|]+/).filter(Boolean),
-      link: f.get('link').trim(), min_order_quantity: Number(f.get('moq')), prices,
-    }, (p) => `${p.name} saved`);
-    if (saved) {
+    try {
+      const saved = await ctx.client.call('UpsertProduct', { ...checked.request, product_id: product?.id ?? '' });
+      toast(`${saved.name} ${product ? 'saved' : 'added'}`);
       form.hidden = true;
       await ctx.refreshProducts();
+    } catch (err) {
+      error.textContent = `UpsertProduct: ${err.codeName || 'error'} — ${err.message}`;
     }
   };
+  form.querySelector(product ? 'input[name=name]' : 'select[name=brand]').focus();
 }
 
 // ---- Dealers ----------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-// Host console logic: sign-in with the API key, room choice and creation, the WatchRoom stream (orders, chat, applications, stats), camera publishing by WHIP.
+// Host console logic: sign-in with the API key, room choice and creation, the WatchRoom stream (orders, chat, applications, registrations waiting, stats), camera publishing by WHIP.
 import { $, h, replaceChildren, ServerClock, negotiate, endMediaSession, toast } from './common.js';
 import { ControlClient } from './grpc-web.js';
 import {
-  rpc, renderBrands, renderProducts, buildMomentForms, renderDraws, renderOrders, renderApplications, renderChat, recordStats, setupOrders,
+  rpc, renderBrands, renderProducts, buildMomentForms, renderDraws, renderOrders, renderApplications, renderRegistrations, renderChat, recordStats,
+  setupOrders,
 } from './host-panels.js';
 import {
   setupCreateRoom, setupBrandForm, setupCatalog, renderCatalog, setupDealers, setupLinks,
@@ -25,7 +26,7 @@ function setConnection(kind, text) {
 
 function newContext(client, room) {
   const c = {
-    client, room, clock: new ServerClock(), products: [], orders: new Map(), applications: new Map(),
+    client, room, clock: new ServerClock(), products: [], orders: new Map(), applications: new Map(), registrations: new Map(),
     chat: [], actions: [], stats: [], draws: [],
     setRoom(r) {
       c.room = r;
@@ -131,18 +132,22 @@ async function openRoom(client, roomId) {
 
 // What the stream does not replay: loaded on open and again after the stream reconnects.
 async function loadLists(c) {
-  const [products, applications, orders] = await Promise.all([
+  const [products, applications, orders, registrations] = await Promise.all([
     rpc(c, 'ListProducts', { room_id: c.room.id }),
     rpc(c, 'ListDealerApplications', { room_id: c.room.id, status: c.client.enumValue('ApplicationStatus', 'APPLICATION_STATUS_PENDING') }),
     rpc(c, 'ListOrders', { room_id: c.room.id, limit: 100 }),
+    rpc(c, 'ListRegistrations', { room_id: c.room.id, status: c.client.enumValue('RegistrationStatus', 'REGISTRATION_STATUS_PENDING') }),
   ]);
   if (products) c.products = products.products;
   if (applications) for (const a of applications.applications) c.applications.set(a.id, a);
+  // Pending ones only: those decided meanwhile (here or by another host) drop out.
+  if (registrations) c.registrations = new Map(registrations.registrations.map((r) => [r.id, r]));
   if (orders) for (const o of orders.orders) c.orders.set(o.id, o);
   renderProducts(c);
   renderCatalog(c);
   c.refreshSaleProducts();
   renderApplications(c);
+  renderRegistrations(c);
   renderOrders(c);
   renderChat(c);
   await c.refreshDraws();
@@ -222,6 +227,11 @@ function onWatchEvent(c, ev) {
   } else if (ev.application) {
     c.applications.set(ev.application.id, ev.application);
     renderApplications(c);
+  } else if (ev.registration_pending) {
+    const r = ev.registration_pending;
+    c.registrations.set(r.id, r);
+    renderRegistrations(c);
+    toast(`${r.name || r.viewer_id}${r.company ? ` (${r.company})` : ''} registered and waits for approval`);
   } else if (ev.order) {
     c.orders.set(ev.order.id, ev.order);
     renderOrders(c);
