@@ -157,8 +157,28 @@ pub async fn writes_queue_webhook_deliveries_with_them(storage: &dyn Storage) {
         }],
     )
     .await;
+    // A submission that removes the webhook, writes an order (which then queues nothing) and
+    // fails is undone entirely: the webhook stays and later writes queue again.
+    refused(
+        &*store,
+        vec![
+            StoreOp::DeleteWebhook {
+                room: r("r1"),
+                at_ms: 600,
+            },
+            put_order(order("o5", "v5", "k5", None, 600)),
+            grant("nope", order("o6", "v6", "k6", Some("nope"), 600)),
+        ],
+        Violation::SoldOut,
+    )
+    .await;
+    put(&*store, vec![put_order(order("o7", "v7", "k7", None, 700))]).await;
+    assert!(store.webhook("r1").await.unwrap().is_some());
+    assert!(ids(&*store, "r1")
+        .await
+        .contains(&"order.placed:o7".to_string()));
     let store = reopen(storage, store).await;
-    assert_eq!(ids(&*store, "r1").await.len(), 5);
+    assert_eq!(ids(&*store, "r1").await.len(), 6);
     assert!(ids(&*store, "r1")
         .await
         .contains(&"registration:g1:approved".to_string()));

@@ -3,6 +3,7 @@
 
 use super::apply::apply;
 use super::schema::{migrate, open_connection, MIGRATIONS, SCHEMA_V1, SCHEMA_V2};
+use super::webhooks::Outbox;
 use super::writer::{apply_in_transaction, write_batch, Submission};
 use super::{SqliteStore, DB_FILE};
 use crate::model::{
@@ -164,7 +165,7 @@ fn a_failed_batch_is_replayed_per_submission() {
             sale: Box::new(sale("s1", 1)),
         },
     ];
-    apply_in_transaction(&mut conn, setup.iter()).unwrap();
+    apply_in_transaction(&mut conn, setup.iter(), &mut Outbox::default()).unwrap();
 
     let mut batch = Vec::new();
     let mut results = Vec::new();
@@ -192,7 +193,7 @@ fn a_failed_batch_is_replayed_per_submission() {
         batch.push(Submission { ops, done });
         results.push(durable);
     }
-    write_batch(&mut conn, &mut batch);
+    write_batch(&mut conn, &mut batch, &mut Outbox::default());
     assert!(batch.is_empty());
     let results: Vec<Result<(), StoreError>> = results
         .into_iter()
@@ -340,7 +341,7 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
                 chat: Box::new(chat("m1", 1)),
             },
         ] {
-            apply(&conn, &op).unwrap();
+            apply(&conn, &op, &mut Outbox::default()).unwrap();
         }
     }
 

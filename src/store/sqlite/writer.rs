@@ -9,6 +9,7 @@
 
 use super::apply::{apply, op_name, Failure};
 use super::error::{classify, sql_error};
+use super::webhooks::Outbox;
 use crate::store::{DurableSender, StoreError, StoreOp};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::mpsc;
@@ -24,6 +25,7 @@ pub(super) struct Submission {
 
 pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) {
     let mut batch = Vec::new();
+    let mut outbox = Outbox::default();
     // `recv` fails only once every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
         let mut n = first.ops.len();
@@ -37,7 +39,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) 
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, &mut batch);
+        write_batch(&mut conn, &mut batch, &mut outbox);
     }
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(
@@ -48,7 +50,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) 
 }
 
 /// Applies and resolves every submission of `batch` (left empty).
-pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>) {
+pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>, outbox: &mut Outbox) {
     if batch.iter().all(|s| s.ops.is_empty()) {
         // Flush barriers only: everything before them was committed by earlier batches.
         for s in batch.drain(..) {
@@ -57,7 +59,7 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>) {
         return;
     }
     let all = batch.iter().flat_map(|s| s.ops.iter());
-    match apply_in_transaction(conn, all) {
+    match apply_in_transaction(conn, all, outbox) {
         Ok(()) => {
             for s in batch.drain(..) {
                 s.done.send(Ok(()));
@@ -75,7 +77,7 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>) {
                 "store batch failed; retrying submissions one by one"
             );
             for s in batch.drain(..) {
-                let res = apply_in_transaction(conn, s.ops.iter());
+                let res = apply_in_transaction(conn, s.ops.iter(), outbox);
                 if let Err(e) = &res {
                     report(&s, e);
                 }
@@ -99,20 +101,27 @@ fn report(s: &Submission, e: &StoreError) {
 pub(super) fn apply_in_transaction<'a>(
     conn: &mut Connection,
     ops: impl Iterator<Item = &'a StoreOp>,
+    outbox: &mut Outbox,
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_error("begin"))?;
-    for op in ops {
-        // On failure the dropped transaction rolls back.
-        apply(&tx, op).map_err(|f| match f {
-            Failure::Sql(e) => classify(op_name(op), e),
-            Failure::Refused(violation) => StoreError::Refused {
-                op: op_name(op),
-                violation,
-                source: None,
-            },
-        })?;
+    let applied = ops
+        .into_iter()
+        .try_for_each(|op| {
+            apply(&tx, op, outbox).map_err(|f| match f {
+                Failure::Sql(e) => classify(op_name(op), e),
+                Failure::Refused(violation) => StoreError::Refused {
+                    op: op_name(op),
+                    violation,
+                    source: None,
+                },
+            })
+        })
+        .and_then(|()| tx.commit().map_err(sql_error("commit")));
+    if applied.is_err() {
+        // Rolled back (the dropped transaction): what the outbox learned in it may be undone.
+        outbox.forget_all();
     }
-    tx.commit().map_err(sql_error("commit"))
+    applied
 }
