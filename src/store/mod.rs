@@ -35,6 +35,8 @@ pub struct RoomFilter {
     pub created_after_ms: Option<i64>,
     /// At most this many (the newest); `None`: no limit.
     pub limit: Option<u32>,
+    /// Only the room with this id (an index lookup: whether a room exists).
+    pub id: Option<String>,
 }
 
 #[async_trait]

@@ -63,8 +63,11 @@ impl Hooks {
     }
 
     async fn need_room(&self, room: &str) -> Result<(), HookError> {
-        let found = self.store.list_rooms(Default::default()).await?;
-        if found.iter().any(|r| r.id == room) {
+        let filter = crate::store::RoomFilter {
+            id: Some(room.to_string()),
+            ..Default::default()
+        };
+        if !self.store.list_rooms(filter).await?.is_empty() {
             Ok(())
         } else {
             Err(HookError::NoRoom(room.to_string()))

@@ -453,6 +453,21 @@ pub async fn load_room_list_rooms_and_load_rooms_agree(storage: &dyn Storage) {
         ..live.clone()
     };
     assert_eq!(list(newest_live).await, ["d"]);
+    let one = |id: &str| RoomFilter {
+        id: Some(id.into()),
+        ..RoomFilter::default()
+    };
+    assert_eq!(list(one("b")).await, ["b"]);
+    assert!(list(one("nope")).await.is_empty());
+    assert!(
+        list(RoomFilter {
+            state: Some(RoomState::Live),
+            ..one("a")
+        })
+        .await
+        .is_empty(),
+        "a is not live"
+    );
 
     let all = store.load_rooms().await.unwrap();
     let created: Vec<i64> = all

@@ -191,8 +191,9 @@ pub(super) async fn list_rooms(
         c,
         "list_rooms",
         "WHERE ($1::text IS NULL OR state = $1) AND ($2::bigint IS NULL OR created_ms > $2)
+           AND ($4::text IS NULL OR id = $4)
          ORDER BY created_ms DESC, id LIMIT $3",
-        &[&state, &filter.created_after_ms, &limit],
+        &[&state, &filter.created_after_ms, &limit, &filter.id],
     )
     .await
 }

@@ -73,12 +73,14 @@ pub(super) fn list_rooms(
     rows(
         conn,
         "WHERE (?1 IS NULL OR state = ?1) AND (?2 IS NULL OR created_ms > ?2)
+           AND (?4 IS NULL OR id = ?4)
          ORDER BY created_ms DESC, id LIMIT ?3",
         params![
             filter.state.map(|s| s.as_str()),
             filter.created_after_ms,
             // A negative limit is none in SQLite.
             filter.limit.map_or(-1, i64::from),
+            filter.id,
         ],
     )
 }
