@@ -126,6 +126,34 @@ start_floor() {
 }
 stop_floor() { kill "$fl_pid" 2>/dev/null || true; wait "$fl_pid" 2>/dev/null || true; }
 
+# chat_storm_vs PEER PORT PID_VAR RATE SUFFIX LABEL RATIO_NOTE: for each VIEWERS:P99 of $CHAT, the
+# chat-storm search for the most deliveries/s at that p99, against PEER (a server the harness
+# speaks Socket.IO to, started by start_PEER on PORT, its pid in PID_VAR; senders start at
+# RATE messages/s) and then against Showfloor (results in chat-VIEWERS-SUFFIX.json); one row
+# each. LABEL is a printf format given the viewers.
+chat_storm_vs() {
+  local peer=$1 port=$2 pid_var=$3 rate=$4 suffix=$5 label=$6 note=$7 set v p99 a b
+  for set in $CHAT; do
+    v=${set%%:*}
+    p99=${set##*:}
+    echo "== $peer: chat-storm search, $v viewers, p99 <= $p99 ms" >&2
+    "start_$peer"
+    "${lt[@]}" --json chat-storm --viewers "$v" --senders 50 --rate "$rate" \
+      --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --socketio "127.0.0.1:$port" \
+      --server-pid "${!pid_var}" >"$out/chat-$v-$peer.json" || true
+    "stop_$peer"
+    start_showfloor "${server_cpu[@]}"
+    "${lt[@]}" "${sf[@]}" chat-storm --viewers "$v" --senders 50 --rate 20 \
+      --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --server-pid "$sf_pid" \
+      >"$out/chat-$v-$suffix.json" || true
+    stop_showfloor
+    a=$(json "$out/chat-$v-$suffix.json" 'd["numbers"].get("max_deliveries_per_s")')
+    b=$(json "$out/chat-$v-$peer.json" 'd["numbers"].get("max_deliveries_per_s")')
+    # shellcheck disable=SC2059 # the label is the format
+    row "chat-storm: deliveries/s at p99 <= $p99 ms $(printf "$label" "$v")" "$a" "$b" "$(ratio "$a" "$b")$note"
+  done
+}
+
 machine="$(lscpu | sed -n 's/^Model name: *//p' | head -1), $ncpu CPUs, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r)"
 echo "== machine: $machine" >&2
 
@@ -148,24 +176,7 @@ for w in "${what[@]}"; do
     b=$(json "$out/audience-socketio.json" 'd["numbers"]["server_kb_per_viewer"]')
     row "audience: server KB per idle viewer ($AUDIENCE)" "$a" "$b" "$(ratio "$b" "$a") less memory"
 
-    for set in $CHAT; do
-      v=${set%%:*}
-      p99=${set##*:}
-      echo "== events: chat-storm search, $v viewers, p99 <= $p99 ms" >&2
-      start_socketio
-      "${lt[@]}" --json chat-storm --viewers "$v" --senders 50 --rate 10 \
-        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --socketio 127.0.0.1:17890 \
-        --server-pid "$io_pid" >"$out/chat-$v-socketio.json" || true
-      stop_socketio
-      start_showfloor "${server_cpu[@]}"
-      "${lt[@]}" "${sf[@]}" chat-storm --viewers "$v" --senders 50 --rate 20 \
-        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --server-pid "$sf_pid" \
-        >"$out/chat-$v-showfloor.json" || true
-      stop_showfloor
-      a=$(json "$out/chat-$v-showfloor.json" 'd["numbers"].get("max_deliveries_per_s")')
-      b=$(json "$out/chat-$v-socketio.json" 'd["numbers"].get("max_deliveries_per_s")')
-      row "chat-storm: deliveries/s at p99 <= $p99 ms, no loss ($v viewers)" "$a" "$b" "$(ratio "$a" "$b")"
-    done
+    chat_storm_vs socketio 17890 io_pid 10 showfloor "no loss (%s viewers)" ""
     ;;
   floor)
     echo "== floor: one broadcast to $FLOOR_VIEWERS after a quiet spell, 1 message/s for 20 s" >&2
@@ -180,24 +191,7 @@ for w in "${what[@]}"; do
     a=$(json "$out/broadcast-showfloor.json" 'd["latency"]["p99_ms"]')
     b=$(json "$out/broadcast-floor.json" 'd["latency"]["p99_ms"]')
     row "one broadcast to $FLOOR_VIEWERS: delivery p99 ms (peer: the floor)" "$a" "$b" "$(ratio "$a" "$b") of the floor"
-    for set in $CHAT; do
-      v=${set%%:*}
-      p99=${set##*:}
-      echo "== floor: chat-storm search, $v viewers, p99 <= $p99 ms" >&2
-      start_floor
-      "${lt[@]}" --json chat-storm --viewers "$v" --senders 50 --rate 20 \
-        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --socketio 127.0.0.1:17891 \
-        --server-pid "$fl_pid" >"$out/chat-$v-floor.json" || true
-      stop_floor
-      start_showfloor "${server_cpu[@]}"
-      "${lt[@]}" "${sf[@]}" chat-storm --viewers "$v" --senders 50 --rate 20 \
-        --seconds "$STEP_SECS" --find-max-p99-ms "$p99" --server-pid "$sf_pid" \
-        >"$out/chat-$v-showfloor-vs-floor.json" || true
-      stop_showfloor
-      a=$(json "$out/chat-$v-showfloor-vs-floor.json" 'd["numbers"].get("max_deliveries_per_s")')
-      b=$(json "$out/chat-$v-floor.json" 'd["numbers"].get("max_deliveries_per_s")')
-      row "chat-storm: deliveries/s at p99 <= $p99 ms ($v viewers; peer: the floor)" "$a" "$b" "$(ratio "$a" "$b") of the floor"
-    done
+    chat_storm_vs floor 17891 fl_pid 20 showfloor-vs-floor "(%s viewers; peer: the floor)" " of the floor"
     ;;
   commerce)
     echo "== commerce: durable grabs vs Redis Lua seckill" >&2

@@ -449,7 +449,11 @@ async fn write_loop(
             biased;
             first = rx.recv() => {
                 let Some(first) = first else {
-                    // The room let go of us (we left); nothing more to say.
+                    // The room let go of us: after asking us to close (the close must still
+                    // go out), or because we left (nothing more to say).
+                    if let Some(req) = close_signal.get() {
+                        break req;
+                    }
                     let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.close()).await;
                     return None;
                 };
