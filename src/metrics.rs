@@ -55,6 +55,8 @@ pub struct Metrics {
     pub media_switches: Counter,
     pub dependency_up: Family<DependencyLabels, Gauge>,
     pub webhook_attempts: Family<WebhookLabels, Counter>,
+    /// Set from the runtime on every scrape (see [`Metrics::render`]).
+    tokio_alive_tasks: Gauge,
 }
 
 impl Default for Metrics {
@@ -214,8 +216,16 @@ impl Metrics {
             "CRM webhook deliveries attempted by this node, by outcome",
             webhook_attempts.clone(),
         );
+        let tokio_alive_tasks = Gauge::default();
+        registry.register(
+            "tokio_alive_tasks",
+            "Tasks alive in the tokio runtime that serves /metrics (the node's runtime); a \
+             steady climb under a steady audience is a task leak",
+            tokio_alive_tasks.clone(),
+        );
         Metrics {
             registry,
+            tokio_alive_tasks,
             dependency_up,
             webhook_attempts,
             media_publishers,
@@ -279,6 +289,12 @@ impl Metrics {
     }
 
     pub fn render(&self) -> String {
+        // Read when scraped: the runtime counts its tasks itself, so nothing needs updating
+        // on the hot paths. Outside a runtime (a unit test) the gauge keeps its last value.
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            self.tokio_alive_tasks
+                .set(i64::try_from(rt.metrics().num_alive_tasks()).unwrap_or(i64::MAX));
+        }
         let mut out = String::new();
         // Encoding into a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);
@@ -321,4 +337,32 @@ fn resident_bytes() -> Option<u64> {
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
     Some(kb * 1024)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Metrics;
+
+    fn alive_tasks(scrape: &str) -> i64 {
+        scrape
+            .lines()
+            .find_map(|l| l.strip_prefix("showfloor_tokio_alive_tasks "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no showfloor_tokio_alive_tasks sample in:\n{scrape}"))
+    }
+
+    #[tokio::test]
+    async fn the_scrape_counts_the_runtime_s_live_tasks() {
+        let m = Metrics::new();
+        let before = alive_tasks(&m.render());
+        let parked: Vec<_> = (0..5)
+            .map(|_| tokio::spawn(std::future::pending::<()>()))
+            .collect();
+        assert_eq!(alive_tasks(&m.render()), before + 5);
+        for t in parked {
+            t.abort();
+            let _ = t.await;
+        }
+        assert_eq!(alive_tasks(&m.render()), before);
+    }
 }

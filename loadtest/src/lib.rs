@@ -2,8 +2,8 @@
 //! viewers over real WebSockets, measure latency from timestamps carried in the payload, and
 //! check what users would notice (loss, oversell, disconnects). `main.rs` is the command line;
 //! the scenarios are here, one module each (`audience`, `chat`, `flash_sale`,
-//! `reconnect_storm`, `media`, `switchover`; `room` is what they share), so tests can run
-//! small versions of them in-process.
+//! `reconnect_storm`, `media`, `switchover`, `soak`; `room` is what they share), so tests can
+//! run small versions of them in-process.
 
 pub mod audience;
 pub mod chat;
@@ -13,6 +13,7 @@ pub mod media;
 pub mod reconnect_storm;
 pub mod room;
 pub mod rtc;
+pub mod soak;
 pub mod socketio;
 pub mod switchover;
 pub mod tls;

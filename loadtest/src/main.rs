@@ -10,6 +10,7 @@ use showfloor_loadtest::janus::Janus;
 use showfloor_loadtest::media::{self, MediaLoad, MediaServer};
 use showfloor_loadtest::reconnect_storm::{self, ReconnectStorm};
 use showfloor_loadtest::rtc::Stream;
+use showfloor_loadtest::soak::{self, Soak};
 use showfloor_loadtest::switchover::{self, Switchover};
 use showfloor_loadtest::Target;
 use std::net::SocketAddr;
@@ -184,6 +185,14 @@ enum Scenario {
         #[arg(long, default_value_t = 2000)]
         interval_ms: u64,
     },
+    /// A long show against a server the harness starts itself and kills with SIGKILL every
+    /// few minutes (same ports, same data directory): chat, likes, brand switches, flash sales,
+    /// orders, leaves and joins, WHEP viewers. Checks that every acknowledged order survives,
+    /// nothing oversells, no viewer sees a gap and everyone comes back after each restart;
+    /// reports the server's memory, file descriptors and tasks per life. Ignores --http,
+    /// --grpc and --api-key; runs at least until its --seconds are up, whatever
+    /// --timeout-secs says.
+    Soak(SoakArgs),
     /// N dealers grab at the same instant; no oversell, limits, every win has its order.
     FlashSale {
         #[arg(long, default_value_t = 1000)]
@@ -197,6 +206,133 @@ enum Scenario {
         #[arg(long, default_value_t = 2)]
         attempts: u32,
     },
+}
+
+/// Default `soak` length.
+const SOAK_MINUTES: u64 = 30;
+
+/// `soak`'s options (see `Scenario::Soak`).
+#[derive(clap::Args)]
+struct SoakArgs {
+    /// The `showfloor` binary to run (`target/release/showfloor`).
+    #[arg(long, value_name = "PATH")]
+    server_bin: std::path::PathBuf,
+    /// The server's data directory (its SQLite store and the log of every start); a fresh
+    /// one per run is best.
+    #[arg(long, value_name = "DIR")]
+    data_dir: std::path::PathBuf,
+    /// Length of the run [default: 30 minutes].
+    #[arg(long, conflicts_with = "seconds")]
+    minutes: Option<u64>,
+    #[arg(long)]
+    seconds: Option<u64>,
+    /// SIGKILL and restart the server this often.
+    #[arg(long, default_value_t = 300)]
+    kill_every_secs: u64,
+    #[arg(long, default_value_t = 1000)]
+    viewers: usize,
+    /// Verified dealers (a quarter silver, the rest gold) placing orders and grabbing.
+    #[arg(long, default_value_t = 50)]
+    dealers: usize,
+    /// WHEP viewers of the program (WebRTC, in the harness).
+    #[arg(long, default_value_t = 20)]
+    whep: usize,
+    /// Brands, each with a presenter publishing by WHIP.
+    #[arg(long, default_value_t = 3)]
+    brands: usize,
+    #[arg(long, default_value_t = 5.0)]
+    chat_per_s: f64,
+    #[arg(long, default_value_t = 20.0)]
+    likes_per_s: f64,
+    /// Orders per second, all dealers together (each dealer one request at a time).
+    #[arg(long, default_value_t = 10.0)]
+    orders_per_s: f64,
+    /// Viewers and dealers leaving per minute (back after 0.5–3 s: half resuming, half as
+    /// a new join).
+    #[arg(long, default_value_t = 60.0)]
+    leaves_per_min: f64,
+    #[arg(long, default_value_t = 30)]
+    switch_every_secs: u64,
+    /// A flash sale of the brand on air this often (limit 1 per dealer; each dealer grabs
+    /// twice).
+    #[arg(long, default_value_t = 60)]
+    sale_every_secs: u64,
+    #[arg(long, default_value_t = 30)]
+    sale_secs: u32,
+    /// Units per sale [default: half the dealers].
+    #[arg(long)]
+    sale_stock: Option<u32>,
+    /// Video packets per second per presenter (800-byte payloads).
+    #[arg(long, default_value_t = 100)]
+    media_packets_per_s: u32,
+    /// Seconds between samples of the server's memory, descriptors and tasks.
+    #[arg(long, default_value_t = 5)]
+    sample_every_secs: u64,
+    /// Growth within a life is measured from the first sample this many seconds in.
+    #[arg(long, default_value_t = 30)]
+    settle_secs: u64,
+    /// Every viewer must be welcomed again within this many seconds of a restart.
+    #[arg(long, default_value_t = 30)]
+    back_within_secs: u64,
+    /// Write the samples here: CSV if the name ends in .csv, else JSON.
+    #[arg(long, value_name = "FILE")]
+    series_out: Option<std::path::PathBuf>,
+}
+
+impl SoakArgs {
+    /// The checked options of the run.
+    fn soak(self) -> anyhow::Result<Soak> {
+        anyhow::ensure!(
+            self.viewers + self.dealers <= MAX_CONNECTIONS,
+            "at most {MAX_CONNECTIONS} viewers and dealers"
+        );
+        anyhow::ensure!(self.whep <= MAX_MEDIA, "at most {MAX_MEDIA} WHEP viewers");
+        let secs = self.run_seconds();
+        anyhow::ensure!(
+            (10..=7 * 24 * 3600).contains(&secs),
+            "a soak runs 10 seconds to 7 days"
+        );
+        for (name, v) in [
+            ("--switch-every-secs", self.switch_every_secs),
+            ("--sale-every-secs", self.sale_every_secs),
+            ("--sample-every-secs", self.sample_every_secs),
+        ] {
+            anyhow::ensure!(v >= 1, "{name} must be at least 1");
+        }
+        anyhow::ensure!(
+            (25..=10_000).contains(&self.media_packets_per_s),
+            "--media-packets-per-s must be 25 to 10000"
+        );
+        Ok(Soak {
+            duration: Duration::from_secs(secs),
+            kill_every: Duration::from_secs(self.kill_every_secs),
+            switch_every: Duration::from_secs(self.switch_every_secs),
+            sale_every: Duration::from_secs(self.sale_every_secs),
+            sale_stock: self.sale_stock.unwrap_or((self.dealers as u32 / 2).max(1)),
+            sample_every: Duration::from_secs(self.sample_every_secs),
+            settle: Duration::from_secs(self.settle_secs),
+            back_within: Duration::from_secs(self.back_within_secs),
+            server_bin: self.server_bin,
+            data_dir: self.data_dir,
+            viewers: self.viewers,
+            dealers: self.dealers,
+            whep: self.whep,
+            brands: self.brands,
+            chat_per_s: self.chat_per_s,
+            likes_per_s: self.likes_per_s,
+            orders_per_s: self.orders_per_s,
+            leaves_per_min: self.leaves_per_min,
+            sale_secs: self.sale_secs,
+            media_packets_per_s: self.media_packets_per_s,
+            series_out: self.series_out,
+        })
+    }
+
+    /// The run's length: --minutes, --seconds, or the default.
+    fn run_seconds(&self) -> u64 {
+        self.seconds
+            .unwrap_or_else(|| self.minutes.unwrap_or(SOAK_MINUTES).saturating_mul(60))
+    }
 }
 
 /// The media server `media` measures.
@@ -256,8 +392,13 @@ fn main() -> ExitCode {
         tls,
     };
     let progress = !cli.json;
+    let timeout_secs = match &cli.scenario {
+        Scenario::Soak(args) => cli.timeout_secs.max(args.run_seconds().saturating_add(900)),
+        _ => cli.timeout_secs,
+    };
     let run = async {
         match cli.scenario {
+            Scenario::Soak(args) => soak::soak(&args.soak()?, progress).await,
             Scenario::Audience {
                 viewers,
                 rate,
@@ -431,9 +572,9 @@ fn main() -> ExitCode {
         }
     };
     let result = rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(cli.timeout_secs), run)
+        tokio::time::timeout(Duration::from_secs(timeout_secs), run)
             .await
-            .unwrap_or_else(|_| Err(anyhow::anyhow!("gave up after {} s", cli.timeout_secs)))
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("gave up after {timeout_secs} s")))
     });
     match result {
         Ok(report) => {

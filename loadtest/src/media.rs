@@ -68,12 +68,57 @@ impl Showfloor {
     pub async fn new(target: &Target, title: &str, brands: usize) -> anyhow::Result<Showfloor> {
         let mut c = target.control().await?;
         let room = live_room(&mut c, title, 1, brands).await?;
-        Ok(Showfloor {
+        Ok(Showfloor::for_room(target, c, room))
+    }
+
+    /// The rig for a room set up elsewhere (the soak's show).
+    pub(crate) fn for_room(target: &Target, control: crate::Control, room: Room) -> Showfloor {
+        Showfloor {
             target: target.clone(),
-            control: tokio::sync::Mutex::new(c),
+            control: tokio::sync::Mutex::new(control),
             room,
             next_brand: Default::default(),
-        })
+        }
+    }
+
+    /// Starts a presenter of brand number `index` (in running order) sending `stream`: a
+    /// presenter token from the control plane, then WHIP.
+    pub(crate) async fn publish_brand(
+        &self,
+        index: usize,
+        mut stream: Stream,
+        clock: Clock,
+        window: Arc<Window>,
+    ) -> anyhow::Result<Publisher> {
+        let brand = self
+            .room
+            .brands
+            .get(index)
+            .ok_or_else(|| anyhow::anyhow!("no brand left for publisher {index}"))?
+            .clone();
+        let token = {
+            let mut c = self.control.lock().await;
+            let req = c.req(pb::IssuePresenterTokenRequest {
+                room_id: self.room.id.clone(),
+                brand_id: brand,
+                ..Default::default()
+            });
+            c.client.issue_presenter_token(req).await?.into_inner()
+        };
+        stream.source = index as u8;
+        let mut p = Publisher::new(stream).await?;
+        let (answer, _) = self
+            .post_sdp(&token.whip_path, &token.token, p.offer().await?)
+            .await?;
+        p.start(&answer, clock, window).await?;
+        Ok(p)
+    }
+
+    /// Replaces the control-plane client (the old one's server was restarted).
+    pub(crate) async fn reconnect_control(&self) -> anyhow::Result<()> {
+        let c = self.target.control().await?;
+        *self.control.lock().await = c;
+        Ok(())
     }
 
     pub async fn switch(&self, brand: &str) -> anyhow::Result<()> {
@@ -124,33 +169,12 @@ impl MediaServer for Showfloor {
 
     async fn publish(
         &self,
-        mut stream: Stream,
+        stream: Stream,
         clock: Clock,
         window: Arc<Window>,
     ) -> anyhow::Result<Publisher> {
         let i = self.next_brand.fetch_add(1, Ordering::SeqCst);
-        let brand = self
-            .room
-            .brands
-            .get(i)
-            .ok_or_else(|| anyhow::anyhow!("no brand left for publisher {i}"))?
-            .clone();
-        let token = {
-            let mut c = self.control.lock().await;
-            let req = c.req(pb::IssuePresenterTokenRequest {
-                room_id: self.room.id.clone(),
-                brand_id: brand.clone(),
-                ..Default::default()
-            });
-            c.client.issue_presenter_token(req).await?.into_inner()
-        };
-        stream.source = i as u8;
-        let mut p = Publisher::new(stream).await?;
-        let (answer, _) = self
-            .post_sdp(&token.whip_path, &token.token, p.offer().await?)
-            .await?;
-        p.start(&answer, clock, window).await?;
-        Ok(p)
+        self.publish_brand(i, stream, clock, window).await
     }
 
     async fn subscribe(

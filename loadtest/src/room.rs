@@ -93,6 +93,7 @@ pub(crate) async fn live_room(
     })
 }
 
+#[derive(Clone)]
 pub(crate) struct Room {
     pub(crate) id: String,
     pub(crate) key: String,
