@@ -2,10 +2,7 @@
 //! the same run and the same harness.
 //!
 //! `cargo bench --bench commerce` (optionally `-- --grabs N --lanes N --window N`, and
-//! `--only showfloor|postgres|redis` to run one side, e.g. under a profiler; `--outbox` runs
-//! only SQLite, twice: in a room without a webhook, and in one whose webhook is disabled, so
-//! that every grant runs the outbox's queue statement and queues nothing — what every room
-//! paid before the writer learned to skip rooms without a webhook).
+//! `--only showfloor|postgres|redis` to run one side, e.g. under a profiler).
 //!
 //! - Showfloor: the real server in-process, `lanes` dealers on loopback WebSockets, each
 //!   keeping `window` grabs in flight. Every grab wins (stock = grabs, no per-dealer cap),
@@ -47,7 +44,6 @@ struct Args {
     lanes: u32,
     window: u32,
     only: Option<String>,
-    outbox: bool,
 }
 
 fn args() -> Args {
@@ -56,7 +52,6 @@ fn args() -> Args {
         lanes: 64,
         window: 64,
         only: None,
-        outbox: false,
     };
     let v: Vec<String> = std::env::args().collect();
     let mut i = 1;
@@ -66,7 +61,6 @@ fn args() -> Args {
             "--grabs" => a.grabs = n(i).expect("--grabs N"),
             "--lanes" => a.lanes = n(i).expect("--lanes N"),
             "--window" => a.window = n(i).expect("--window N"),
-            "--outbox" => a.outbox = true,
             "--only" => match v.get(i + 1).map(String::as_str) {
                 Some(side @ ("showfloor" | "postgres" | "redis")) => {
                     a.only = Some(side.to_string())
@@ -276,7 +270,7 @@ where
 }
 
 /// The server on SQLite (`postgres: false`) or on a fresh PostgreSQL database.
-async fn showfloor_runs(a: &Args, postgres: bool, disabled_webhook: bool) -> (Run, Run) {
+async fn showfloor_runs(a: &Args, postgres: bool) -> (Run, Run) {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::for_tests(dir.path().to_path_buf(), KEY);
     let store = if postgres {
@@ -289,21 +283,6 @@ async fn showfloor_runs(a: &Args, postgres: bool, disabled_webhook: bool) -> (Ru
     let app = App::start(config).await.unwrap();
     let (http, grpc) = (app.http_addr.to_string(), app.grpc_addr.to_string());
     let (mut c, show) = setup(&grpc).await;
-    let store = if disabled_webhook {
-        c.set_webhook(authed(pb::SetWebhookRequest {
-            room_id: show.room.clone(),
-            url: "https://crm.example/hook".into(),
-            secret: "bench-webhook-secret-0123456789".into(),
-            events: vec![],
-            disabled: true,
-            rotate_secret: false,
-        }))
-        .await
-        .unwrap();
-        format!("{store}, disabled webhook")
-    } else {
-        store.to_string()
-    };
     let sale = c
         .create_flash_sale(authed(pb::CreateFlashSaleRequest {
             room_id: show.room.clone(),
@@ -533,21 +512,8 @@ fn main() {
             std::thread::available_parallelism().map_or(0, |n| n.get())
         );
         settle();
-        if a.outbox {
-            let (grabs, orders) = showfloor_runs(&a, false, false).await;
-            settle();
-            let (hooked_grabs, hooked_orders) = showfloor_runs(&a, false, true).await;
-            for r in [&grabs, &orders, &hooked_grabs, &hooked_orders] {
-                r.print();
-            }
-            println!(
-                "grabs without a webhook / with a disabled one: {:.2}x throughput",
-                grabs.rate() / hooked_grabs.rate()
-            );
-            return;
-        }
         if let Some(side @ ("showfloor" | "postgres")) = a.only.as_deref() {
-            let (grabs, orders) = showfloor_runs(&a, side == "postgres", false).await;
+            let (grabs, orders) = showfloor_runs(&a, side == "postgres").await;
             grabs.print();
             orders.print();
             return;
@@ -558,9 +524,9 @@ fn main() {
             return;
         }
         settle();
-        let (grabs, orders) = showfloor_runs(&a, false, false).await;
+        let (grabs, orders) = showfloor_runs(&a, false).await;
         settle();
-        let (pg_grabs, pg_orders) = showfloor_runs(&a, true, false).await;
+        let (pg_grabs, pg_orders) = showfloor_runs(&a, true).await;
         redis.print();
         grabs.print();
         orders.print();

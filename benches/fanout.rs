@@ -199,10 +199,40 @@ fn fanout_into_session_queues(c: &mut Criterion) {
     g.finish();
 }
 
+/// The same with the session queue the server used before 5bd15ea, a tokio bounded channel
+/// (`try_send`, the half-full check on its capacity, `try_recv`): the reference for
+/// `fanout_into_session_queues` in the same run.
+fn fanout_into_tokio_channels(c: &mut Criterion) {
+    use showfloor::rooms::Text;
+    use tokio::sync::mpsc;
+    let rendered = render(&switched(), &[], "CNY").public;
+    let frame = Text::try_from(rendered).expect("rendered frames are UTF-8");
+    let mut g = c.benchmark_group("fanout_into_tokio_channels");
+    for sessions in [100usize, 1000, 5000] {
+        let (links, mut queues): (Vec<mpsc::Sender<Text>>, Vec<_>) =
+            (0..sessions).map(|_| mpsc::channel(1024)).unzip();
+        g.throughput(Throughput::Elements(sessions as u64));
+        g.bench_with_input(BenchmarkId::from_parameter(sessions), &sessions, |b, _| {
+            b.iter(|| {
+                for l in &links {
+                    if l.try_send(frame.clone()).is_ok() {
+                        black_box(l.capacity() < l.max_capacity() / 2);
+                    }
+                }
+                for q in queues.iter_mut() {
+                    black_box(q.try_recv().ok());
+                }
+            })
+        });
+    }
+    g.finish();
+}
+
 criterion_group!(
     benches,
     render_per_class_vs_per_viewer,
     chat_through_the_room,
-    fanout_into_session_queues
+    fanout_into_session_queues,
+    fanout_into_tokio_channels
 );
 criterion_main!(benches);

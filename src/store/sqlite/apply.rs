@@ -153,12 +153,7 @@ fn put<T: Stored>(conn: &Connection, sql: &str, room: &str, record: &T) -> rusql
     execute(&mut *conn.prepare_cached(sql)?, Some(room), record).map(drop)
 }
 
-/// Applies `op`, and queues the webhook delivery it reports, if any (`outbox`).
-pub(super) fn apply(
-    conn: &Connection,
-    op: &StoreOp,
-    outbox: &mut webhooks::Outbox,
-) -> Result<(), Failure> {
+pub(super) fn apply(conn: &Connection, op: &StoreOp) -> Result<(), Failure> {
     match op {
         StoreOp::Fence { room, token } => {
             let token = i64::try_from(*token).map_err(|_| Failure::Refused(Violation::Other))?;
@@ -317,14 +312,8 @@ pub(super) fn apply(
             conn.prepare_cached(ERASE_DEALER)?
                 .execute(params![room, viewer_id])?;
         }
-        StoreOp::PutWebhook { room, webhook } => {
-            outbox.forget(room);
-            webhooks::put_webhook(conn, room, webhook)?
-        }
-        StoreOp::DeleteWebhook { room, .. } => {
-            outbox.forget(room);
-            webhooks::delete_webhook(conn, room)?
-        }
+        StoreOp::PutWebhook { room, webhook } => webhooks::put_webhook(conn, room, webhook)?,
+        StoreOp::DeleteWebhook { room, .. } => webhooks::delete_webhook(conn, room)?,
         // Queued below, like the deliveries other writes queue.
         StoreOp::QueueWebhook { .. } => {}
         StoreOp::RecordWebhookAttempt {
@@ -339,7 +328,7 @@ pub(super) fn apply(
         } => webhooks::retry(conn, room, delivery_id, *at_ms)?,
     }
     if let Some(q) = crate::store::outbox::queued(op) {
-        outbox.queue(conn, &q)?;
+        webhooks::queue(conn, &q)?;
     }
     Ok(())
 }

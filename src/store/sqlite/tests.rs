@@ -3,7 +3,6 @@
 
 use super::apply::apply;
 use super::schema::{migrate, open_connection, MIGRATIONS, SCHEMA_V1, SCHEMA_V2};
-use super::webhooks::Outbox;
 use super::writer::{apply_in_transaction, write_batch, Submission};
 use super::{SqliteStore, DB_FILE};
 use crate::model::{
@@ -165,7 +164,7 @@ fn a_failed_batch_is_replayed_per_submission() {
             sale: Box::new(sale("s1", 1)),
         },
     ];
-    apply_in_transaction(&mut conn, setup.iter(), &mut Outbox::default()).unwrap();
+    apply_in_transaction(&mut conn, setup.iter()).unwrap();
 
     let mut batch = Vec::new();
     let mut results = Vec::new();
@@ -193,7 +192,7 @@ fn a_failed_batch_is_replayed_per_submission() {
         batch.push(Submission { ops, done });
         results.push(durable);
     }
-    write_batch(&mut conn, &mut batch, &mut Outbox::default());
+    write_batch(&mut conn, &mut batch);
     assert!(batch.is_empty());
     let results: Vec<Result<(), StoreError>> = results
         .into_iter()
@@ -341,7 +340,7 @@ async fn v1_database_migrates_to_the_latest_and_keeps_its_rows() {
                 chat: Box::new(chat("m1", 1)),
             },
         ] {
-            apply(&conn, &op, &mut Outbox::default()).unwrap();
+            apply(&conn, &op).unwrap();
         }
     }
 

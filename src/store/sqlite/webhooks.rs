@@ -52,57 +52,22 @@ fn conversion(i: usize, why: String) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(i, Type::Text, why.into())
 }
 
-const HAS_WEBHOOK: &str = "SELECT EXISTS (SELECT 1 FROM webhooks WHERE room = ?1)";
-
-/// The writer's memory of which rooms have no webhook at all, so that the writes of a room
-/// without one (nearly every grab and order of most shows) queue nothing without a statement
-/// each. Learned from the table inside the writer's transaction, forgotten for a room whose
-/// webhook is put or deleted, and forgotten entirely when a transaction rolls back (what it
-/// learned there may be undone).
-#[derive(Default)]
-pub(super) struct Outbox {
-    without_webhook: std::collections::HashSet<String>,
-}
-
-impl Outbox {
-    /// Queues `q` (after the write it reports, in the same transaction).
-    pub(super) fn queue(&mut self, conn: &Connection, q: &Queued<'_>) -> rusqlite::Result<()> {
-        if self.without_webhook.contains(q.room) {
-            return Ok(());
-        }
-        let sql = match q.check {
-            Check::Nothing => QUEUE,
-            Check::Registration => QUEUE_REGISTRATION,
-        };
-        let d = &q.delivery;
-        let queued = conn.prepare_cached(sql)?.execute(params![
-            q.room,
-            d.id,
-            d.event.as_str(),
-            d.subject,
-            d.state,
-            d.occurred_ms
-        ])?;
-        if queued == 0 {
-            let has: bool = conn
-                .prepare_cached(HAS_WEBHOOK)?
-                .query_row(params![q.room], |r| r.get(0))?;
-            if !has {
-                self.without_webhook.insert(q.room.to_string());
-            }
-        }
-        Ok(())
-    }
-
-    /// The room's webhook is being put or deleted.
-    pub(super) fn forget(&mut self, room: &str) {
-        self.without_webhook.remove(room);
-    }
-
-    /// A transaction rolled back.
-    pub(super) fn forget_all(&mut self) {
-        self.without_webhook.clear();
-    }
+/// Queues `q` (after the write it reports, in the same transaction).
+pub(super) fn queue(conn: &Connection, q: &Queued<'_>) -> rusqlite::Result<()> {
+    let sql = match q.check {
+        Check::Nothing => QUEUE,
+        Check::Registration => QUEUE_REGISTRATION,
+    };
+    let d = &q.delivery;
+    conn.prepare_cached(sql)?.execute(params![
+        q.room,
+        d.id,
+        d.event.as_str(),
+        d.subject,
+        d.state,
+        d.occurred_ms
+    ])?;
+    Ok(())
 }
 
 pub(super) fn put_webhook(conn: &Connection, room: &str, w: &Webhook) -> rusqlite::Result<()> {

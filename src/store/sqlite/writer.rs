@@ -9,7 +9,6 @@
 
 use super::apply::{apply, op_name, Failure};
 use super::error::{classify, sql_error};
-use super::webhooks::Outbox;
 use crate::store::{DurableSender, StoreError, StoreOp};
 use rusqlite::{Connection, TransactionBehavior};
 use std::sync::mpsc;
@@ -25,7 +24,6 @@ pub(super) struct Submission {
 
 pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) {
     let mut batch = Vec::new();
-    let mut outbox = Outbox::default();
     // `recv` fails only once every sender is gone and the queue is empty.
     while let Ok(first) = rx.recv() {
         let mut n = first.ops.len();
@@ -39,7 +37,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) 
                 Err(_) => break,
             }
         }
-        write_batch(&mut conn, &mut batch, &mut outbox);
+        write_batch(&mut conn, &mut batch);
     }
     if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(())) {
         tracing::warn!(
@@ -50,7 +48,7 @@ pub(super) fn writer_loop(mut conn: Connection, rx: mpsc::Receiver<Submission>) 
 }
 
 /// Applies and resolves every submission of `batch` (left empty).
-pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>, outbox: &mut Outbox) {
+pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>) {
     if batch.iter().all(|s| s.ops.is_empty()) {
         // Flush barriers only: everything before them was committed by earlier batches.
         for s in batch.drain(..) {
@@ -59,7 +57,7 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>, ou
         return;
     }
     let all = batch.iter().flat_map(|s| s.ops.iter());
-    match apply_in_transaction(conn, all, outbox) {
+    match apply_in_transaction(conn, all) {
         Ok(()) => {
             for s in batch.drain(..) {
                 s.done.send(Ok(()));
@@ -77,7 +75,7 @@ pub(super) fn write_batch(conn: &mut Connection, batch: &mut Vec<Submission>, ou
                 "store batch failed; retrying submissions one by one"
             );
             for s in batch.drain(..) {
-                let res = apply_in_transaction(conn, s.ops.iter(), outbox);
+                let res = apply_in_transaction(conn, s.ops.iter());
                 if let Err(e) = &res {
                     report(&s, e);
                 }
@@ -101,27 +99,20 @@ fn report(s: &Submission, e: &StoreError) {
 pub(super) fn apply_in_transaction<'a>(
     conn: &mut Connection,
     ops: impl Iterator<Item = &'a StoreOp>,
-    outbox: &mut Outbox,
 ) -> Result<(), StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sql_error("begin"))?;
-    let applied = ops
-        .into_iter()
-        .try_for_each(|op| {
-            apply(&tx, op, outbox).map_err(|f| match f {
-                Failure::Sql(e) => classify(op_name(op), e),
-                Failure::Refused(violation) => StoreError::Refused {
-                    op: op_name(op),
-                    violation,
-                    source: None,
-                },
-            })
-        })
-        .and_then(|()| tx.commit().map_err(sql_error("commit")));
-    if applied.is_err() {
-        // Rolled back (the dropped transaction): what the outbox learned in it may be undone.
-        outbox.forget_all();
+    for op in ops {
+        // On failure the dropped transaction rolls back.
+        apply(&tx, op).map_err(|f| match f {
+            Failure::Sql(e) => classify(op_name(op), e),
+            Failure::Refused(violation) => StoreError::Refused {
+                op: op_name(op),
+                violation,
+                source: None,
+            },
+        })?;
     }
-    applied
+    tx.commit().map_err(sql_error("commit"))
 }
