@@ -3,16 +3,13 @@
 //! riding out the server's restarts (a call that fails is tried again on the next turn).
 
 use super::{Phase, Soak};
-use crate::room::Room;
+use crate::room::{live_room, Room};
 use crate::{Control, Target};
 use showfloor::pb;
 use tokio::sync::watch;
 
 /// Products per brand.
 const PRODUCTS: usize = 2;
-/// Events the room keeps for resume: enough that no reconnect within a server's life falls
-/// out of the window.
-const HISTORY_WINDOW: u32 = 100_000;
 
 /// The show: its room, and each brand's products (the brands in `room.brands` order).
 pub(super) struct Show {
@@ -21,44 +18,25 @@ pub(super) struct Show {
 }
 
 /// Creates the room: `brands` brands with two products each (gold and silver prices), the
-/// first on air, the room live.
+/// first on air, the room live — the scenarios' live room (whose history window outlasts any
+/// reconnect within a server's life) with the other products added.
 pub(super) async fn set_up(c: &mut Control, o: &Soak) -> anyhow::Result<Show> {
-    let created = c
-        .client
-        .create_room(c.req(pb::CreateRoomRequest {
-            title: "Load test: soak".into(),
-            tiers: vec!["gold".into(), "silver".into()],
-            chat_rate_limit: Some(pb::ChatRateLimit {
-                messages: 10,
-                per_seconds: 10,
-            }),
-            history_window: HISTORY_WINDOW,
-            ..Default::default()
-        }))
-        .await?
-        .into_inner();
-    let room_id = created
-        .room
-        .ok_or_else(|| anyhow::anyhow!("CreateRoom returned no room"))?
-        .id;
-    let (mut brands, mut products) = (Vec::new(), Vec::new());
-    for b in 0..o.brands {
-        let brand = c
-            .client
-            .add_brand(c.req(pb::AddBrandRequest {
-                room_id: room_id.clone(),
-                name: format!("Soak brand {}", b + 1),
-                ..Default::default()
-            }))
-            .await?
-            .into_inner()
-            .id;
+    // Ten chat messages a second per viewer: far above what the soak sends, so no chat of
+    // it is refused.
+    let room = live_room(c, "Load test: soak", 10, o.brands).await?;
+    let mut products = Vec::new();
+    for (b, brand) in room.brands.iter().enumerate() {
         let mut ids = Vec::new();
         for p in 0..PRODUCTS {
+            if (b, p) == (0, 0) {
+                // The live room's own product, on the first brand's shelf.
+                ids.push(room.product.clone());
+                continue;
+            }
             let product = c
                 .client
                 .upsert_product(c.req(pb::UpsertProductRequest {
-                    room_id: room_id.clone(),
+                    room_id: room.id.clone(),
                     brand_id: brand.clone(),
                     name: format!("Soak product {}.{}", b + 1, p + 1),
                     link: format!("https://shop.example/soak/{b}/{p}"),
@@ -80,29 +58,9 @@ pub(super) async fn set_up(c: &mut Control, o: &Soak) -> anyhow::Result<Show> {
                 .id;
             ids.push(product);
         }
-        brands.push(brand);
         products.push(ids);
     }
-    c.client
-        .switch_brand(c.req(pb::BrandRef {
-            room_id: room_id.clone(),
-            brand_id: brands[0].clone(),
-        }))
-        .await?;
-    c.client
-        .open_room(c.req(pb::RoomRef {
-            room_id: room_id.clone(),
-        }))
-        .await?;
-    Ok(Show {
-        room: Room {
-            id: room_id,
-            key: created.token_key,
-            product: products[0][0].clone(),
-            brands,
-        },
-        products,
-    })
+    Ok(Show { room, products })
 }
 
 /// What the host did.
