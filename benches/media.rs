@@ -1,6 +1,6 @@
 //! The media hot path: one ingested RTP packet rewritten and handed to every subscriber's
-//! bounded queue (and taken off it, as the viewer's writer task would), per packet per
-//! subscriber; and the rewriter alone.
+//! bounded queue (and taken off it again; the queues stand in for the PeerConnection
+//! drivers'), per packet per subscriber; and the rewriter alone.
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use showfloor::media::keyframe::VideoCodec;
@@ -36,7 +36,7 @@ fn subscribers(n: usize) -> (Vec<Arc<Subscriber>>, Vec<mpsc::Receiver<Outbound>>
             audio: parking_lot::Mutex::new(Downtrack::new(i as u32, 48_000, false, 0, 0)),
             video: parking_lot::Mutex::new(Downtrack::new(i as u32 + 1, 90_000, true, 7, 9)),
             payload_types: PayloadTypes::default(),
-            queue: tx,
+            egress: Box::new(tx),
             dropped: AtomicU64::new(0),
         };
         s.payload_types

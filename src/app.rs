@@ -309,7 +309,6 @@ impl App {
                 udp_addr: config.media_udp_addr,
                 public_ips: config.media_public_ips.clone(),
                 max_subscribers: config.max_media_subscribers,
-                queue: config.media_queue,
                 publisher_idle: Duration::from_secs(config.publisher_idle_secs),
                 room_idle: Duration::from_secs(config.media_room_idle_secs),
                 relay_addr: media_link.as_ref().map(|_| config.relay_udp_addr),

@@ -155,10 +155,6 @@ pub struct ServeArgs {
     /// Most concurrent WHEP viewers on this node; more get 503 [default: 2000].
     #[arg(long, env = "SHOWFLOOR_MAX_MEDIA_SUBSCRIBERS")]
     pub max_media_subscribers: Option<usize>,
-    /// RTP packets queued per WHEP viewer; a full queue drops and waits for a key frame
-    /// [default: 512].
-    #[arg(long, env = "SHOWFLOOR_MEDIA_QUEUE")]
-    pub media_queue: Option<usize>,
     /// A WHIP publisher that sends no media for this long is disconnected [default: 30].
     #[arg(long, env = "SHOWFLOOR_PUBLISHER_IDLE_SECS")]
     pub publisher_idle_secs: Option<u64>,
@@ -233,7 +229,6 @@ struct FileConfig {
     relay_udp_addr: Option<SocketAddr>,
     relay_advertise: Option<String>,
     max_media_subscribers: Option<usize>,
-    media_queue: Option<usize>,
     publisher_idle_secs: Option<u64>,
     media_room_idle_secs: Option<u64>,
     webhook_allow_private: Option<bool>,
@@ -277,7 +272,6 @@ pub struct Config {
     pub relay_udp_addr: SocketAddr,
     pub relay_advertise: Option<String>,
     pub max_media_subscribers: usize,
-    pub media_queue: usize,
     pub publisher_idle_secs: u64,
     pub media_room_idle_secs: u64,
     /// How CRM webhooks are sent.
@@ -317,7 +311,6 @@ impl Config {
             relay_udp_addr: "127.0.0.1:0".parse().expect("literal"),
             relay_advertise: None,
             max_media_subscribers: 2000,
-            media_queue: 512,
             publisher_idle_secs: 30,
             media_room_idle_secs: 30,
             webhooks: crate::webhooks::Settings {
@@ -442,7 +435,6 @@ impl Config {
                 .max_media_subscribers
                 .or(file.max_media_subscribers)
                 .unwrap_or(2000),
-            media_queue: args.media_queue.or(file.media_queue).unwrap_or(512),
             publisher_idle_secs: args
                 .publisher_idle_secs
                 .or(file.publisher_idle_secs)
@@ -614,7 +606,6 @@ impl Config {
             1,
             100_000,
         )?;
-        range("media_queue", self.media_queue as u64, 16, 65_536)?;
         range("publisher_idle_secs", self.publisher_idle_secs, 1, 3600)?;
         range("media_room_idle_secs", self.media_room_idle_secs, 1, 86_400)?;
         if let Some(ip) = self

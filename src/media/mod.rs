@@ -52,7 +52,6 @@ pub struct MediaConfig {
     /// The machine's public addresses behind a 1:1 NAT, announced instead of its own.
     pub public_ips: Vec<std::net::IpAddr>,
     pub max_subscribers: usize,
-    pub queue: usize,
     pub publisher_idle: Duration,
     /// A room's media with no session, feed or viewer on this node and no request for it
     /// this long is dropped from memory (made again by its next request).

@@ -3,7 +3,7 @@
 //! by PATCH, and the connection events that drive the session's life.
 
 use super::room::RoomMedia;
-use super::sfu::{Outbound, Subscriber};
+use super::sfu::Subscriber;
 use super::udp::Endpoint;
 use super::{codecs, internal, rtcp, sdp, stun, Media, MediaError};
 use crate::model::Refusal;
@@ -12,7 +12,7 @@ use rtc::peer_connection::transport::RTCDtlsRole;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
+use tokio::sync::{watch, OwnedSemaphorePermit};
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
@@ -46,11 +46,9 @@ pub struct Session {
     /// Why its room ended it, if it did: a session ended while it was being answered is
     /// refused for that reason, not for the closed connection it left.
     pub(super) ended_by: Mutex<Option<Refusal>>,
-    /// Its feed readers, PLI sender, writer and RTCP reader; aborted when it closes.
+    /// Its feed readers, PLI sender and RTCP reader; aborted when it closes.
     pub(super) tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     pub(super) _permit: Option<OwnedSemaphorePermit>,
-    /// For viewers: the queue's receiving end until the connection is up.
-    pub(super) pending_rx: Mutex<Option<mpsc::Receiver<Outbound>>>,
     /// For viewers: the audio and the video track.
     pub(super) tracks: Vec<Arc<TrackLocalStaticRTP>>,
 }
@@ -78,7 +76,6 @@ impl Session {
             ended_by: Mutex::new(None),
             tasks: Mutex::new(Vec::new()),
             _permit: None,
-            pending_rx: Mutex::new(None),
             tracks: Vec::new(),
         }
     }

@@ -1,6 +1,7 @@
 //! The forwarding hot path: one ingested RTP packet → every subscriber of the room's program,
-//! rewritten per viewer and queued with `try_send` (a full queue drops and asks for a key
-//! frame; nobody waits). Synchronous: locks here are short and never held across `.await`.
+//! rewritten per viewer and handed to its egress without waiting (one that cannot take it
+//! drops it and asks for a key frame; nobody waits). Synchronous: locks here are short and
+//! never held across `.await`.
 
 use super::keyframe::VideoCodec;
 use super::rewrite::{Downtrack, Incoming, SourceId, Verdict};
@@ -16,10 +17,23 @@ pub enum MediaKind {
     Video,
 }
 
-/// What a subscriber's writer task sends on its PeerConnection.
+/// Where a subscriber's rewritten packets go: its PeerConnection's tracks (`subscribe.rs`),
+/// or a queue that tests and benchmarks read.
+pub trait Egress: Send + Sync {
+    /// Takes `packet` now, without waiting; `false`: not taken (the viewer is behind or gone).
+    fn offer(&self, kind: MediaKind, packet: rtp::Packet) -> bool;
+}
+
+/// One packet in an [`Egress`] queue.
 pub struct Outbound {
     pub kind: MediaKind,
     pub packet: rtp::Packet,
+}
+
+impl Egress for mpsc::Sender<Outbound> {
+    fn offer(&self, kind: MediaKind, packet: rtp::Packet) -> bool {
+        self.try_send(Outbound { kind, packet }).is_ok()
+    }
 }
 
 /// Payload types the viewer's leg negotiated for each codec (0 = not negotiated).
@@ -45,7 +59,7 @@ pub struct Subscriber {
     pub audio: Mutex<Downtrack>,
     pub video: Mutex<Downtrack>,
     pub payload_types: PayloadTypes,
-    pub queue: mpsc::Sender<Outbound>,
+    pub egress: Box<dyn Egress>,
     pub dropped: AtomicU64,
 }
 
@@ -115,12 +129,9 @@ pub fn forward(
                     },
                     payload: packet.payload.clone(),
                 };
-                match s.queue.try_send(Outbound {
-                    kind: codec.kind,
-                    packet: p,
-                }) {
-                    Ok(()) => out.forwarded += 1,
-                    Err(_) => {
+                match s.egress.offer(codec.kind, p) {
+                    true => out.forwarded += 1,
+                    false => {
                         s.dropped.fetch_add(1, Ordering::Relaxed);
                         out.dropped += 1;
                         // Numbering stays gapless; video waits for a key frame.
@@ -172,7 +183,7 @@ mod tests {
             audio: Mutex::new(Downtrack::new(1, 48_000, false, 0, 0)),
             video: Mutex::new(Downtrack::new(2, 90_000, true, 500, 0)),
             payload_types: PayloadTypes::default(),
-            queue: tx,
+            egress: Box::new(tx),
             dropped: AtomicU64::new(0),
         });
         s.payload_types.vp8.store(96, Ordering::Relaxed);

@@ -4,19 +4,40 @@
 
 use super::rewrite::Downtrack;
 use super::session::{Role, Session};
-use super::sfu::{PayloadTypes, Subscriber};
+use super::sfu::{Egress, MediaKind, PayloadTypes, Subscriber};
 use super::{codecs, internal, sdp, tasks, Media, MediaError};
 use crate::model::{MediaRole, MediaSession};
+use futures_util::FutureExt;
 use parking_lot::Mutex;
 use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
 };
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use tokio::sync::mpsc;
 use webrtc::media_stream::track_local::static_rtp::TrackLocalStaticRTP;
 use webrtc::media_stream::track_local::TrackLocal;
+
+/// A viewer's two tracks as the SFU's egress. `write_rtp` only puts the packet on the
+/// PeerConnection driver's queue, so it completes at once unless that queue is full (the
+/// viewer is behind): then the packet is dropped there and then, and the SFU asks for a key
+/// frame. No task of ours stands between the SFU and the driver: a hop through one cost a
+/// task wake-up per packet per viewer.
+struct Tracks {
+    audio: Arc<TrackLocalStaticRTP>,
+    video: Arc<TrackLocalStaticRTP>,
+}
+
+impl Egress for Tracks {
+    fn offer(&self, kind: MediaKind, packet: rtp::Packet) -> bool {
+        let track = match kind {
+            MediaKind::Audio => &self.audio,
+            MediaKind::Video => &self.video,
+        };
+        matches!(track.write_rtp(packet).now_or_never(), Some(Ok(())))
+    }
+}
 
 /// A local track with a fixed SSRC for one viewer.
 fn track(
@@ -88,7 +109,6 @@ impl Media {
                 }
             }
         }
-        let (tx, rx) = mpsc::channel(self.config.queue);
         let subscriber = Arc::new(Subscriber {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             audio: Mutex::new(Downtrack::new(
@@ -106,7 +126,10 @@ impl Media {
                 rand::random(),
             )),
             payload_types: PayloadTypes::default(),
-            queue: tx,
+            egress: Box::new(Tracks {
+                audio: audio_track.clone(),
+                video: video_track.clone(),
+            }),
             dropped: AtomicU64::new(0),
         });
         let role = Role::Viewer {
@@ -114,7 +137,6 @@ impl Media {
         };
         let session = Arc::new(Session {
             _permit: Some(permit),
-            pending_rx: Mutex::new(Some(rx)),
             tracks: vec![audio_track, video_track],
             ..Session::new(id.clone(), room, role, &peer, room_media, viewer.expires_ms)
         });
@@ -153,19 +175,11 @@ impl Media {
         let Role::Viewer { subscriber } = &s.role else {
             return;
         };
-        let Some(rx) = s.pending_rx.lock().take() else {
-            return;
-        };
-        let writer = self.spawn(tasks::write_loop(
-            rx,
-            s.tracks[0].clone(),
-            s.tracks[1].clone(),
-        ));
         let rtcp = self.spawn(tasks::rtcp_loop(
             s.tracks[1].clone(),
             Arc::downgrade(&s.room_media),
         ));
-        s.tasks.lock().extend([writer, rtcp]);
+        s.tasks.lock().push(rtcp);
         s.room_media.add_subscriber(subscriber.clone());
     }
 

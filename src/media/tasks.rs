@@ -1,11 +1,10 @@
-//! The tasks media runs: per publisher track a feed reader and a PLI sender, per viewer a
-//! writer and an RTCP reader, per room a follower of its signals and a reporter of its live
+//! The tasks media runs: per publisher track a feed reader and a PLI sender, per viewer an
+//! RTCP reader, per room a follower of its signals and a reporter of its live
 //! feeds, and one janitor. All are spawned by `Media::spawn`, so they end on the drain and
 //! are accounted for.
 
 use super::room::{Feed, RoomMedia};
 use super::session::Role;
-use super::sfu::{MediaKind, Outbound};
 use super::{rtcp, Media};
 use crate::model::EndReason;
 use crate::rooms::{MediaSignal, Rooms};
@@ -160,23 +159,6 @@ pub(super) async fn send_plis(
             media_ssrc,
         };
         if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Drains a viewer's bounded queue into its tracks.
-pub(super) async fn write_loop(
-    mut rx: mpsc::Receiver<Outbound>,
-    audio: Arc<TrackLocalStaticRTP>,
-    video: Arc<TrackLocalStaticRTP>,
-) {
-    while let Some(o) = rx.recv().await {
-        let track = match o.kind {
-            MediaKind::Audio => &audio,
-            MediaKind::Video => &video,
-        };
-        if track.write_rtp(o.packet).await.is_err() {
             return;
         }
     }
