@@ -2,13 +2,43 @@
 //! which relays them — throttled — to the source on air. Everything else in the inbound RTCP
 //! stays with the built-in interceptors (NACK responder, reports, TWCC).
 
-use rtc::interceptor::{Attribute, Interceptor, Packet, StreamInfo, TaggedPacket};
+use rtc::interceptor::{
+    Attribute, Interceptor, NackResponderBuilder, Packet, Registry, SenderReportBuilder, Slot,
+    StreamInfo, TaggedPacket,
+};
+use rtc::peer_connection::configuration::interceptor_registry;
+use rtc::peer_connection::configuration::media_engine::MediaEngine;
 use rtc::rtcp::payload_feedbacks::full_intra_request::FullIntraRequest;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp_transceiver::rtp_sender::{RTCPFeedback, RtpCodecKind, TYPE_RTCP_FB_NACK};
 use rtc::sansio::Protocol;
 use rtc::shared::error::Error;
 use std::collections::VecDeque;
 use std::time::Instant;
+
+/// The interceptors of a WHEP viewer's connection, which only sends media: the NACK responder
+/// (retransmits from its buffer) and sender reports. The receive-side ones of webrtc's
+/// default set (NACK generator, receiver reports, TWCC feedback) have nothing to do on such a
+/// connection but would sit in the path of every packet it sends. NACK and PLI feedback and
+/// the MID/RID header extensions are negotiated as with the default set.
+pub fn viewer_interceptors(
+    registry: Registry,
+    engine: &mut MediaEngine,
+) -> Result<Registry, Error> {
+    for parameter in ["", "pli"] {
+        engine.register_feedback(
+            RTCPFeedback {
+                typ: TYPE_RTCP_FB_NACK.to_owned(),
+                parameter: parameter.to_owned(),
+            },
+            RtpCodecKind::Video,
+        );
+    }
+    interceptor_registry::configure_simulcast_extension_headers(engine)?;
+    Ok(registry
+        .with(Slot::NackResponder, NackResponderBuilder::new().build())
+        .with(Slot::SenderReport, SenderReportBuilder::new().build()))
+}
 
 /// Whether an RTCP packet asks for a key frame.
 pub fn is_keyframe_request(packet: &dyn rtc::rtcp::Packet) -> bool {

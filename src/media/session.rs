@@ -163,6 +163,7 @@ impl Media {
         publish: Option<(Arc<RoomMedia>, String)>,
     ) -> Result<Peer, MediaError> {
         let (endpoint, runtime) = self.mux.endpoint();
+        let viewer = publish.is_none();
         let (gathered_tx, gathered) = watch::channel(false);
         let events = Events {
             media: Arc::downgrade(self),
@@ -172,13 +173,17 @@ impl Media {
         };
         let mut engine = MediaEngine::default();
         codecs::register_sfu_codecs(&mut engine).map_err(|e| internal("codecs", e))?;
-        let registry =
+        let registry = if viewer {
+            rtcp::viewer_interceptors(Registry::new(), &mut engine)
+                .map_err(|e| internal("interceptors", e))?
+        } else {
             webrtc::peer_connection::register_default_interceptors(Registry::new(), &mut engine)
                 .map_err(|e| internal("interceptors", e))?
-                .with(
-                    rtc::interceptor::Slot::from(14_000),
-                    rtcp::KeyframeRequestForwarder::default(),
-                );
+        }
+        .with(
+            rtc::interceptor::Slot::from(14_000),
+            rtcp::KeyframeRequestForwarder::default(),
+        );
         let settings = SettingEngineBuilder::new()
             .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
             .with_answering_dtls_role(dtls_role)
