@@ -243,6 +243,10 @@ async fn run(
         next_kill += o.kill_every;
     }
     tokio::time::sleep_until(end).await;
+    // The series ends with the full audience still there: a sample taken while members leave
+    // would make the last life's growth (last sample − settled one) look smaller than it is.
+    stop_tx.send_replace(true);
+    let samples = sampler.await?;
 
     // Wind down: no new requests, the last answers, then everyone stops.
     say("draining".into());
@@ -256,8 +260,6 @@ async fn run(
         reports.push(m.await?);
     }
     let media = media.await?;
-    stop_tx.send_replace(true);
-    let samples = sampler.await?;
     if let Some(path) = &o.series_out {
         sampler::write_series(path, &samples)?;
     }
