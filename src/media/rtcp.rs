@@ -1,6 +1,7 @@
 //! An interceptor that hands a viewer's key-frame requests (PLI, FIR) to the application,
 //! which relays them — throttled — to the source on air. Everything else in the inbound RTCP
-//! stays with the built-in interceptors (NACK responder, reports, TWCC).
+//! stays with the built-in interceptors (NACK responder, reports); `viewer_interceptors` is the
+//! send-side set a WHEP viewer's connection gets.
 
 use rtc::interceptor::{
     Attribute, Interceptor, NackResponderBuilder, Packet, Registry, SenderReportBuilder, Slot,
