@@ -480,7 +480,7 @@ async fn write_loop(
                         sink.feed(Message::Text(t)).await?;
                         n += 1;
                         if n < MAX_BATCH as u64 {
-                            next = rx.try_recv().ok();
+                            next = rx.try_recv();
                         }
                     }
                     sink.flush().await.map(|()| n)
@@ -520,11 +520,11 @@ async fn write_loop(
     if req.drain {
         let drain = async {
             let mut n = 0;
-            let mut next = taken.take().or_else(|| rx.try_recv().ok());
+            let mut next = taken.take().or_else(|| rx.try_recv());
             while let Some(t) = next {
                 sink.feed(Message::Text(t)).await?;
                 n += 1;
-                next = rx.try_recv().ok();
+                next = rx.try_recv();
             }
             Ok::<u64, axum::Error>(n)
         };

@@ -397,7 +397,7 @@ impl RoomOwner {
                 match joined {
                     Ok(class) => {
                         let mut initial = Vec::new();
-                        while let Ok(frame) = caught.frames.try_recv() {
+                        while let Some(frame) = caught.frames.try_recv() {
                             initial.push(frame.as_str().to_string());
                         }
                         if let Some(s) = self.sessions.get_mut(&session) {

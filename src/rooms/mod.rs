@@ -17,9 +17,7 @@ use crate::model::{
 };
 use async_trait::async_trait;
 use futures_util::stream::BoxStream;
-pub use sink::{
-    CloseRequest, CloseSignal, Empty, FrameQueue, QueueFull, SessionQueue, SessionSink, Text,
-};
+pub use sink::{CloseRequest, CloseSignal, FrameQueue, QueueFull, SessionQueue, SessionSink, Text};
 use std::collections::BTreeSet;
 use std::sync::Arc;
 

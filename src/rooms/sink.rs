@@ -66,10 +66,6 @@ impl CloseSignal {
 #[derive(Debug)]
 pub struct QueueFull;
 
-/// Nothing is queued right now (or the room let go and everything was taken).
-#[derive(Debug)]
-pub struct Empty;
-
 /// A session's bounded frame queue, shared by the room (which offers) and the session's
 /// writer (which takes). One short lock per offer and per frame taken, and the writer's
 /// waker sits next to the frames: a broadcast to thousands of sessions touches a couple of
@@ -138,8 +134,8 @@ impl FrameQueue {
     }
 
     /// The next frame if one is queued.
-    pub fn try_recv(&mut self) -> Result<Text, Empty> {
-        self.0.inner.lock().frames.pop_front().ok_or(Empty)
+    pub fn try_recv(&mut self) -> Option<Text> {
+        self.0.inner.lock().frames.pop_front()
     }
 }
 

@@ -180,7 +180,7 @@ async fn relay(
             },
             req = q.close.wait() => {
                 if req.drain {
-                    while let Ok(f) = q.frames.try_recv() {
+                    while let Some(f) = q.frames.try_recv() {
                         let _ = publish(frame(f)).await;
                     }
                 }

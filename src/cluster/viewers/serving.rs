@@ -782,7 +782,7 @@ mod tests {
 
     fn frames(q: &mut SessionQueue) -> Vec<String> {
         let mut out = Vec::new();
-        while let Ok(f) = q.frames.try_recv() {
+        while let Some(f) = q.frames.try_recv() {
             out.push(f.as_str().to_string());
         }
         out
