@@ -312,6 +312,8 @@ impl App {
                 publisher_idle: Duration::from_secs(config.publisher_idle_secs),
                 room_idle: Duration::from_secs(config.media_room_idle_secs),
                 relay_addr: media_link.as_ref().map(|_| config.relay_udp_addr),
+                shed_lag: (config.media_shed_lag_ms > 0)
+                    .then(|| Duration::from_millis(config.media_shed_lag_ms)),
             },
             drain.clone(),
             tasks.clone(),

@@ -12,6 +12,8 @@ pub const EXIT_CONFIG: u8 = 64;
 
 /// See `ServeArgs::write_delay_ms`; measured in BENCHMARKS.md (chat-storm).
 pub const DEFAULT_WRITE_DELAY_MS: u64 = 40;
+/// See `--media-shed-lag-ms` and `media/admission.rs`.
+pub const DEFAULT_MEDIA_SHED_LAG_MS: u64 = 20;
 
 #[derive(Debug, thiserror::Error)]
 #[error("configuration error: {0}")]
@@ -155,6 +157,11 @@ pub struct ServeArgs {
     /// Most concurrent WHEP viewers on this node; more get 503 [default: 2000].
     #[arg(long, env = "SHOWFLOOR_MAX_MEDIA_SUBSCRIBERS")]
     pub max_media_subscribers: Option<usize>,
+    /// New WHEP viewers get 503 with Retry-After while the node runs due work later than
+    /// this many ms, probe after probe (overloaded); 0 admits whatever the load
+    /// [default: 20].
+    #[arg(long, env = "SHOWFLOOR_MEDIA_SHED_LAG_MS")]
+    pub media_shed_lag_ms: Option<u64>,
     /// A WHIP publisher that sends no media for this long is disconnected [default: 30].
     #[arg(long, env = "SHOWFLOOR_PUBLISHER_IDLE_SECS")]
     pub publisher_idle_secs: Option<u64>,
@@ -229,6 +236,7 @@ struct FileConfig {
     relay_udp_addr: Option<SocketAddr>,
     relay_advertise: Option<String>,
     max_media_subscribers: Option<usize>,
+    media_shed_lag_ms: Option<u64>,
     publisher_idle_secs: Option<u64>,
     media_room_idle_secs: Option<u64>,
     webhook_allow_private: Option<bool>,
@@ -272,6 +280,8 @@ pub struct Config {
     pub relay_udp_addr: SocketAddr,
     pub relay_advertise: Option<String>,
     pub max_media_subscribers: usize,
+    /// 0: no shedding by load.
+    pub media_shed_lag_ms: u64,
     pub publisher_idle_secs: u64,
     pub media_room_idle_secs: u64,
     /// How CRM webhooks are sent.
@@ -311,6 +321,8 @@ impl Config {
             relay_udp_addr: "127.0.0.1:0".parse().expect("literal"),
             relay_advertise: None,
             max_media_subscribers: 2000,
+            // Off: tests share a busy machine; tests/media_shedding.rs turns it on.
+            media_shed_lag_ms: 0,
             publisher_idle_secs: 30,
             media_room_idle_secs: 30,
             webhooks: crate::webhooks::Settings {
@@ -435,6 +447,10 @@ impl Config {
                 .max_media_subscribers
                 .or(file.max_media_subscribers)
                 .unwrap_or(2000),
+            media_shed_lag_ms: args
+                .media_shed_lag_ms
+                .or(file.media_shed_lag_ms)
+                .unwrap_or(DEFAULT_MEDIA_SHED_LAG_MS),
             publisher_idle_secs: args
                 .publisher_idle_secs
                 .or(file.publisher_idle_secs)
@@ -606,6 +622,7 @@ impl Config {
             1,
             100_000,
         )?;
+        range("media_shed_lag_ms", self.media_shed_lag_ms, 0, 10_000)?;
         range("publisher_idle_secs", self.publisher_idle_secs, 1, 3600)?;
         range("media_room_idle_secs", self.media_room_idle_secs, 1, 86_400)?;
         if let Some(ip) = self

@@ -5,6 +5,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+use std::sync::atomic::AtomicU64;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct GrpcLabels {
@@ -53,6 +54,9 @@ pub struct Metrics {
     pub media_rtp_dropped: Counter,
     pub media_keyframe_requests: Counter,
     pub media_switches: Counter,
+    pub media_viewers_shed: Counter,
+    /// The largest lateness of the runtime's load probe over the last second (`media/admission.rs`).
+    pub runtime_lag: Gauge<f64, AtomicU64>,
     pub dependency_up: Family<DependencyLabels, Gauge>,
     pub webhook_attempts: Family<WebhookLabels, Counter>,
     /// Set from the runtime on every scrape (see [`Metrics::render`]).
@@ -90,6 +94,8 @@ impl Metrics {
         let media_rtp_dropped = Counter::default();
         let media_keyframe_requests = Counter::default();
         let media_switches = Counter::default();
+        let media_viewers_shed = Counter::default();
+        let runtime_lag = Gauge::<f64, AtomicU64>::default();
         registry.register(
             "connections",
             "Open viewer WebSocket connections",
@@ -210,6 +216,18 @@ impl Metrics {
             "Program source changes (brand switches, feeds starting or ending)",
             media_switches.clone(),
         );
+        registry.register(
+            "media_viewers_shed",
+            "WHEP viewers refused with 503 because the node was overloaded (its load probe ran \
+             later than --media-shed-lag-ms several times in a row)",
+            media_viewers_shed.clone(),
+        );
+        registry.register(
+            "runtime_lag_seconds",
+            "Largest delay over the last second between when the runtime's load probe was due \
+             and when it ran: near 0 while the node keeps up, rising as it saturates",
+            runtime_lag.clone(),
+        );
         let webhook_attempts = Family::<WebhookLabels, Counter>::default();
         registry.register(
             "webhook_attempts",
@@ -238,6 +256,8 @@ impl Metrics {
             media_rtp_dropped,
             media_keyframe_requests,
             media_switches,
+            media_viewers_shed,
+            runtime_lag,
             connections,
             rooms,
             rooms_followed,

@@ -50,6 +50,7 @@ async fn media_tasks_are_tracked_by_the_node_and_end_on_the_drain() {
             publisher_idle: Duration::from_secs(30),
             room_idle: Duration::from_secs(30),
             relay_addr: None,
+            shed_lag: Some(Duration::from_millis(50)),
         },
         drain.clone(),
         tracker.clone(),
@@ -72,11 +73,11 @@ async fn media_tasks_are_tracked_by_the_node_and_end_on_the_drain() {
     })
     .await;
 
-    // The janitor; the room's follower and live-feed reporter (one task); the publisher's
+    // The janitor and the load probe; the room's follower and live-feed reporter (one task); the publisher's
     // two feed readers and PLI senders; the viewer's RTCP reader (the SFU writes to its
     // tracks itself) — each counted by the node's tracker as by media's own.
     assert!(
-        tracker.len() >= 7,
+        tracker.len() >= 8,
         "media tasks the node tracks: {}",
         tracker.len()
     );

@@ -75,7 +75,12 @@ export async function negotiate(pc, url, token) {
     body: pc.localDescription.sdp,
   });
   const body = await r.text();
-  if (r.status !== 201) throw new Error(`${r.status}: ${body.trim() || r.statusText}`);
+  if (r.status !== 201) {
+    const e = new Error(`${r.status}: ${body.trim() || r.statusText}`);
+    // A busy or full server (503) says when to come back.
+    e.retryAfterMs = 1000 * Number(r.headers.get('retry-after')) || null;
+    throw e;
+  }
   await pc.setRemoteDescription({ type: 'answer', sdp: body });
   // Relative to where the answer came from: a node that does not run the room redirects (307).
   return new URL(r.headers.get('location'), r.url || url).href;

@@ -279,17 +279,20 @@ function startPlayback() {
       mediaResource = resource;
       mediaNode = new URL(resource).host;
     })
-    .catch((e) => retryPlayback(current, `video unavailable (${e.message})`));
+    .catch((e) => retryPlayback(current, `video unavailable (${e.message})`, e.retryAfterMs));
 }
 
-function retryPlayback(failed, why) {
+// Tries again after the server's Retry-After if it gave one (an overloaded node), else 3 s;
+// spread over up to half as much again, so a room's viewers do not all come back at once.
+function retryPlayback(failed, why, afterMs) {
   if (pc !== failed) return;
   toast(`${why}; retrying`, 'error');
   failed.close();
   pc = null;
   mediaResource = null;
   mediaNode = null;
-  setTimeout(() => { if (socket) startPlayback(); }, 3000);
+  const base = afterMs || 3000;
+  setTimeout(() => { if (socket) startPlayback(); }, base * (1 + Math.random() / 2));
 }
 
 function stopPlayback() {

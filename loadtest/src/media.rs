@@ -25,6 +25,34 @@ const GRACE: Duration = Duration::from_millis(500);
 /// At most this many search steps.
 const MAX_STEPS: usize = 12;
 
+/// A subscription the server refused with 503: it is full or overloaded, and said so at once
+/// (rather than leaving the newcomer to time out).
+#[derive(Debug)]
+pub struct Refused {
+    message: String,
+    /// When the server asked to be tried again (`Retry-After`), if it did.
+    pub retry_after: Option<Duration>,
+}
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// What became of the subscribers one resize asked for.
+#[derive(Debug, Default)]
+struct Joins {
+    refused: usize,
+    failed: usize,
+    /// The first refusal or failure, as the server or the connection put it.
+    first_error: Option<String>,
+    /// From the first request to the last answer or failure.
+    seconds: f64,
+}
+
 /// A media server under test.
 #[async_trait::async_trait]
 pub trait MediaServer: Send + Sync {
@@ -151,7 +179,20 @@ impl Showfloor {
             .get(reqwest::header::LOCATION)
             .and_then(|l| l.to_str().ok())
             .map(str::to_string);
+        let retry_after = r
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok()?.parse().ok())
+            .map(Duration::from_secs);
         let body = r.text().await?;
+        if status == reqwest::StatusCode::SERVICE_UNAVAILABLE {
+            let message = format!("POST {path}: {status}: {}", body.trim());
+            return Err(Refused {
+                message,
+                retry_after,
+            }
+            .into());
+        }
         anyhow::ensure!(
             status == reqwest::StatusCode::CREATED,
             "POST {path}: {status}: {}",
@@ -190,11 +231,23 @@ impl MediaServer for Showfloor {
             None,
         );
         let mut s = Subscriber::new(clock, window).await?;
-        let (answer, location) = self
+        let posted = self
             .post_sdp(&format!("/whep/{}", self.room.id), &token, s.offer().await?)
-            .await?;
-        s.accept(&answer).await?;
+            .await;
+        let (answer, location) = match posted {
+            Ok(a) => a,
+            Err(e) => {
+                s.close().await;
+                return Err(e);
+            }
+        };
         s.resource = location;
+        if let Err(e) = s.accept(&answer).await {
+            // Not connected in time: end the session the server answered for, as a client
+            // giving up would, so it does not weigh on what is measured next.
+            self.unsubscribe(s).await;
+            return Err(e);
+        }
         Ok(s)
     }
 
@@ -346,7 +399,8 @@ async fn measure(rig: &Rig<'_>, subs: &[Subscriber]) -> Step {
     }
 }
 
-/// Brings the audience to `n` subscribers: connects more, or closes the newest.
+/// Brings the audience to `n` subscribers: connects more, or closes the newest. Those that
+/// join are kept even when others do not, so the audience is what the server holds.
 pub(crate) async fn resize(
     server: &Arc<dyn MediaServer>,
     subs: &mut Vec<Subscriber>,
@@ -360,20 +414,56 @@ pub(crate) async fn resize(
             server.unsubscribe(s).await;
         }
     }
-    let have = subs.len();
-    if n > have {
-        let gate = Arc::new(tokio::sync::Semaphore::new(SUBSCRIBE_CONCURRENCY));
-        let more = join_with(n - have, show_progress, |i| {
-            let (server, window, gate) = (server.clone(), window.clone(), gate.clone());
-            async move {
-                let _permit = gate.acquire_owned().await?;
-                server.subscribe(have + i, clock, window).await
-            }
-        })
-        .await?;
-        subs.extend(more);
+    let asked = n.saturating_sub(subs.len());
+    let joins = join_counting(server, subs, n, clock, window, show_progress).await;
+    match joins.first_error {
+        Some(e) => anyhow::bail!(
+            "{} of {asked} subscribers could not join ({} refused with 503); the first: {e}",
+            joins.refused + joins.failed,
+            joins.refused
+        ),
+        None => Ok(()),
     }
-    Ok(())
+}
+
+/// Connects subscribers until there are `n`, keeping those that join and counting those that
+/// do not (refused with 503, or not connected in time) instead of giving up at the first.
+async fn join_counting(
+    server: &Arc<dyn MediaServer>,
+    subs: &mut Vec<Subscriber>,
+    n: usize,
+    clock: Clock,
+    window: &Arc<Window>,
+    show_progress: bool,
+) -> Joins {
+    let started = std::time::Instant::now();
+    let have = subs.len();
+    let gate = Arc::new(tokio::sync::Semaphore::new(SUBSCRIBE_CONCURRENCY));
+    let outcomes = join_with(n.saturating_sub(have), show_progress, |i| {
+        let (server, window, gate) = (server.clone(), window.clone(), gate.clone());
+        async move {
+            let _permit = gate.acquire_owned().await?;
+            anyhow::Ok(server.subscribe(have + i, clock, window).await)
+        }
+    })
+    .await
+    .unwrap_or_default();
+    let mut joins = Joins::default();
+    for outcome in outcomes {
+        match outcome {
+            Ok(s) => subs.push(s),
+            Err(e) => {
+                if e.is::<Refused>() {
+                    joins.refused += 1;
+                } else {
+                    joins.failed += 1;
+                }
+                joins.first_error.get_or_insert_with(|| format!("{e:#}"));
+            }
+        }
+    }
+    joins.seconds = started.elapsed().as_secs_f64();
+    joins
 }
 
 pub async fn media(
@@ -422,7 +512,28 @@ async fn run_media(
         server_pid: o.server_pid,
     };
     if !o.find_max {
-        resize(server, &mut subs, o.subscribers, clock, &window, show).await?;
+        let joins = join_counting(server, &mut subs, o.subscribers, clock, &window, show).await;
+        r.number("refused", joins.refused);
+        r.number("failed_to_join", joins.failed);
+        r.number("join_seconds", (joins.seconds * 10.0).round() / 10.0);
+        if let Some(e) = &joins.first_error {
+            r.number("first_join_error", e.as_str());
+        }
+        r.check(
+            "every subscriber joined",
+            joins.refused + joins.failed == 0,
+            format!(
+                "{} joined, {} refused with 503, {} failed to join",
+                subs.len(),
+                joins.refused,
+                joins.failed
+            ),
+        );
+        anyhow::ensure!(
+            !subs.is_empty(),
+            "no subscriber joined: {}",
+            joins.first_error.unwrap_or_default()
+        );
         let s = measure(&rig, &subs).await;
         r.number("subscribers", s.subscribers);
         r.number("result", s.summary());

@@ -67,6 +67,9 @@ async fn cors(req: axum::extract::Request, next: axum::middleware::Next) -> Resp
     r
 }
 
+/// The longest `Retry-After` (seconds) a 503 asks for.
+const RETRY_AFTER_MAX_S: u32 = 3;
+
 /// The one place where a domain refusal becomes an HTTP status for WHIP/WHEP.
 fn status_of_refusal(reason: EndReason) -> StatusCode {
     match reason {
@@ -106,6 +109,12 @@ impl IntoResponse for MediaError {
         if status == StatusCode::UNAUTHORIZED {
             r.headers_mut()
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            // 1–3 s, spread: a room's viewers refused together do not all come back together.
+            let after = rand::random_range(1..=RETRY_AFTER_MAX_S);
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(after));
         }
         r
     }

@@ -2,6 +2,7 @@
 //! across brand switches. This file holds the node's SFU (`Media`): its sessions and rooms,
 //! their lifecycle and the drain. See docs/media.md.
 
+pub mod admission;
 mod cascade;
 mod codecs;
 pub mod http;
@@ -58,6 +59,9 @@ pub struct MediaConfig {
     pub room_idle: Duration,
     /// The relay socket that carries media between the nodes of a cluster (`None`: alone).
     pub relay_addr: Option<SocketAddr>,
+    /// New viewers are refused while the runtime runs due tasks later than this (`None`:
+    /// never; see `admission.rs`).
+    pub shed_lag: Option<Duration>,
 }
 
 /// Why a WHIP/WHEP request was refused; `http.rs` maps each to a status in one place.
@@ -102,6 +106,7 @@ pub struct MediaStats {
     pub dropped: Counter,
     pub keyframe_requests: Counter,
     pub switches: Counter,
+    pub shed: Counter,
     pub publishers: Gauge,
     pub viewers: Gauge,
     pub rooms: Gauge,
@@ -117,6 +122,7 @@ impl MediaStats {
             dropped: m.media_rtp_dropped.clone(),
             keyframe_requests: m.media_keyframe_requests.clone(),
             switches: m.media_switches.clone(),
+            shed: m.media_viewers_shed.clone(),
             publishers: m.media_publishers.clone(),
             viewers: m.media_viewers.clone(),
             rooms: m.media_rooms.clone(),
@@ -133,6 +139,7 @@ pub struct Media {
     rooms: DashMap<String, Arc<RoomMedia>>,
     sessions: DashMap<String, Arc<Session>>,
     slots: Arc<Semaphore>,
+    admission: Arc<admission::Admission>,
     next_id: AtomicU64,
     pub stats: Arc<MediaStats>,
     /// Cancelled by the node's drain or by `shutdown`: every media task ends.
@@ -169,6 +176,7 @@ impl Media {
             mux,
             relay: relay.clone(),
             slots: Arc::new(Semaphore::new(config.max_subscribers)),
+            admission: admission::Admission::new(config.shed_lag, metrics.runtime_lag.clone()),
             config,
             rooms: DashMap::new(),
             sessions: DashMap::new(),
@@ -180,6 +188,9 @@ impl Media {
             node_tasks: tasks,
         });
         media.spawn(tasks::janitor(Arc::downgrade(&media)));
+        media.spawn(admission::Admission::probe(Arc::downgrade(
+            &media.admission,
+        )));
         if let Some(relay) = relay {
             media.spawn(cascade::recv_loop(Arc::downgrade(&media), relay));
         }

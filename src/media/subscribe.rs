@@ -76,6 +76,14 @@ impl Media {
         let permit = self.slots.clone().try_acquire_owned().map_err(|_| {
             MediaError::Unavailable("this node has no room for more media viewers".into())
         })?;
+        if self.admission.overloaded() {
+            self.stats.shed.inc();
+            return Err(MediaError::Unavailable(
+                "this node is overloaded and takes no new media viewers for now; try again \
+                 after the Retry-After delay"
+                    .into(),
+            ));
+        }
         let room_media = self.open_room(room).await?;
         let dtls_role = sdp::answering_role(&offer).map_err(MediaError::BadRequest)?;
         let id = self.new_id();

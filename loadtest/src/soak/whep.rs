@@ -4,7 +4,7 @@
 //! received video again, how soon, and how many were still receiving just before the kill.
 
 use super::{Life, Phase};
-use crate::media::{MediaServer, Showfloor};
+use crate::media::{MediaServer, Refused, Showfloor};
 use crate::rtc::{Publisher, Stream, Subscriber, Window};
 use crate::Clock;
 use serde::Serialize;
@@ -19,6 +19,8 @@ const BACK_WITHIN: Duration = Duration::from_secs(30);
 const FLOW_SPAN: Duration = Duration::from_secs(3);
 /// WHEP sessions set up at once.
 const SUBSCRIBE_CONCURRENCY: usize = 8;
+/// A viewer refused with 503 tries this many times in all (≈ 10–30 s of `Retry-After`).
+const REFUSED_TRIES: u32 = 10;
 /// Closing a PeerConnection whose server is gone may wait on timers; not longer than this.
 const CLOSE_WITHIN: Duration = Duration::from_secs(5);
 
@@ -142,7 +144,7 @@ async fn connect(
         let (sf, window, gate) = (sf.clone(), window.clone(), gate.clone());
         tasks.push(tokio::spawn(async move {
             let _permit = gate.acquire_owned().await?;
-            sf.subscribe(i, clock, window).await
+            subscribe_retrying(&sf, i, clock, window).await
         }));
     }
     let mut subs = Vec::new();
@@ -159,6 +161,30 @@ async fn connect(
         return Err(e);
     }
     Ok((publishers, subs))
+}
+
+/// Subscribes as the viewer page does: a 503 (the node just restarted and is busy, or is full)
+/// is tried again after its `Retry-After`, up to [`REFUSED_TRIES`] times.
+async fn subscribe_retrying(
+    sf: &Showfloor,
+    i: usize,
+    clock: Clock,
+    window: Arc<Window>,
+) -> anyhow::Result<Subscriber> {
+    let mut tries = 1;
+    loop {
+        match sf.subscribe(i, clock, window.clone()).await {
+            Err(e) if tries < REFUSED_TRIES => {
+                let Some(refused) = e.downcast_ref::<Refused>() else {
+                    return Err(e);
+                };
+                tries += 1;
+                let wait = refused.retry_after.unwrap_or(Duration::from_secs(1));
+                tokio::time::sleep(wait).await;
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Closes a life's PeerConnections; at the end of the run the viewers leave by WHEP DELETE.
