@@ -14,6 +14,7 @@ pub mod edge;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hub;
+pub mod log_limit;
 pub mod media;
 pub mod metrics;
 pub mod model;

@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 use showfloor::app::App;
 use showfloor::config::{Config, ConfigError, ServeArgs, EXIT_CONFIG};
+use showfloor::log_limit;
 use std::process::ExitCode;
 
 /// The server allocates and frees many small buffers per message; mimalloc's per-thread
@@ -42,18 +43,50 @@ enum Command {
 /// `SHOWFLOOR_LOG` asks, so no secret reaches a log line (`tests/log_secrets.rs`).
 const CAPPED: &[&str] = &["tokio_postgres=info"];
 
+/// The filter without `SHOWFLOOR_LOG`: the server at info, webrtc's crates at warn (at info
+/// they write nine lines per WHEP session — state changes the server's own lines and metrics
+/// already tell; `SHOWFLOOR_LOG=info` brings them back). A directive's target is a prefix:
+/// `rtc` covers `rtc_ice`, `rtc_dtls` and the rest.
+const DEFAULT_FILTER: &str = "info,rtc=warn,webrtc=warn";
+
 fn init_tracing() {
     let mut filter = tracing_subscriber::EnvFilter::try_from_env("SHOWFLOOR_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(DEFAULT_FILTER));
     for directive in CAPPED {
         filter = filter.add_directive(directive.parse().expect("a valid directive"));
     }
     use std::io::IsTerminal;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let limit = std::sync::Arc::new(log_limit::RepeatLimit::default());
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(log_limit::RepeatLimitLayer(limit.clone()))
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_ansi(std::io::stderr().is_terminal())
+                .with_writer(std::io::stderr),
+        )
         .init();
+    // What the limit held back, one line per place, once per window.
+    std::thread::Builder::new()
+        .name("log-limit".into())
+        .spawn(move || loop {
+            std::thread::sleep(log_limit::WINDOW);
+            for (origin, count) in limit.take_suppressed() {
+                tracing::warn!(
+                    target: "showfloor::log_limit",
+                    suppressed = count,
+                    from = %origin.target,
+                    level = %origin.level,
+                    at = %origin.place,
+                    "repeated log lines suppressed (at most {} per place per {} s)",
+                    log_limit::PER_WINDOW,
+                    log_limit::WINDOW.as_secs()
+                );
+            }
+        })
+        .expect("spawning the log-limit reporter");
 }
 
 async fn shutdown_signal() {

@@ -37,7 +37,7 @@ async fn a_scripted_show_logs_no_secret() {
             "--postgres".into(),
             db.clone().into(),
         ],
-        "trace,tokio_postgres=trace",
+        Some("trace,tokio_postgres=trace"),
     )
     .await;
     let http_addr: std::net::SocketAddr = server.http_addr().parse().unwrap();

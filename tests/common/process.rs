@@ -34,16 +34,18 @@ impl Served {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        Served::start_logging(args, "info").await
+        Served::start_logging(args, Some("info")).await
     }
 
-    /// As [`Served::start`], logging what `filter` (`SHOWFLOOR_LOG`) lets through.
-    pub async fn start_logging<I, S>(args: I, filter: &str) -> Served
+    /// As [`Served::start`], logging what `filter` (`SHOWFLOOR_LOG`; `None`: the server's
+    /// default) lets through.
+    pub async fn start_logging<I, S>(args: I, filter: Option<&str>) -> Served
     where
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = super::bin()
+        let mut command = super::bin();
+        command
             .arg("serve")
             .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
             .args([
@@ -52,8 +54,15 @@ impl Served {
                 "--relay-udp-addr",
                 "127.0.0.1:0",
             ])
-            .args(args)
-            .env("SHOWFLOOR_LOG", filter)
+            // No shedding by load: a debug build sharing two cores with Chromium runs late for
+            // reasons of the test machine (tests/media_shedding.rs tests the shedding).
+            .args(["--media-shed-lag-ms", "0"])
+            .args(args);
+        match filter {
+            Some(f) => command.env("SHOWFLOOR_LOG", f),
+            None => command.env_remove("SHOWFLOOR_LOG"),
+        };
+        let mut child = command
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
