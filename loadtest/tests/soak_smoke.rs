@@ -84,6 +84,10 @@ async fn a_minute_with_two_kills_keeps_every_order_and_every_viewer() {
         "{human}"
     );
     assert!(n("flash_sales") >= 3 && n("brand_switches") >= 3, "{human}");
+    // Each kill waits for a dealer request in flight; each such request is sent again after
+    // the restart (requests_resent, not asserted: its answer may have beaten the kill), and
+    // "no key taken twice" above checks none was taken twice.
+    assert!(n("requests_in_flight_at_kills") >= 1, "{human}");
     assert!(n("resumed_in_life") > 0, "{human}");
     // After each of the two restarts everyone came back: with an explicit fresh welcome, or
     // (a member away on a leave that ends as a new join) as a join. The report's "every

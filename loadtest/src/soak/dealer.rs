@@ -6,6 +6,8 @@
 use super::Phase;
 use crate::Clock;
 use std::collections::{BTreeMap, HashSet, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A request with no answer this long after it was sent (on an open connection) is given up
@@ -60,13 +62,19 @@ pub(super) struct Dealer {
     retry: Option<Pending>,
     orders: u64,
     r: DealerReport,
+    /// Requests of every dealer sent and not yet answered (a kill can wait for one), and
+    /// whether this dealer's waiting request is counted there.
+    in_flight: Arc<AtomicUsize>,
+    counted: bool,
 }
 
 impl Dealer {
-    pub(super) fn new(index: usize, clock: Clock) -> Dealer {
+    pub(super) fn new(index: usize, clock: Clock, in_flight: Arc<AtomicUsize>) -> Dealer {
         Dealer {
             index,
             clock,
+            in_flight,
+            counted: false,
             shelf: Vec::new(),
             grabs: VecDeque::new(),
             seen_sales: HashSet::new(),
@@ -97,6 +105,11 @@ impl Dealer {
 
     /// A private message: the answer to the waiting request, if it is one.
     pub(super) fn on_answer(&mut self, kind: &str, v: &serde_json::Value) {
+        self.answer(kind, v);
+        self.count_in_flight();
+    }
+
+    fn answer(&mut self, kind: &str, v: &serde_json::Value) {
         let key = match kind {
             "order_placed" => v["order"]["key"].as_str(),
             "grab_result" => v["key"].as_str(),
@@ -153,6 +166,25 @@ impl Dealer {
     /// The next request to send, if one may go now: a grab as soon as a sale starts
     /// (`urgent`), an order on the dealer's tick. Nothing new once the run drains.
     pub(super) fn next(&mut self, urgent: bool, phase: Phase) -> Option<String> {
+        let next = self.next_request(urgent, phase);
+        self.count_in_flight();
+        next
+    }
+
+    /// Keeps the shared count of waiting requests in step with this dealer's.
+    fn count_in_flight(&mut self) {
+        let waiting = self.pending.is_some();
+        if waiting != self.counted {
+            if waiting {
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+            } else {
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+            }
+            self.counted = waiting;
+        }
+    }
+
+    fn next_request(&mut self, urgent: bool, phase: Phase) -> Option<String> {
         let now = self.clock.now_us();
         if let Some(p) = &self.pending {
             if now.saturating_sub(p.sent_us) < ANSWER_WITHIN.as_micros() as u64 {
@@ -237,11 +269,17 @@ mod tests {
 
     #[test]
     fn grabs_go_first_and_each_answer_settles_its_own_key() {
-        let mut d = Dealer::new(0, Clock::new());
+        let in_flight = Arc::new(AtomicUsize::new(0));
+        let mut d = Dealer::new(0, Clock::new(), in_flight.clone());
         d.on_welcome(&json!({"shelf": [{"id": "p1"}], "sales": []}));
         d.on_event("sale_started", &json!({"sale_id": "s1", "eligible": true}));
         let grab = d.next(true, Phase::Run).unwrap();
         assert!(grab.contains("\"key\":\"g-s1-1\""), "{grab}");
+        assert_eq!(
+            in_flight.load(Ordering::Relaxed),
+            1,
+            "a request is in flight"
+        );
         // One request at a time.
         assert_eq!(d.next(false, Phase::Run), None);
         d.on_answer(
@@ -263,10 +301,12 @@ mod tests {
         );
         // Dropped before its answer: the same message again.
         assert_eq!(d.resend(), Some(order));
+        assert_eq!(in_flight.load(Ordering::Relaxed), 1);
         d.on_answer(
             "order_placed",
             &json!({"order": {"id": "o9", "key": "o-1"}}),
         );
+        assert_eq!(in_flight.load(Ordering::Relaxed), 0, "answered");
         assert_eq!(d.next(false, Phase::Drain), None);
         let r = d.report();
         let acked: Vec<_> = r.acks.iter().map(|a| a.order_id.as_str()).collect();
@@ -277,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_store_failure_sends_the_same_key_again() {
-        let mut d = Dealer::new(0, Clock::new());
+        let mut d = Dealer::new(0, Clock::new(), Arc::default());
         d.on_event("sale_started", &json!({"sale_id": "s2", "eligible": true}));
         let first = d.next(true, Phase::Run).unwrap();
         d.on_answer("error", &json!({"code": "store_failed"}));

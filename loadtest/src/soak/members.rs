@@ -99,7 +99,7 @@ pub(super) async fn member(
         None => format!("soak-viewer-{index}"),
     };
     let token = token(&ctx.room.id, &ctx.room.key, &name, tier);
-    let mut dealer = tier.map(|_| Dealer::new(index, ctx.clock));
+    let mut dealer = tier.map(|_| Dealer::new(index, ctx.clock, ctx.in_flight.clone()));
     let mut phase = ctx.phase.clone();
     let mut r = MemberReport::default();
     let mut at = Position {

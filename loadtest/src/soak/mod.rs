@@ -25,6 +25,7 @@ use members::{Cmd, MemberReport};
 use rand::Rng;
 use server::{Server, ServerSpec};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch};
@@ -90,10 +91,14 @@ pub(crate) struct Ctx {
     clock: Clock,
     order_every: Duration,
     phase: watch::Receiver<Phase>,
+    /// Dealers' requests sent and not yet answered: a kill waits for one.
+    in_flight: Arc<AtomicUsize>,
 }
 
 /// After the run, this long for the answers still on their way.
 const DRAIN: Duration = Duration::from_secs(5);
+/// A kill waits at most this long (and half the kill interval) for a dealer request in flight.
+const IN_FLIGHT_WAIT: Duration = Duration::from_secs(10);
 
 pub async fn soak(o: &Soak, progress: bool) -> anyhow::Result<Report> {
     anyhow::ensure!(
@@ -180,6 +185,7 @@ async fn run(
             (o.dealers as f64 / o.orders_per_s.max(1e-3)).clamp(0.05, 3600.0),
         ),
         phase: phase_rx.clone(),
+        in_flight: Arc::default(),
     });
     let mut members = Vec::new();
     let mut mailboxes = Vec::new();
@@ -228,11 +234,15 @@ async fn run(
     // When each life was ready (µs): the first when the members started.
     let mut ready_at = vec![0];
     let mut next_kill = start + o.kill_every;
+    let mut in_flight_at_kills = 0;
     while next_kill < end {
         tokio::time::sleep_until(next_kill).await;
+        let in_flight =
+            request_in_flight(&ctx.in_flight, (o.kill_every / 2).min(IN_FLIGHT_WAIT)).await;
+        in_flight_at_kills += in_flight;
         let (down, ready) = kill_and_restart(server, &life_tx, &pid_tx, &clock).await?;
         say(format!(
-            "kill -9 #{}: life {} up after {} ms (pid {})",
+            "kill -9 #{}: life {} up after {} ms (pid {}); {in_flight} dealer requests were in flight",
             kills.len() + 1,
             life_tx.borrow().n,
             down / 1000,
@@ -275,6 +285,7 @@ async fn run(
     let run = verify::Run {
         o,
         kills: &kills,
+        in_flight_at_kills,
         ready_at: &ready_at,
         members: &reports,
         host: &host,
@@ -283,6 +294,20 @@ async fn run(
         stored: &stored,
     };
     Ok(run.report())
+}
+
+/// Waits, up to `within`, until a dealer's request is in flight (sent, not answered), so the
+/// kill that follows catches requests the server may or may not have committed: each must
+/// then be sent again with its key and answered once. How many were in flight (0: none came).
+async fn request_in_flight(in_flight: &AtomicUsize, within: Duration) -> usize {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let n = in_flight.load(Ordering::Relaxed);
+        if n > 0 || tokio::time::Instant::now() >= deadline {
+            return n;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 /// SIGKILL, then the same server again on the same ports and data: µs from the kill until it

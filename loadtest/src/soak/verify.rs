@@ -75,6 +75,8 @@ pub(super) struct Run<'a> {
     pub o: &'a Soak,
     /// µs from each kill to the server being ready again.
     pub kills: &'a [u64],
+    /// Dealer requests in flight (sent, not answered) at the kills, all together.
+    pub in_flight_at_kills: usize,
     /// When each life was ready (µs on the run's clock).
     pub ready_at: &'a [u64],
     pub members: &'a [MemberReport],
@@ -139,6 +141,7 @@ impl Run<'_> {
             "requests_resent",
             dealers.iter().map(|d| d.resent).sum::<u64>(),
         );
+        r.number("requests_in_flight_at_kills", self.in_flight_at_kills);
         let mut results = BTreeMap::<&str, u64>::new();
         let mut refused = BTreeMap::<&str, u64>::new();
         for d in &dealers {
@@ -213,6 +216,27 @@ impl Run<'_> {
                  dealers above the limit of 1{}",
                 self.stored.sales.len(),
                 bad_sales.first().map(|b| format!("; wrong: {b}")).unwrap_or_default()
+            ),
+        );
+        // A request sent again after a kill, with its key, must not have been taken twice.
+        let mut keys = HashMap::<(&str, &str), u32>::new();
+        for o in self.stored.orders.values() {
+            *keys
+                .entry((o.viewer_id.as_str(), o.idempotency_key.as_str()))
+                .or_default() += 1;
+        }
+        let twice: Vec<_> = keys.iter().filter(|(_, n)| **n > 1).collect();
+        r.check(
+            "no key taken twice",
+            twice.is_empty(),
+            format!(
+                "{} orders in the store, {} keys (dealer, key) with more than one order{}",
+                self.stored.orders.len(),
+                twice.len(),
+                twice
+                    .first()
+                    .map(|((d, k), n)| format!("; e.g. {d} {k}: {n} orders"))
+                    .unwrap_or_default()
             ),
         );
         let unanswered: u64 = dealers.iter().map(|d| d.unanswered).sum();
