@@ -277,6 +277,10 @@ struct SoakArgs {
     /// Write the samples here: CSV if the name ends in .csv, else JSON.
     #[arg(long, value_name = "FILE")]
     series_out: Option<std::path::PathBuf>,
+    /// Events the room keeps for resume (1–100000). Its memory grows until the window is
+    /// full: a small window tells that growth from a leak.
+    #[arg(long, default_value_t = 100_000)]
+    history_window: u32,
 }
 
 impl SoakArgs {
@@ -303,6 +307,10 @@ impl SoakArgs {
             (25..=10_000).contains(&self.media_packets_per_s),
             "--media-packets-per-s must be 25 to 10000"
         );
+        anyhow::ensure!(
+            (1..=100_000).contains(&self.history_window),
+            "--history-window must be 1 to 100000"
+        );
         Ok(Soak {
             duration: Duration::from_secs(secs),
             kill_every: Duration::from_secs(self.kill_every_secs),
@@ -325,6 +333,7 @@ impl SoakArgs {
             sale_secs: self.sale_secs,
             media_packets_per_s: self.media_packets_per_s,
             series_out: self.series_out,
+            history_window: self.history_window,
         })
     }
 

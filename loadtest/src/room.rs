@@ -21,6 +21,18 @@ pub(crate) async fn live_room(
     chat_per_second: u32,
     brands: usize,
 ) -> anyhow::Result<Room> {
+    // Long enough that a reconnect storm resumes from history, never from a snapshot.
+    live_room_keeping(c, title, chat_per_second, brands, 100_000).await
+}
+
+/// As [`live_room`], keeping `history_window` events for resume.
+pub(crate) async fn live_room_keeping(
+    c: &mut Control,
+    title: &str,
+    chat_per_second: u32,
+    brands: usize,
+    history_window: u32,
+) -> anyhow::Result<Room> {
     let created = c
         .client
         .create_room(c.req(pb::CreateRoomRequest {
@@ -30,8 +42,7 @@ pub(crate) async fn live_room(
                 messages: chat_per_second.clamp(1, 1000),
                 per_seconds: 1,
             }),
-            // Long enough that a reconnect storm resumes from history, never from a snapshot.
-            history_window: 100_000,
+            history_window,
             ..Default::default()
         }))
         .await?

@@ -67,6 +67,7 @@ async fn a_minute_with_two_kills_keeps_every_order_and_every_viewer() {
         settle: Duration::from_secs(5),
         back_within: Duration::from_secs(30),
         series_out: Some(series.clone()),
+        history_window: 100_000,
     };
     let report = soak::soak(&o, true).await.expect("the soak runs");
     let human = report.human();

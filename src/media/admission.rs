@@ -1,8 +1,8 @@
 //! Admission of WHEP viewers by the node's load. Past what a core can forward, one more viewer
-//! costs every viewer: their drivers fall behind, packets drop, and the newcomers' own
-//! handshakes starve (at twice a core's capacity most of them do not finish in 20 s). So while
-//! the node is overloaded a new viewer is refused at once with 503 and `Retry-After`, and the
-//! ones already watching keep their stream.
+//! costs every viewer: their drivers fall behind and packets are lost for all of them (a fifth
+//! of the video at 1.4× a core's capacity, BENCHMARKS.md "Admission by load"), and the
+//! newcomers' own handshakes starve. So while the node is overloaded a new viewer is refused
+//! at once with 503 and `Retry-After`, and the ones already watching keep their stream.
 //!
 //! The load is measured where it is felt: a probe asks the runtime to wake it every
 //! [`PROBE_EVERY`] and records how late it ran. An idle or busy-but-keeping-up node runs it
@@ -37,13 +37,13 @@ pub struct Admission {
 
 /// The probe's running state: pure, so the rule is tested without a clock.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct Streak {
+struct Streak {
     late_in_a_row: u32,
 }
 
 impl Streak {
     /// Records one probe; true when it completes a run of late probes.
-    pub fn record(&mut self, late: bool) -> bool {
+    fn record(&mut self, late: bool) -> bool {
         self.late_in_a_row = if late { self.late_in_a_row + 1 } else { 0 };
         self.late_in_a_row >= LATE_IN_A_ROW
     }

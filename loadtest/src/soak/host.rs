@@ -3,7 +3,7 @@
 //! riding out the server's restarts (a call that fails is tried again on the next turn).
 
 use super::{Phase, Soak};
-use crate::room::{live_room, Room};
+use crate::room::{live_room_keeping, Room};
 use crate::{Control, Target};
 use showfloor::pb;
 use tokio::sync::watch;
@@ -23,7 +23,7 @@ pub(super) struct Show {
 pub(super) async fn set_up(c: &mut Control, o: &Soak) -> anyhow::Result<Show> {
     // Ten chat messages a second per viewer: far above what the soak sends, so no chat of
     // it is refused.
-    let room = live_room(c, "Load test: soak", 10, o.brands).await?;
+    let room = live_room_keeping(c, "Load test: soak", 10, o.brands, o.history_window).await?;
     let mut products = Vec::new();
     for (b, brand) in room.brands.iter().enumerate() {
         let mut ids = Vec::new();

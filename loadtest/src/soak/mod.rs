@@ -64,6 +64,9 @@ pub struct Soak {
     pub back_within: Duration,
     /// Write the resource samples here (`.csv`, else JSON).
     pub series_out: Option<PathBuf>,
+    /// Events the room keeps for resume (its `history_window`): memory the room holds on
+    /// purpose until the window is full.
+    pub history_window: u32,
 }
 
 /// The run's stage: members and pacers act only while `Run`; `Drain` lets the last answers
