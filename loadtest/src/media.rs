@@ -415,7 +415,7 @@ pub(crate) async fn resize(
         }
     }
     let asked = n.saturating_sub(subs.len());
-    let joins = join_counting(server, subs, n, clock, window, show_progress).await;
+    let joins = join_counting(server, subs, n, clock, window, show_progress).await?;
     match joins.first_error {
         Some(e) => anyhow::bail!(
             "{} of {asked} subscribers could not join ({} refused with 503); the first: {e}",
@@ -435,7 +435,7 @@ async fn join_counting(
     clock: Clock,
     window: &Arc<Window>,
     show_progress: bool,
-) -> Joins {
+) -> anyhow::Result<Joins> {
     let started = std::time::Instant::now();
     let have = subs.len();
     let gate = Arc::new(tokio::sync::Semaphore::new(SUBSCRIBE_CONCURRENCY));
@@ -446,8 +446,7 @@ async fn join_counting(
             anyhow::Ok(server.subscribe(have + i, clock, window).await)
         }
     })
-    .await
-    .unwrap_or_default();
+    .await?;
     let mut joins = Joins::default();
     for outcome in outcomes {
         match outcome {
@@ -463,7 +462,7 @@ async fn join_counting(
         }
     }
     joins.seconds = started.elapsed().as_secs_f64();
-    joins
+    Ok(joins)
 }
 
 pub async fn media(
@@ -512,7 +511,7 @@ async fn run_media(
         server_pid: o.server_pid,
     };
     if !o.find_max {
-        let joins = join_counting(server, &mut subs, o.subscribers, clock, &window, show).await;
+        let joins = join_counting(server, &mut subs, o.subscribers, clock, &window, show).await?;
         r.number("refused", joins.refused);
         r.number("failed_to_join", joins.failed);
         r.number("join_seconds", (joins.seconds * 10.0).round() / 10.0);
