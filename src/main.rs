@@ -121,7 +121,27 @@ fn raise_open_files(max_connections: usize) {
     }
 }
 
-async fn serve(args: ServeArgs) -> ExitCode {
+/// Transparent huge pages off for this process, before the runtime allocates. mimalloc asks
+/// for them on its arenas (`MADV_HUGEPAGE`), and where THP is `always` the kernel backs them
+/// anyway: a 2 MiB page, once touched, stays resident whole, so the server's memory grew in
+/// 2 MiB steps and sat ≈ 20–35 MB higher at 1,000–10,000 viewers with nothing bought for it
+/// (BENCHMARKS.md, Soak).
+#[cfg(target_os = "linux")]
+fn no_transparent_huge_pages() -> std::io::Result<()> {
+    // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map; the other
+    // arguments must be zero.
+    match unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) } {
+        0 => Ok(()),
+        _ => Err(std::io::Error::last_os_error()),
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn no_transparent_huge_pages() -> std::io::Result<()> {
+    Ok(())
+}
+
+async fn serve(args: ServeArgs, huge_pages: std::io::Result<()>) -> ExitCode {
     let config = match Config::from_args(args) {
         Ok(c) => c,
         Err(e) => {
@@ -130,6 +150,9 @@ async fn serve(args: ServeArgs) -> ExitCode {
         }
     };
     init_tracing();
+    if let Err(e) = huge_pages {
+        tracing::warn!(error = %e, "cannot turn transparent huge pages off");
+    }
     raise_open_files(config.max_connections);
     let app = match App::start(config).await {
         Ok(a) => a,
@@ -157,11 +180,25 @@ async fn serve(args: ServeArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
+    let huge_pages = no_transparent_huge_pages();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("showfloor: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(run(huge_pages))
+}
+
+async fn run(huge_pages: std::io::Result<()>) -> ExitCode {
     let cli = Cli::parse();
     match cli.cmd {
-        Command::Serve(args) => serve(*args).await,
+        Command::Serve(args) => serve(*args, huge_pages).await,
         Command::Ctl(args) => showfloor::cli::ctl::run(args).await,
         Command::Viewer(args) => showfloor::cli::viewer::run(args).await,
         Command::VerifyDraw { record } => {

@@ -1,6 +1,7 @@
 //! Every viewer holds a socket: the server raises its soft limit on open files to the hard
 //! limit at start (a soft limit of 1,024 is a common default and would cap a node near 1,000
-//! viewers), and reports open files against that limit on `/metrics`.
+//! viewers), and reports open files against that limit on `/metrics`. It also turns
+//! transparent huge pages off for itself (memory in 2 MiB steps; BENCHMARKS.md, Soak).
 
 mod common;
 
@@ -15,8 +16,19 @@ fn soft_limit_of(pid: u32) -> u64 {
     line.split_whitespace().nth(3).unwrap().parse().unwrap()
 }
 
+/// `THP_enabled` of `/proc/PID/status`: 0 once the process turned huge pages off.
+fn huge_pages_of(pid: u32) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("THP_enabled:"))
+        .unwrap_or_else(|| panic!("no THP_enabled in\n{status}"))
+        .trim()
+        .to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_server_raises_its_open_file_limit_and_reports_open_files() {
+async fn the_server_raises_its_open_file_limit_turns_huge_pages_off_and_reports_open_files() {
     // This test binary runs this one test: the lowered limit is inherited by the server only.
     let (_, hard) = rlimit::Resource::NOFILE.get().unwrap();
     assert!(
@@ -32,6 +44,12 @@ async fn the_server_raises_its_open_file_limit_and_reports_open_files() {
     ])
     .await;
     assert_eq!(soft_limit_of(server.child.id()), hard);
+    assert_eq!(
+        huge_pages_of(std::process::id()),
+        "1",
+        "this test needs a kernel with transparent huge pages, left on for this process"
+    );
+    assert_eq!(huge_pages_of(server.child.id()), "0");
 
     let metrics = common::rtc_client::http(
         ([127, 0, 0, 1], server.http).into(),
