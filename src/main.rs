@@ -124,8 +124,8 @@ fn raise_open_files(max_connections: usize) {
 /// Transparent huge pages off for this process, before the runtime allocates. mimalloc asks
 /// for them on its arenas (`MADV_HUGEPAGE`), and where THP is `always` the kernel backs them
 /// anyway: a 2 MiB page, once touched, stays resident whole, so the server's memory grew in
-/// 2 MiB steps and sat ≈ 20–35 MB higher at 1,000–10,000 viewers with nothing bought for it
-/// (BENCHMARKS.md, Soak).
+/// 2 MiB steps and sat ≈ 20–35 MB higher at 1,000–10,000 viewers. What they bought: ≈ 5 % of
+/// a lone broadcast's p99 to 5,000 viewers, no CPU (BENCHMARKS.md, Soak).
 #[cfg(target_os = "linux")]
 fn no_transparent_huge_pages() -> std::io::Result<()> {
     // SAFETY: PR_SET_THP_DISABLE only sets a flag on this process's memory map; the other
