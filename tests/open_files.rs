@@ -7,24 +7,23 @@ mod common;
 
 use common::process::Served;
 
+/// The rest of the line of `/proc/PID/FILE` that starts with `field`.
+fn proc_line(pid: u32, file: &str, field: &str) -> String {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/{file}")).unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/{file}:\n{text}"))
+        .to_string()
+}
+
 fn soft_limit_of(pid: u32) -> u64 {
-    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
-    let line = limits
-        .lines()
-        .find(|l| l.starts_with("Max open files"))
-        .unwrap();
-    line.split_whitespace().nth(3).unwrap().parse().unwrap()
+    let line = proc_line(pid, "limits", "Max open files");
+    line.split_whitespace().next().unwrap().parse().unwrap()
 }
 
 /// `THP_enabled` of `/proc/PID/status`: 0 once the process turned huge pages off.
 fn huge_pages_of(pid: u32) -> String {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("THP_enabled:"))
-        .unwrap_or_else(|| panic!("no THP_enabled in\n{status}"))
-        .trim()
-        .to_string()
+    proc_line(pid, "status", "THP_enabled:").trim().to_string()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
